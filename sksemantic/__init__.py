@@ -1,0 +1,2 @@
+"""sksemantic."""
+__version__ = "0.1.0"

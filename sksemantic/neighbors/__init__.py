@@ -1,0 +1,30 @@
+"""The neighbour-index layer shared by the graph transformer and semantic search.
+
+One interface, three backends:
+
+- :class:`BruteIndex`: exact, blocked BLAS products with a running-threshold partial sort;
+- :class:`IVFIndex`: approximate, k-means inverted lists probed by BLAS products;
+- :class:`AnnoyIndex`: approximate, annoy's random-projection forest.
+
+:func:`make_index` builds one from an algorithm name, resolving ``"auto"``.
+"""
+
+from ._annoy import AnnoyIndex
+from ._base import BaseIndex
+from ._brute import BruteIndex
+from ._ivf import IVFIndex, default_n_lists, default_n_probe
+from ._metric import METRICS
+from ._factory import ALGORITHMS, make_index, resolve_algorithm
+
+__all__ = [
+    "ALGORITHMS",
+    "AnnoyIndex",
+    "BaseIndex",
+    "BruteIndex",
+    "IVFIndex",
+    "METRICS",
+    "default_n_lists",
+    "default_n_probe",
+    "make_index",
+    "resolve_algorithm",
+]

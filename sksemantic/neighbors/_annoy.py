@@ -1,0 +1,147 @@
+"""Annoy (random-projection forest) backend, made picklable and exact in its distances.
+
+Annoy finds the candidates; their scores are recomputed here with the shared metric code,
+so every backend reports the same distance for the same pair. Annoy indexes cannot be
+pickled, so the index is serialised through its own file format, together with the
+dimension and metric it must be reopened with (annoy does not remember them).
+"""
+
+import atexit
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ._base import BaseIndex
+from ._metric import gathered_scores, pairwise_scores
+from ._topk import sort_rows, topk_dense
+
+__all__ = ["AnnoyIndex"]
+
+_ANNOY_METRIC = {
+    "cosine": "angular",
+    "euclidean": "euclidean",
+    "manhattan": "manhattan",
+    "inner_product": "dot",
+}
+
+
+def _new_annoy(f, metric):
+    from annoy import AnnoyIndex as _Annoy
+
+    return _Annoy(int(f), _ANNOY_METRIC[metric])
+
+
+class AnnoyIndex(BaseIndex):
+    """Approximate nearest neighbours with annoy.
+
+    Parameters
+    ----------
+    metric : str, default="cosine"
+    n_trees : int, default=None
+        Trees in the forest; ``max(10, n_features // 8)`` when None.
+    search_k : int, default=None
+        Nodes inspected per query; annoy's default (``n_trees * k``) when None.
+    random_state : int or None, default=None
+        Seed of the forest (annoy's ``set_seed``).
+    n_jobs : int, default=1
+        Threads for building and querying. Builds with more than one thread are not
+        reproducible across runs even with a seed.
+    """
+
+    def __init__(self, metric="cosine", n_trees=None, search_k=None, random_state=None, n_jobs=1):
+        super().__init__(metric)
+        self.n_trees = n_trees
+        self.search_k = search_k
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _build(self, X_prep, sqnorm):
+        self.X_ = X_prep
+        self.sqnorm_ = sqnorm
+        index = _new_annoy(X_prep.shape[1], self.metric)
+        if self.random_state is not None:
+            index.set_seed(int(self.random_state))
+        for i, row in enumerate(X_prep):  # annoy has no batch insert
+            index.add_item(i, row)
+        self.n_trees_ = int(self.n_trees or max(10, X_prep.shape[1] // 8))
+        index.build(self.n_trees_, n_jobs=int(self.n_jobs or 1))
+        self._annoy = index
+
+    def _candidates(self, Q_prep, k):
+        search_k = -1 if self.search_k is None else int(self.search_k)
+        ids = np.full((len(Q_prep), k), -1, dtype=np.int64)
+
+        def run(span):
+            for r in range(*span):
+                found = self._annoy.get_nns_by_vector(Q_prep[r], k, search_k)
+                ids[r, : len(found)] = found
+
+        n_jobs = max(1, int(self.n_jobs or 1))
+        step = max(1, -(-len(Q_prep) // n_jobs))
+        spans = [(s, min(s + step, len(Q_prep))) for s in range(0, len(Q_prep), step)]
+        if n_jobs == 1 or len(spans) == 1:
+            for span in spans:
+                run(span)
+        else:
+            with ThreadPoolExecutor(n_jobs) as pool:
+                list(pool.map(run, spans))
+        return ids
+
+    def _query(self, Q_prep, q_sqnorm, k):
+        ids = self._candidates(Q_prep, k)
+        # Annoy may return fewer than k items (small search_k); answer those rows exactly.
+        bad = np.flatnonzero((ids < 0).any(axis=1))
+        good = np.setdiff1d(np.arange(len(ids)), bad)
+        scores = np.empty(ids.shape, dtype=np.float32)
+        scores[good] = gathered_scores(
+            Q_prep[good], self.X_, ids[good], self.metric, q_sqnorm[good], self.sqnorm_
+        )
+        if bad.size:
+            S = pairwise_scores(Q_prep[bad], self.X_, self.metric, q_sqnorm[bad], self.sqnorm_)
+            scores[bad], ids[bad] = topk_dense(S, k)
+        return sort_rows(scores, ids)
+
+    def _self_join(self, k):
+        scores, ids = self._query(self.X_, self.sqnorm_, k)
+        return scores, ids, self.sqnorm_
+
+    # -- persistence ----------------------------------------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        index = state.pop("_annoy", None)
+        if index is not None:
+            fd, path = tempfile.mkstemp(suffix=".ann")
+            os.close(fd)
+            try:
+                index.save(path)
+                with open(path, "rb") as fh:
+                    state["_annoy_bytes"] = fh.read()
+            finally:
+                os.unlink(path)
+        return state
+
+    def __setstate__(self, state):
+        data = state.pop("_annoy_bytes", None)
+        self.__dict__.update(state)
+        if data is not None:
+            self._annoy = _load_annoy_bytes(data, self.n_features_, self.metric)
+
+
+def _load_annoy_bytes(data, f, metric):
+    """Open an annoy index from its serialised bytes.
+
+    Annoy memory-maps the file it loads; on POSIX the file is unlinked at once (the
+    mapping stays valid), elsewhere it is removed at interpreter exit.
+    """
+    index = _new_annoy(f, metric)
+    fd, path = tempfile.mkstemp(suffix=".ann")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    index.load(path, prefault=False)
+    try:
+        os.unlink(path)
+    except OSError:  # pragma: no cover - Windows keeps mapped files
+        atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    return index

@@ -1,0 +1,85 @@
+"""The interface every neighbour index implements.
+
+An index is a plain object (not an estimator): estimators own one as a fitted attribute.
+``fit(X)`` prepares and indexes the data, ``query(Q, k)`` returns the ``k`` best indexed
+points per query as ``(scores, ids)`` sorted by score (see :mod:`._metric` for what a
+score is), and ``self_join(k)`` returns the same for the indexed points themselves, each
+row starting with the point itself.
+"""
+
+import numpy as np
+
+from ._metric import prepare, scores_to_distances, scores_to_similarities
+from ._topk import put_self_first
+
+__all__ = ["BaseIndex"]
+
+
+class BaseIndex:
+    """Common state and conversions; subclasses implement ``_build`` and ``_query``."""
+
+    def __init__(self, metric="cosine"):
+        self.metric = metric
+
+    # -- building -------------------------------------------------------------------
+    def fit(self, X):
+        X_prep, sqnorm = prepare(X, self.metric)
+        self.n_samples_, self.n_features_ = X_prep.shape
+        self.max_sqnorm_ = float(sqnorm.max()) if sqnorm.size else 0.0
+        self._build(X_prep, sqnorm)
+        return self
+
+    def _build(self, X_prep, sqnorm):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- querying -------------------------------------------------------------------
+    def query(self, Q, k):
+        """Best ``k`` indexed points for each row of ``Q`` (raw, unprepared).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, k), float32
+        ids : ndarray of shape (n_queries, k), int64
+        q_sqnorm : ndarray of shape (n_queries,)
+            Squared norms of the prepared queries (for distance conversion).
+        """
+        Q_prep, q_sqnorm = prepare(Q, self.metric)
+        scores, ids = self._query(Q_prep, q_sqnorm, k)
+        return scores, ids, q_sqnorm
+
+    @property
+    def forces_self(self):
+        """Whether every point is its own first neighbour: true for metrics, where
+        d(x, x) = 0; not for ``inner_product``, where another point can beat x itself."""
+        return self.metric != "inner_product"
+
+    def self_join(self, k):
+        """Best ``k`` indexed points for every indexed point, itself first (for metrics).
+
+        For ``inner_product`` the rows are the plain top-k inner products, as
+        ``query`` would return them.
+        """
+        scores, ids, q_sqnorm = self._self_join(k)
+        if not self.forces_self:
+            return scores, ids, q_sqnorm
+        self_score = self._self_score(q_sqnorm)
+        scores, ids = put_self_first(scores, ids, np.arange(self.n_samples_), self_score)
+        return scores, ids, q_sqnorm
+
+    def _self_score(self, q_sqnorm):
+        """The score a point has with itself (distance exactly 0)."""
+        if self.metric == "cosine":
+            return np.ones_like(q_sqnorm, dtype=np.float32)
+        return np.zeros_like(q_sqnorm, dtype=np.float32)
+
+    def _self_join(self, k):
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    # -- conversions ----------------------------------------------------------------
+    def distances(self, scores, q_sqnorm):
+        """Non-negative distances for scores returned by this index."""
+        return scores_to_distances(scores, self.metric, q_sqnorm, self.max_sqnorm_)
+
+    def similarities(self, scores):
+        """Similarity weights for scores returned by this index."""
+        return scores_to_similarities(scores, self.metric)

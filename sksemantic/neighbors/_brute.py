@@ -1,0 +1,129 @@
+"""Exact search by blocked matrix products with a running-threshold partial sort.
+
+The cost of exact search is the all-pairs matrix product; what makes naive blocked
+implementations slow is the partial sort of every block row (``argpartition`` over the
+whole block). Here each row keeps its current k-th best score, and a block is reduced by
+one vectorised comparison against it: only the few entries that beat it are merged.
+The first block of each row is the only one that is partially sorted.
+
+Self-joins use the symmetry of the score: only the blocks on and above the diagonal are
+computed, each serving its rows and, transposed, its columns, which halves the work.
+No array larger than one block (``block_size`` x ``block_size``) is ever allocated.
+"""
+
+import numpy as np
+
+from ._base import BaseIndex
+from ._metric import pairwise_scores
+from ._topk import merge_candidates, topk_dense
+from ..utils import Progress
+
+__all__ = ["BruteIndex"]
+
+
+class _RunningTopK:
+    """Per-row running top-k over a stream of score blocks."""
+
+    def __init__(self, n_rows, k):
+        self.scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+        self.ids = np.full((n_rows, k), -1, dtype=np.int64)
+        self.filled = np.zeros(n_rows, dtype=bool)
+        self.k = k
+
+    def push(self, rows, S, col_offset):
+        """Offer block ``S`` (rows ``rows`` = slice, columns from ``col_offset``)."""
+        if not self.filled[rows.start]:
+            # First block of these rows: a partial sort, which fills the state.
+            s, i = topk_dense(S, self.k, offset=col_offset)
+            kk = s.shape[1]
+            if kk == self.k:
+                self.scores[rows], self.ids[rows] = s, i
+                self.filled[rows] = True
+                return
+            r = np.repeat(np.arange(rows.start, rows.stop), kk)
+            merge_candidates(self.scores, self.ids, r, s.ravel(), i.ravel())
+            self.filled[rows] = np.isfinite(self.scores[rows, -1])
+            return
+        thr = self.scores[rows, -1]
+        r, c = np.nonzero(S > thr[:, None])
+        if r.size:
+            merge_candidates(
+                self.scores, self.ids, r + rows.start, S[r, c], c + col_offset, unique=True
+            )
+
+
+class BruteIndex(BaseIndex):
+    """Exact nearest neighbours by blocked BLAS products.
+
+    Parameters
+    ----------
+    metric : str, default="cosine"
+        See :mod:`sksemantic.neighbors._metric`.
+    block_size : int, default=None
+        Rows per block; chosen from the data size when None.
+    verbose : int, default=0
+        Print progress over blocks.
+    """
+
+    def __init__(self, metric="cosine", block_size=None, verbose=0):
+        super().__init__(metric)
+        self.block_size = block_size
+        self.verbose = verbose
+
+    def _build(self, X_prep, sqnorm):
+        self.X_ = X_prep
+        self.sqnorm_ = sqnorm
+
+    def _block(self):
+        if self.block_size:
+            return int(self.block_size)
+        # Square blocks of at most 4096 (64 MiB of float32 scores).
+        return int(min(4096, max(self.n_samples_, 1)))
+
+    def _query(self, Q_prep, q_sqnorm, k):
+        n_q, B = Q_prep.shape[0], self._block()
+        top = _RunningTopK(n_q, k)
+        n_blocks_q = -(-n_q // B)
+        n_blocks_x = -(-self.n_samples_ // B)
+        progress = Progress(n_blocks_q * n_blocks_x, "exact search", self.verbose)
+        for qs in range(0, n_q, B):
+            rq = slice(qs, min(qs + B, n_q))
+            for xs in range(0, self.n_samples_, B):
+                rx = slice(xs, min(xs + B, self.n_samples_))
+                S = pairwise_scores(
+                    Q_prep[rq], self.X_[rx], self.metric, q_sqnorm[rq], self.sqnorm_[rx]
+                )
+                top.push(rq, S, xs)
+                progress.update()
+        return top.scores, top.ids
+
+    def _self_join(self, k):
+        n, B, X, sq = self.n_samples_, self._block(), self.X_, self.sqnorm_
+        # For metrics: the k - 1 best other points, self prepended below.
+        k_other = k - 1 if self.forces_self else k
+        top = _RunningTopK(n, k_other)
+        if k_other == 0:
+            starts = []
+        else:
+            starts = list(range(0, n, B))
+        progress = Progress(len(starts) * (len(starts) + 1) // 2, "exact self-join", self.verbose)
+        for bi, i0 in enumerate(starts):
+            ri = slice(i0, min(i0 + B, n))
+            for j0 in starts[bi:]:
+                rj = slice(j0, min(j0 + B, n))
+                S = pairwise_scores(X[ri], X[rj], self.metric, sq[ri], sq[rj])
+                if j0 == i0:
+                    if self.forces_self:
+                        # Self is prepended below; keep it out of the race.
+                        np.fill_diagonal(S, -np.inf)
+                    top.push(ri, S, j0)
+                else:
+                    top.push(ri, S, j0)
+                    top.push(rj, np.ascontiguousarray(S.T), i0)
+                progress.update()
+        if not self.forces_self:
+            return top.scores, top.ids, sq
+        self_col = self._self_score(sq)[:, None]
+        scores = np.concatenate([self_col, top.scores], axis=1)
+        ids = np.concatenate([np.arange(n)[:, None], top.ids], axis=1)
+        return scores, ids, sq

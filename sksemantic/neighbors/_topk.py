@@ -1,0 +1,105 @@
+"""Top-k selection kernels: partial sorts over dense blocks and merges of ragged candidates.
+
+All of them order each row by score (descending) and then by index (ascending), so that
+ties resolve to the lower index whenever the scores are bit-for-bit equal.
+"""
+
+import numpy as np
+
+__all__ = ["topk_dense", "sort_rows", "merge_candidates", "put_self_first"]
+
+
+def sort_rows(scores, ids):
+    """Sort each row by score descending, then id ascending. Returns new arrays."""
+    n, k = scores.shape
+    rows = np.repeat(np.arange(n), k)
+    order = np.lexsort((ids.ravel(), -scores.ravel(), rows))
+    return scores.ravel()[order].reshape(n, k), ids.ravel()[order].reshape(n, k)
+
+
+def topk_dense(S, k, offset=0):
+    """The ``k`` largest entries of each row of ``S`` with their column indices + ``offset``.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_rows, n_cols)
+    k : int
+        Entries to keep per row; when ``k >= n_cols`` every column is returned.
+    offset : int, default=0
+        Added to the returned column indices.
+
+    Returns
+    -------
+    scores, ids : ndarray of shape (n_rows, min(k, n_cols))
+        Sorted by score descending, then id ascending.
+    """
+    n, m = S.shape
+    if k >= m:
+        ids = np.broadcast_to(np.arange(m, dtype=np.int64), (n, m))
+        vals = S
+    else:
+        ids = np.argpartition(S, m - k, axis=1)[:, m - k :]
+        vals = np.take_along_axis(S, ids, axis=1)
+    return sort_rows(np.ascontiguousarray(vals), ids.astype(np.int64) + offset)
+
+
+def merge_candidates(best_s, best_i, rows, cand_s, cand_i, *, unique=False):
+    """Merge ragged candidates into running per-row top-k arrays, in place.
+
+    Parameters
+    ----------
+    best_s, best_i : ndarray of shape (n_rows, k)
+        Current best scores (descending) and ids; ``-inf`` / ``-1`` where empty.
+    rows : ndarray of shape (n_candidates,)
+        Row of each candidate.
+    cand_s, cand_i : ndarray of shape (n_candidates,)
+        Candidate scores and ids. A candidate already present in its row is ignored.
+    unique : bool, default=False
+        Promise that no candidate is already in its row nor offered twice (skips the
+        de-duplication sort).
+    """
+    if rows.size == 0:
+        return
+    k = best_s.shape[1]
+    urows = np.unique(rows)
+    all_rows = np.concatenate([np.repeat(urows, k), rows])
+    all_s = np.concatenate([best_s[urows].ravel(), cand_s.astype(best_s.dtype, copy=False)])
+    all_i = np.concatenate([best_i[urows].ravel(), cand_i.astype(np.int64, copy=False)])
+    if not unique:
+        # Drop repeats of the same (row, id): keep the first (the existing entry).
+        order = np.lexsort((all_i, all_rows))
+        r_o, i_o = all_rows[order], all_i[order]
+        dup = np.zeros(order.size, dtype=bool)
+        dup[1:] = (r_o[1:] == r_o[:-1]) & (i_o[1:] == i_o[:-1]) & (i_o[1:] >= 0)
+        keep_idx = order[~dup]
+        all_rows, all_s, all_i = all_rows[keep_idx], all_s[keep_idx], all_i[keep_idx]
+    order = np.lexsort((all_i, -all_s, all_rows))
+    r_sorted = all_rows[order]
+    starts = np.searchsorted(r_sorted, urows)
+    counts = np.diff(np.append(starts, r_sorted.size))
+    rank = np.arange(r_sorted.size) - np.repeat(starts, counts)
+    sel = order[rank < k]
+    best_s[urows] = all_s[sel].reshape(-1, k)
+    best_i[urows] = all_i[sel].reshape(-1, k)
+
+
+def put_self_first(scores, ids, self_ids, self_score):
+    """Make ``self_ids[r]`` the first entry of row ``r`` (inserting it if absent).
+
+    Used by self-joins, where every indexed point is its own nearest neighbour by
+    convention (scikit-learn's explicit diagonal), whatever round-off or exact duplicates
+    would otherwise give. Rows keep their width; an inserted self drops the last entry.
+    """
+    n, k = ids.shape
+    is_self = ids == self_ids[:, None]
+    has = is_self.any(axis=1)
+    # Position of self in each row (k - 1 where absent: the dropped last entry).
+    pos = np.where(has, is_self.argmax(axis=1), k - 1)
+    col = np.arange(k)[None, :]
+    # Entries before pos shift right by one; self goes to column 0.
+    src = np.where(col == 0, 0, np.where(col <= pos[:, None], col - 1, col))
+    new_ids = np.take_along_axis(ids, src, axis=1)
+    new_s = np.take_along_axis(scores, src, axis=1)
+    new_ids[:, 0] = self_ids
+    new_s[:, 0] = self_score
+    return new_s, new_ids

@@ -1,0 +1,16 @@
+"""Shared helpers: validation, optional imports, progress reporting."""
+
+from ._optional import import_optional
+from ._parallel import effective_n_jobs, run_spans
+from ._progress import Progress
+from ._validation import check_int_codes, check_n_neighbors, check_query_count
+
+__all__ = [
+    "Progress",
+    "check_int_codes",
+    "check_n_neighbors",
+    "check_query_count",
+    "effective_n_jobs",
+    "import_optional",
+    "run_spans",
+]
