@@ -69,6 +69,11 @@ class AnnoyIndex(BaseIndex):
         index.build(self.n_trees_, n_jobs=int(self.n_jobs or 1))
         self._annoy = index
 
+    def _add(self, X_prep, sqnorm):
+        # A built annoy forest is immutable: rebuild it over old and new points. The
+        # prepared points are a fixed point of ``prepare``, so this equals a fresh fit.
+        self._build(np.concatenate([self.X_, X_prep]), np.concatenate([self.sqnorm_, sqnorm]))
+
     def _candidates(self, Q_prep, k):
         search_k = -1 if self.search_k is None else int(self.search_k)
         ids = np.full((len(Q_prep), k), -1, dtype=np.int64)

@@ -32,6 +32,28 @@ class BaseIndex:
     def _build(self, X_prep, sqnorm):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def add(self, X):
+        """Index more points; they get ids ``n_samples_, n_samples_ + 1, ...``.
+
+        Exact and IVF indexes append without rebuilding (IVF puts each point in the list
+        of its nearest centre; the centres are not retrained). Annoy cannot add to a
+        built forest: it is rebuilt over all points with the same parameters.
+        """
+        X_prep, sqnorm = prepare(X, self.metric)
+        if X_prep.ndim != 2 or X_prep.shape[1] != self.n_features_:
+            raise ValueError(
+                f"X has {X_prep.shape[-1]} features, but the index holds {self.n_features_}."
+            )
+        if X_prep.shape[0] == 0:
+            return self
+        self._add(X_prep, sqnorm)
+        self.n_samples_ += X_prep.shape[0]
+        self.max_sqnorm_ = max(self.max_sqnorm_, float(sqnorm.max()))
+        return self
+
+    def _add(self, X_prep, sqnorm):  # pragma: no cover - abstract
+        raise NotImplementedError
+
     # -- querying -------------------------------------------------------------------
     def query(self, Q, k):
         """Best ``k`` indexed points for each row of ``Q`` (raw, unprepared).

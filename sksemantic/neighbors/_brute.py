@@ -74,6 +74,10 @@ class BruteIndex(BaseIndex):
         self.X_ = X_prep
         self.sqnorm_ = sqnorm
 
+    def _add(self, X_prep, sqnorm):
+        self.X_ = np.concatenate([self.X_, X_prep])
+        self.sqnorm_ = np.concatenate([self.sqnorm_, sqnorm])
+
     def _block(self):
         if self.block_size:
             return int(self.block_size)

@@ -80,6 +80,18 @@ class IVFIndex(BaseIndex):
         self.offsets_ = np.searchsorted(labels[perm], np.arange(n_lists + 1)).astype(np.int64)
         self.n_lists_ = n_lists
 
+    def _add(self, X_prep, sqnorm):
+        # Each new point joins the list of its nearest centre; lists stay contiguous.
+        new_labels, _ = nearest_centroid(X_prep, self.centers_)
+        old_labels = np.repeat(np.arange(self.n_lists_), np.diff(self.offsets_))
+        labels = np.concatenate([old_labels, new_labels])
+        order = np.argsort(labels, kind="stable")
+        n_old = self.X_.shape[0]
+        self.X_ = np.concatenate([self.X_, X_prep])[order]
+        self.sqnorm_ = np.concatenate([self.sqnorm_, sqnorm])[order]
+        self.perm_ = np.concatenate([self.perm_, np.arange(n_old, n_old + len(X_prep))])[order]
+        self.offsets_ = np.searchsorted(labels[order], np.arange(self.n_lists_ + 1)).astype(np.int64)
+
     # -- probing ---------------------------------------------------------------------
     def _probe(self, Q_prep, n_probe):
         """The ``n_probe`` best lists for each query; column 0 holds the very best."""
