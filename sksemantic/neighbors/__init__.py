@@ -14,6 +14,7 @@ from ._base import BaseIndex
 from ._brute import BruteIndex
 from ._ivf import IVFIndex, default_n_lists, default_n_probe
 from ._metric import METRICS
+from ._persist import load_index, save_index
 from ._factory import ALGORITHMS, make_index, resolve_algorithm
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "METRICS",
     "default_n_lists",
     "default_n_probe",
+    "load_index",
     "make_index",
     "resolve_algorithm",
+    "save_index",
 ]

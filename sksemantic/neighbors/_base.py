@@ -9,8 +9,8 @@ row starting with the point itself.
 
 import numpy as np
 
-from ._metric import prepare, scores_to_distances, scores_to_similarities
-from ._topk import put_self_first
+from ._metric import pairwise_scores, prepare, scores_to_distances, scores_to_similarities
+from ._topk import put_self_first, topk_dense
 
 __all__ = ["BaseIndex"]
 
@@ -68,6 +68,36 @@ class BaseIndex:
         Q_prep, q_sqnorm = prepare(Q, self.metric)
         scores, ids = self._query(Q_prep, q_sqnorm, k)
         return scores, ids, q_sqnorm
+
+    def query_subset(self, Q, k, ids, *, max_block=2**24):
+        """Exact best ``k`` among the indexed points ``ids`` for each row of ``Q``.
+
+        For filtered search: when few points pass a filter, scoring just those is
+        cheaper and exact, whatever the backend.
+
+        Returns
+        -------
+        scores, ids : ndarray of shape (n_queries, min(k, len(ids)))
+            Sorted by score; ids index the whole index.
+        q_sqnorm : ndarray of shape (n_queries,)
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        Q_prep, q_sqnorm = prepare(Q, self.metric)
+        Xs, sqs = self._rows(ids)
+        kk = min(int(k), len(ids))
+        out_s = np.empty((len(Q_prep), kk), dtype=np.float32)
+        out_i = np.empty((len(Q_prep), kk), dtype=np.int64)
+        step = int(max(1, max_block // max(1, len(ids))))
+        for a in range(0, len(Q_prep), step):
+            b = min(a + step, len(Q_prep))
+            S = pairwise_scores(Q_prep[a:b], Xs, self.metric, q_sqnorm[a:b], sqs)
+            s, i = topk_dense(S, kk)
+            out_s[a:b], out_i[a:b] = s, ids[i]
+        return out_s, out_i, q_sqnorm
+
+    def _rows(self, ids):
+        """Prepared vectors and squared norms of the indexed points ``ids``."""
+        return self.X_[ids], self.sqnorm_[ids]
 
     @property
     def forces_self(self):

@@ -92,6 +92,11 @@ class IVFIndex(BaseIndex):
         self.perm_ = np.concatenate([self.perm_, np.arange(n_old, n_old + len(X_prep))])[order]
         self.offsets_ = np.searchsorted(labels[order], np.arange(self.n_lists_ + 1)).astype(np.int64)
 
+    def _rows(self, ids):
+        pos = np.empty_like(self.perm_)
+        pos[self.perm_] = np.arange(len(self.perm_))
+        return self.X_[pos[ids]], self.sqnorm_[pos[ids]]
+
     # -- probing ---------------------------------------------------------------------
     def _probe(self, Q_prep, n_probe):
         """The ``n_probe`` best lists for each query; column 0 holds the very best."""
