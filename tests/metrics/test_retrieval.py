@@ -1,0 +1,53 @@
+"""retrieval_recall_at_k and ndcg_at_k on hand-computed cases and against sklearn."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.metrics import ndcg_score
+
+from sksemantic.metrics import ndcg_at_k, retrieval_recall_at_k
+
+
+def test_recall_hand_computed():
+    retrieved = np.array([[3, 1, 2, 7], [0, 4, 5, 6], [9, 8, 7, 6]])
+    # Known items: found at rank 2, at rank 3, never.
+    assert retrieval_recall_at_k([1, 5, 0], retrieved, k=1) == 0.0
+    assert retrieval_recall_at_k([1, 5, 0], retrieved, k=2) == pytest.approx(1 / 3)
+    assert retrieval_recall_at_k([1, 5, 0], retrieved, k=3) == pytest.approx(2 / 3)
+    # Sets of ids: 1/2, 2/2, 0/1; a query with nothing relevant is left out.
+    sets = [{1, 8}, [4, 6], {0}]
+    assert retrieval_recall_at_k(sets, retrieved, k=4) == pytest.approx((0.5 + 1 + 0) / 3)
+    assert retrieval_recall_at_k([{1}, [], [8]], retrieved, k=2) == pytest.approx(1.0)
+    # Padding ids never count.
+    assert retrieval_recall_at_k([0], [[-1, -1]], k=2) == 0.0
+
+
+def test_ndcg_matches_sklearn_on_graded_relevance():
+    rng = np.random.default_rng(0)
+    n_q, n_items, k = 30, 50, 10
+    gains = rng.integers(0, 4, size=(n_q, n_items)) * (rng.random((n_q, n_items)) < 0.2)
+    gains[0] = 0  # no relevant item: left out (sklearn counts it as 0, so drop it there)
+    scores = rng.random((n_q, n_items))
+    retrieved = np.argsort(-scores, axis=1)
+    ours = ndcg_at_k(gains, retrieved, k=k)
+    ref = ndcg_score(gains[1:], scores[1:], k=k)
+    assert ours == pytest.approx(ref, rel=1e-10)
+    assert ndcg_at_k(sp.csr_matrix(gains), retrieved, k=k) == pytest.approx(ours)
+
+
+def test_ndcg_hand_computed_known_item():
+    assert ndcg_at_k([0, 2], [[0, 1, 2], [0, 1, 2]], k=3) == pytest.approx((1 + 0.5) / 2)
+    assert ndcg_at_k([2], [[0, 1, 2]], k=2) == 0.0
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="queries"):
+        retrieval_recall_at_k([1, 2, 3], [[1], [2]], k=1)
+    with pytest.raises(ValueError, match="k must be"):
+        ndcg_at_k([1], [[1]], k=0)
+    with pytest.raises(ValueError, match="2-d integer"):
+        ndcg_at_k([1], [1.0, 2.0], k=1)
+    with pytest.raises(ValueError, match="No query"):
+        retrieval_recall_at_k([[]], [[1]], k=1)
+    with pytest.raises(ValueError, match="non-negative"):
+        ndcg_at_k(np.array([[-1.0, 1.0]]), [[0, 1]], k=1)
