@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sksemantic.graph import SemanticGraphTransformer
+from sksemantic.search import SemanticSearch
 
 
 def _estimators():
@@ -11,6 +12,9 @@ def _estimators():
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="annoy", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, mode="connectivity", metric="euclidean")
+    yield SemanticSearch(n_neighbors=3)
+    yield SemanticSearch(n_neighbors=3, algorithm="ivf", random_state=0)
+    yield SemanticSearch(n_neighbors=3, algorithm="annoy", random_state=0)
 
 
 EXPECTED_FAILED_CHECKS = {

@@ -1,0 +1,5 @@
+"""Semantic search: top-k search over embeddings, and texts to embeddings."""
+
+from ._search import SemanticSearch
+
+__all__ = ["SemanticSearch"]
