@@ -13,7 +13,9 @@ class VersionedPickleMixin:
     """
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: BaseEstimator returns the live __dict__ for non-sklearn classes, and
+        # stamping it would leave _sksemantic_version on the pickled estimator.
+        state = dict(super().__getstate__())
         from . import __version__
 
         state["_sksemantic_version"] = __version__
