@@ -87,7 +87,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         Number of indexed items, including those added by :meth:`add`.
     labels_ : ndarray of shape (n_samples_fit_,) or None
         The ``y`` given to :meth:`fit` (a category per item), if any.
-    metadata_ : list of length n_samples_fit_ or None
+    metadata_ : list of shape (n_samples_fit_,) or None
         The ``metadata`` given to :meth:`fit` (e.g. the texts), if any.
     n_features_in_ : int
         Number of features seen during fit.
