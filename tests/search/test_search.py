@@ -190,21 +190,24 @@ _RELOAD = textwrap.dedent(
     """
     import sys, pickle, numpy as np, joblib
     from sksemantic.search import SemanticSearch
-    how, path, qpath = sys.argv[1:4]
-    est = joblib.load(path) if how == "joblib" else SemanticSearch.load(path)
-    if how == "mmap":
-        assert isinstance(est.index_.X_, np.memmap), type(est.index_.X_)
+    joblib_path, saved_dir, qpath = sys.argv[1:4]
     Q = np.load(qpath)
-    d, i = est.kneighbors(Q, 5)
-    res = est.search(Q, top_k=3, filter=np.arange(est.n_samples_fit_) % 3 == 0)
-    sys.stdout.buffer.write(pickle.dumps((d, i, res)))
+    out = []
+    for how in ("joblib", "mmap"):
+        est = joblib.load(joblib_path) if how == "joblib" else SemanticSearch.load(saved_dir)
+        if how == "mmap":
+            assert isinstance(est.index_.X_, np.memmap), type(est.index_.X_)
+        d, i = est.kneighbors(Q, 5)
+        res = est.search(Q, top_k=3, filter=np.arange(est.n_samples_fit_) % 3 == 0)
+        out.append((d, i, res))
+    sys.stdout.buffer.write(pickle.dumps(out))
     """
 )
 
 
 @pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
-@pytest.mark.parametrize("how", ["joblib", "mmap"])
-def test_persistence_in_a_new_process(tmp_path, debian, algorithm, how):
+def test_persistence_in_a_new_process(tmp_path, debian, algorithm):
+    """joblib and save/load (memory-mapped) reproduce the results in a new process."""
     import pickle
 
     X = debian.data[:1500]
@@ -212,19 +215,17 @@ def test_persistence_in_a_new_process(tmp_path, debian, algorithm, how):
     est = SemanticSearch(algorithm=algorithm, random_state=0).fit(X, metadata=debian.texts[:1500])
     expected = (*est.kneighbors(Q, 5), est.search(Q, top_k=3, filter=np.arange(1500) % 3 == 0))
     np.save(tmp_path / "q.npy", Q)
-    if how == "joblib":
-        path = tmp_path / "est.joblib"
-        joblib.dump(est, path)
-    else:
-        path = est.save(tmp_path / "saved")
+    joblib.dump(est, tmp_path / "est.joblib")
+    est.save(tmp_path / "saved")
     out = subprocess.run(
-        [sys.executable, "-c", _RELOAD, how, str(path), str(tmp_path / "q.npy")],
+        [sys.executable, "-c", _RELOAD, str(tmp_path / "est.joblib"), str(tmp_path / "saved"),
+         str(tmp_path / "q.npy")],
         capture_output=True, check=True,
     ).stdout
-    d, i, res = pickle.loads(out)
-    np.testing.assert_array_equal(d, expected[0])
-    np.testing.assert_array_equal(i, expected[1])
-    assert res == expected[2]
+    for d, i, res in pickle.loads(out):
+        np.testing.assert_array_equal(d, expected[0])
+        np.testing.assert_array_equal(i, expected[1])
+        assert res == expected[2]
 
 
 def test_load_in_process_and_grow(tmp_path):
