@@ -1,12 +1,13 @@
 """Shared helpers: validation, optional imports, progress reporting."""
 
 from ._optional import import_optional
-from ._parallel import effective_n_jobs, run_spans
+from ._parallel import blas_threads, effective_n_jobs, run_spans
 from ._progress import Progress
 from ._validation import check_int_codes, check_n_neighbors, check_query_count
 
 __all__ = [
     "Progress",
+    "blas_threads",
     "check_int_codes",
     "check_n_neighbors",
     "check_query_count",

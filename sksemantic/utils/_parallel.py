@@ -8,9 +8,23 @@ the parallel region so that the threads do not oversubscribe the cores.
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-__all__ = ["effective_n_jobs", "run_spans"]
+__all__ = ["blas_threads", "effective_n_jobs", "run_spans"]
+
+_CONTROLLER = None
+
+
+def blas_threads(n_threads):
+    """Context manager limiting BLAS to ``n_threads`` threads.
+
+    Uses one cached ``ThreadpoolController``: ``threadpool_limits`` re-scans the loaded
+    libraries on every call (several milliseconds), which dominated small queries.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=int(n_threads), user_api="blas")
 
 
 def effective_n_jobs(n_jobs):
@@ -34,6 +48,6 @@ def run_spans(fn, n_items, step, n_jobs):
     n_threads = min(effective_n_jobs(n_jobs), len(spans))
     if n_threads <= 1:
         return [fn(a, b) for a, b in spans]
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         with ThreadPoolExecutor(n_threads) as pool:
             return list(pool.map(lambda ab: fn(*ab), spans))
