@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..cluster import kmeans, nearest_centroid
-from ..utils import Progress, run_spans
+from ..utils import Progress, blas_threads, run_spans
 from ._base import BaseIndex
 from ._metric import pairwise_scores
 from ._topk import merge_candidates, topk_dense
@@ -164,12 +164,58 @@ class IVFIndex(BaseIndex):
             )
         return best_s, best_i
 
+    #: Batches up to this size take the per-query path (:meth:`_search_few`).
+    _FEW_QUERIES = 8
+
+    def _search_few(self, Qc, qsq, k, n_probe):
+        """Top-k of a few queries, one at a time: one matrix-vector product per probed
+        list straight into a score buffer, then one partial sort.
+
+        The grouped path pays for sorting queries by list and for one general product
+        per list; for single queries (a served search) that overhead dominated.
+        """
+        off, X, sq = self.offsets_, self.X_, self.sqnorm_
+        probes = self._probe(Qc, n_probe)
+        best_s = np.full((len(Qc), k), -np.inf, dtype=np.float32)
+        best_i = np.full((len(Qc), k), -1, dtype=np.int64)
+        for r in range(len(Qc)):
+            lo, hi = off[probes[r]], off[probes[r] + 1]
+            lens = hi - lo
+            total = int(lens.sum())
+            if total == 0:
+                continue
+            # Positions of the probed lists' points, list after list.
+            starts = np.cumsum(lens) - lens
+            ids = np.repeat(lo - starts, lens) + np.arange(total)
+            if self.metric == "manhattan":
+                S = pairwise_scores(Qc[r : r + 1], X[ids], self.metric)[0]
+            else:
+                S = np.empty(total, dtype=np.float32)
+                q = Qc[r]
+                for a, b, p in zip(lo.tolist(), hi.tolist(), starts.tolist(), strict=True):
+                    if b > a:
+                        np.dot(X[a:b], q, out=S[p : p + b - a])
+                if self.metric == "euclidean":
+                    S *= 2
+                    S -= qsq[r]
+                    S -= sq[ids]
+                    np.minimum(S, 0, out=S)
+            s_, i_ = topk_dense(S[None, :], k)
+            best_s[r, : s_.shape[1]] = s_[0]
+            best_i[r, : s_.shape[1]] = ids[i_[0]]
+        return best_s, best_i
+
     def _query_sorted(self, Q_prep, q_sqnorm, k):
         """Top-k over the stored (list-ordered) points; ids index ``self.X_``."""
         n_q = len(Q_prep)
         n_probe = self._resolved_n_probe()
-        # Chunks small enough for cache-friendly candidate buffers (~32 MiB each).
-        chunk = int(max(256, min(n_q, (32 * 2**20) // (8 * n_probe * k))))
+        if n_q <= self._FEW_QUERIES:
+            with blas_threads(1):
+                return self._search_few(Q_prep, q_sqnorm, k, n_probe)
+        # Chunks small enough for cache-friendly candidate buffers (~32 MiB each), and
+        # of at most 512 queries so that batches spread over threads. The size does not
+        # depend on n_jobs, so neither do the results.
+        chunk = int(max(256, min(n_q, 512, (32 * 2**20) // (8 * n_probe * k))))
         progress = Progress(-(-n_q // chunk), "IVF search", self.verbose)
 
         def work(a, b):
@@ -177,7 +223,11 @@ class IVFIndex(BaseIndex):
             progress.update()
             return out
 
-        parts = run_spans(work, n_q, chunk, self.n_jobs)
+        # The per-list products are small (a list holds about sqrt(n) / 4 points): BLAS
+        # threads cost more than they bring there, and single queries pay that most.
+        # Parallelism comes from the query spans instead.
+        with blas_threads(1):
+            parts = run_spans(work, n_q, chunk, self.n_jobs)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _fill_missing(self, Q_prep, q_sqnorm, scores, ids):

@@ -1,0 +1,58 @@
+"""IVF's per-query path for small batches agrees with the grouped batch path."""
+
+import numpy as np
+import pytest
+
+from sksemantic.neighbors import METRICS, IVFIndex
+from sksemantic.utils import blas_threads
+
+
+def _data(n, d=24, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(12, d))
+    return (centers[rng.integers(12, size=n)] + 0.5 * rng.normal(size=(n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_few_queries_match_batch(metric):
+    X, Q = _data(2000), _data(40, seed=1)
+    idx = IVFIndex(metric, n_lists=30, n_probe=5, random_state=0).fit(X)
+    s_batch, i_batch, _ = idx.query(Q, 7)  # 40 queries: the grouped path
+    assert len(Q) > IVFIndex._FEW_QUERIES
+    rows = [idx.query(Q[j : j + 1], 7) for j in range(len(Q))]  # the per-query path
+    s_one = np.vstack([r[0] for r in rows])
+    i_one = np.vstack([r[1] for r in rows])
+    np.testing.assert_allclose(s_one, s_batch, rtol=1e-4, atol=1e-4)
+    assert np.mean(i_one == i_batch) > 0.99  # only round-off ties may swap
+    # A batch at the threshold takes the same path as single queries.
+    s_few, i_few, _ = idx.query(Q[: IVFIndex._FEW_QUERIES], 7)
+    np.testing.assert_array_equal(i_few, i_one[: IVFIndex._FEW_QUERIES])
+
+
+def test_few_queries_with_tiny_lists_are_filled():
+    # More neighbours asked than the probed lists hold: the exact fill-in answers.
+    X = _data(200)
+    idx = IVFIndex(n_lists=50, n_probe=1, random_state=0).fit(X)
+    s, i, _ = idx.query(X[:3], 30)
+    assert (i >= 0).all() and np.all(np.diff(s, axis=1) <= 0)
+    assert len(set(i[0].tolist())) == 30
+
+
+def test_results_do_not_depend_on_n_jobs():
+    X, Q = _data(3000), _data(1200, seed=2)  # several query spans
+    a = IVFIndex(n_lists=40, n_probe=6, random_state=0, n_jobs=1).fit(X).query(Q, 5)
+    b = IVFIndex(n_lists=40, n_probe=6, random_state=0, n_jobs=2).fit(X).query(Q, 5)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_blas_threads_limits_and_restores():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads_now():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads_now()
+    with blas_threads(1):
+        assert all(n == 1 for n in blas_threads_now())
+    assert blas_threads_now() == before
