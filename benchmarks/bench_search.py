@@ -90,21 +90,20 @@ def _recall(ids, exact):
     return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(ids, exact, strict=True)]))
 
 
-# -- runners: each returns (ids of the batch, batch seconds, single-query ms, build s) -----
-def run_exact(X, Q, k, fn):
+# -- builders: each returns (query function: Q -> ids, build seconds) ---------------------
+def build_exact(X, k, fn):
     import torch
 
     Xt = torch.from_numpy(X)
 
     def query(Qb):
-        return fn(torch.from_numpy(Qb), Xt, top_k=k)
+        res = fn(torch.from_numpy(Qb), Xt, top_k=k)
+        return np.array([[h["corpus_id"] for h in r] for r in res])
 
-    res, sec = _timed(query, Q)
-    ids = np.array([[h["corpus_id"] for h in r] for r in res])
-    return ids, sec, _latency_ms(query, Q), 0.0
+    return query, 0.0
 
 
-def run_annoy_tutorial(X, Q, k, n_trees):
+def build_annoy_tutorial(X, k, n_trees):
     from annoy import AnnoyIndex
 
     def build():
@@ -117,39 +116,36 @@ def run_annoy_tutorial(X, Q, k, n_trees):
     index, build_s = _timed(build)
 
     def query(Qb):
-        return [index.get_nns_by_vector(q, k) for q in Qb]
+        return np.array([index.get_nns_by_vector(q, k) for q in Qb])
 
-    ids, sec = _timed(query, Q)
-    return np.array(ids), sec, _latency_ms(query, Q), build_s
+    return query, build_s
 
 
-def run_sksemantic(X, Q, k, **params):
+def build_sksemantic(X, k, **params):
     est = SemanticSearch(n_neighbors=k, random_state=0, **params)
     _, build_s = _timed(est.fit, X)
 
     def query(Qb):
         return est.kneighbors(Qb, k, return_distance=False)
 
-    ids, sec = _timed(query, Q)
-    return ids, sec, _latency_ms(query, Q), build_s
+    return query, build_s
 
 
 # -- data ---------------------------------------------------------------------------------
-def load_sets(data, n, n_queries, rng, quick):
+def load_corpora(data, n, n_queries, rng, quick):
+    """(name, corpus, [(query set name, queries), ...]) for each corpus."""
     W = np.load(data / "wordnet_emb.npy")
     perm = rng.permutation(len(W))
     X = W[np.sort(perm[:n])].astype(np.float32)
     held_out = W[perm[n : n + n_queries]].astype(np.float32)
     lemmas = np.load(data / "wordnet20k_query_emb.npy")[:n_queries].astype(np.float32)
-    sets = [
-        ("wordnet-384, held-out definitions", X, held_out),
-        ("wordnet-384, lemma queries", X, lemmas),
-    ]
+    corpora = [("wordnet-384", X, [("held-out definitions", held_out),
+                                   ("lemma queries", lemmas)])]
     if not quick:
         R = rng.standard_normal((n + n_queries, 768), dtype=np.float32)
         R /= np.linalg.norm(R, axis=1, keepdims=True)
-        sets.append(("random-768", R[:n], R[n:]))
-    return sets
+        corpora.append(("random-768", R[:n], [("random queries", R[n:])]))
+    return corpora
 
 
 def main():
@@ -165,36 +161,39 @@ def main():
     fn, fn_name = _semantic_search_fn()
     print(f"exact baseline: {fn_name}")
     rows = []
-    built = {}
-    for name, X, Q in load_sets(args.data, args.n, args.queries, rng, args.quick):
-        print(f"\n## {name}: corpus {X.shape[0]:,} x {X.shape[1]}, {len(Q):,} queries",
-              flush=True)
-        exact, sec, lat, _ = run_exact(X, Q, k, fn)
-        base_qps = len(Q) / sec
-        results = [("util.semantic_search (exact)", exact, sec, lat, 0.0)]
-        methods = [
-            ("annoy (tutorial, %d trees)" % args.annoy_trees,
-             lambda X=X, Q=Q: run_annoy_tutorial(X, Q, k, args.annoy_trees)),
-            ("SemanticSearch brute", lambda X=X, Q=Q: run_sksemantic(X, Q, k, algorithm="brute")),
+    for corpus_name, X, query_sets in load_corpora(args.data, args.n, args.queries, rng,
+                                                   args.quick):
+        print(f"\n## {corpus_name}: corpus {X.shape[0]:,} x {X.shape[1]}", flush=True)
+        builders = [
+            ("util.semantic_search (exact)", lambda X=X: build_exact(X, k, fn)),
+            (f"annoy (tutorial, {args.annoy_trees} trees)",
+             lambda X=X: build_annoy_tutorial(X, k, args.annoy_trees)),
+            ("SemanticSearch brute", lambda X=X: build_sksemantic(X, k, algorithm="brute")),
         ]
         for n_probe in (None, 64, 128):
-            methods.append((
+            builders.append((
                 f"SemanticSearch ivf n_probe={n_probe or 'default'}",
-                lambda X=X, Q=Q, p=n_probe: run_sksemantic(X, Q, k, algorithm="ivf", n_probe=p),
+                lambda X=X, p=n_probe: build_sksemantic(X, k, algorithm="ivf", n_probe=p),
             ))
-        methods.append(("SemanticSearch annoy", lambda X=X, Q=Q: run_sksemantic(
-            X, Q, k, algorithm="annoy", search_k=20_000)))
-        for label, run in methods:
-            ids, sec, lat, build_s = run()
-            results.append((label, ids, sec, lat, build_s))
-        for label, ids, sec, lat, build_s in results:
-            qps = len(Q) / sec
-            row = (name, label, _recall(ids, exact), qps, qps / base_qps, lat, build_s)
-            rows.append(row)
-            print(f"{label:38s} recall@10 {row[2]:.3f}  batch {qps:9.0f} q/s "
-                  f"({row[4]:5.1f}x exact)  single {lat:7.2f} ms  build {build_s:6.1f} s",
-                  flush=True)
-        built[name] = True
+        builders.append(("SemanticSearch annoy search_k=20000", lambda X=X: build_sksemantic(
+            X, k, algorithm="annoy", search_k=20_000)))
+        exact = {}
+        base_qps = {}
+        for label, build in builders:
+            query, build_s = build()
+            for qname, Q in query_sets:
+                ids, sec = _timed(query, Q)
+                lat = _latency_ms(query, Q)
+                qps = len(Q) / sec
+                if qname not in exact:
+                    exact[qname], base_qps[qname] = ids, qps
+                rec = _recall(ids, exact[qname])
+                name = f"{corpus_name}, {qname}"
+                rows.append((name, label, rec, qps, qps / base_qps[qname], lat, build_s))
+                print(f"{qname:22s} {label:38s} recall@10 {rec:.3f}  batch {qps:9.0f} q/s "
+                      f"({qps / base_qps[qname]:5.1f}x exact)  single {lat:7.2f} ms  "
+                      f"build {build_s:6.1f} s", flush=True)
+            del query
 
     print("\n| data | method | recall@10 | batch q/s | x exact | single query ms | build s |")
     print("|---|---|---:|---:|---:|---:|---:|")
