@@ -16,7 +16,7 @@ import numpy as np
 from ._base import BaseIndex
 from ._metric import pairwise_scores
 from ._topk import merge_candidates, topk_dense
-from ..utils import Progress
+from ..utils import Progress, blas_threads
 
 __all__ = ["BruteIndex"]
 
@@ -84,8 +84,23 @@ class BruteIndex(BaseIndex):
         # Square blocks of at most 4096 (64 MiB of float32 scores).
         return int(min(4096, max(self.n_samples_, 1)))
 
+    #: Batches up to this size are scored in one product (see :meth:`_query`).
+    _FEW_QUERIES = 8
+
     def _query(self, Q_prep, q_sqnorm, k):
         n_q, B = Q_prep.shape[0], self._block()
+        if n_q <= self._FEW_QUERIES and n_q * self.n_samples_ <= 2**25:
+            # A few queries (a served search): one matrix-vector-like product over all
+            # points and one partial sort. Block bookkeeping and BLAS threads on such
+            # thin products cost more than the product itself.
+            with blas_threads(1):
+                S = pairwise_scores(Q_prep, self.X_, self.metric, q_sqnorm, self.sqnorm_)
+                s, i = topk_dense(S, k)
+            if s.shape[1] < k:  # fewer points than k: pad as the blocked path does
+                pad = k - s.shape[1]
+                s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
+                i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
+            return s, i
         top = _RunningTopK(n_q, k)
         n_blocks_q = -(-n_q // B)
         n_blocks_x = -(-self.n_samples_ // B)
