@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..base import VersionedPickleMixin
 from ..neighbors import (
     ALGORITHMS,
+    AUTO_BRUTE_MAX_SAMPLES,
     METRICS,
     load_index,
     make_index,
@@ -24,6 +25,11 @@ from ..neighbors import (
 __all__ = ["SemanticSearch"]
 
 _ESTIMATOR_FILE = "search.pkl"
+
+#: Filters passing at most this many items are answered by exact search over them: as
+#: for ``algorithm="auto"``, scoring that many points directly is cheaper than probing an
+#: approximate index for enough candidates (and it is exact).
+EXACT_FILTER_MAX_PASSING = AUTO_BRUTE_MAX_SAMPLES
 
 
 class SemanticSearch(VersionedPickleMixin, BaseEstimator):
@@ -456,9 +462,10 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
                 return index.query(X, k)
             return index.query_subset(X, k, passing)
         # Over-fetch in proportion to the filter's selectivity; search the passing
-        # items exactly when that would ask for a large part of the corpus.
+        # items exactly when they are few, or when over-fetching would ask for a large
+        # part of the corpus.
         fetch = math.ceil(k * self.filter_overfetch * n / n_pass)
-        if fetch > n // 4:
+        if n_pass <= EXACT_FILTER_MAX_PASSING or fetch > n // 4:
             return index.query_subset(X, k, passing)
         scores, ids, q_sqnorm = index.query(X, fetch)
         out_s, out_i, got = _compact(scores, ids, allowed, k)

@@ -11,6 +11,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from sksemantic.datasets import load_debian_packages, load_wordnet_queries
 from sksemantic.search import SemanticSearch
+from sksemantic.search import _search as _search_module
 
 
 def _blobs(n=500, d=16, seed=0):
@@ -102,7 +103,11 @@ def test_evaluate_known_item_queries():
 # -- filters ---------------------------------------------------------------------------
 @pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
 @pytest.mark.parametrize("fraction", [0.5, 0.05, 0.004])
-def test_filter_returns_top_k_that_pass(debian, algorithm, fraction):
+@pytest.mark.parametrize("exact_below", [0, None])
+def test_filter_returns_top_k_that_pass(debian, algorithm, fraction, exact_below, monkeypatch):
+    if exact_below is not None:
+        # Force the over-fetch path even though this corpus is small.
+        monkeypatch.setattr(_search_module, "EXACT_FILTER_MAX_PASSING", exact_below)
     X, Q = debian.data[100:], debian.data[:30]
     est = SemanticSearch(random_state=0, **_TUNED.get(algorithm, {"algorithm": algorithm}))
     est.fit(X)
@@ -119,7 +124,8 @@ def test_filter_returns_top_k_that_pass(debian, algorithm, fraction):
         assert allowed[ids].all()
         # Score-based recall: ties among duplicate descriptions make ids ambiguous.
         recall.append(np.mean(np.array([h["score"] for h in row]) >= ex[-1] - 1e-5))
-    assert np.mean(recall) >= (1.0 if algorithm == "brute" else 0.85)
+    exact = algorithm == "brute" or exact_below is None
+    assert np.mean(recall) >= (1.0 if exact else 0.85)
     # The same filter as allowed ids gives the same results.
     assert est.search(Q, top_k=k, filter=passing) == res
 
