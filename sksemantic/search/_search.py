@@ -496,7 +496,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         scores : dict
             ``{"recall@k": float, "ndcg@k": float}`` for each ``k``.
         """
-        from ..metrics import ndcg_at_k, retrieval_recall_at_k
+        from ..metrics import retrieval_ndcg_at_k, retrieval_recall_at_k
 
         ks = [k] if isinstance(k, Integral) else list(k)
         for kk in ks:
@@ -505,7 +505,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         out = {}
         for kk in ks:
             out[f"recall@{kk}"] = retrieval_recall_at_k(relevant, ids, k=kk)
-            out[f"ndcg@{kk}"] = ndcg_at_k(relevant, ids, k=kk)
+            out[f"ndcg@{kk}"] = retrieval_ndcg_at_k(relevant, ids, k=kk)
         return out
 
     # -- persistence -----------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""retrieval_recall_at_k and ndcg_at_k on hand-computed cases and against sklearn."""
+"""retrieval_recall_at_k and retrieval_ndcg_at_k on hand-computed cases and against sklearn."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.metrics import ndcg_score
 
-from sksemantic.metrics import ndcg_at_k, retrieval_recall_at_k
+from sksemantic.metrics import retrieval_ndcg_at_k, retrieval_recall_at_k
 
 
 def test_recall_hand_computed():
@@ -29,25 +29,25 @@ def test_ndcg_matches_sklearn_on_graded_relevance():
     gains[0] = 0  # no relevant item: left out (sklearn counts it as 0, so drop it there)
     scores = rng.random((n_q, n_items))
     retrieved = np.argsort(-scores, axis=1)
-    ours = ndcg_at_k(gains, retrieved, k=k)
+    ours = retrieval_ndcg_at_k(gains, retrieved, k=k)
     ref = ndcg_score(gains[1:], scores[1:], k=k)
     assert ours == pytest.approx(ref, rel=1e-10)
-    assert ndcg_at_k(sp.csr_matrix(gains), retrieved, k=k) == pytest.approx(ours)
+    assert retrieval_ndcg_at_k(sp.csr_matrix(gains), retrieved, k=k) == pytest.approx(ours)
 
 
 def test_ndcg_hand_computed_known_item():
-    assert ndcg_at_k([0, 2], [[0, 1, 2], [0, 1, 2]], k=3) == pytest.approx((1 + 0.5) / 2)
-    assert ndcg_at_k([2], [[0, 1, 2]], k=2) == 0.0
+    assert retrieval_ndcg_at_k([0, 2], [[0, 1, 2], [0, 1, 2]], k=3) == pytest.approx((1 + 0.5) / 2)
+    assert retrieval_ndcg_at_k([2], [[0, 1, 2]], k=2) == 0.0
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match="queries"):
         retrieval_recall_at_k([1, 2, 3], [[1], [2]], k=1)
     with pytest.raises(ValueError, match="k must be"):
-        ndcg_at_k([1], [[1]], k=0)
+        retrieval_ndcg_at_k([1], [[1]], k=0)
     with pytest.raises(ValueError, match="2-d integer"):
-        ndcg_at_k([1], [1.0, 2.0], k=1)
+        retrieval_ndcg_at_k([1], [1.0, 2.0], k=1)
     with pytest.raises(ValueError, match="No query"):
         retrieval_recall_at_k([[]], [[1]], k=1)
     with pytest.raises(ValueError, match="non-negative"):
-        ndcg_at_k(np.array([[-1.0, 1.0]]), [[0, 1]], k=1)
+        retrieval_ndcg_at_k(np.array([[-1.0, 1.0]]), [[0, 1]], k=1)

@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ndcg_at_k", "retrieval_recall_at_k"]
+__all__ = ["retrieval_ndcg_at_k", "retrieval_recall_at_k"]
 
 
 def _relevance_matrix(relevant, n_queries, n_items):
@@ -87,7 +87,7 @@ def retrieval_recall_at_k(relevant, retrieved, *, k=10):
 
     See Also
     --------
-    ndcg_at_k : Rank-aware quality with graded relevance.
+    retrieval_ndcg_at_k : Rank-aware quality with graded relevance.
 
     Examples
     --------
@@ -108,7 +108,7 @@ def retrieval_recall_at_k(relevant, retrieved, *, k=10):
     return float(np.mean(hits[has] / n_rel[has]))
 
 
-def ndcg_at_k(relevant, retrieved, *, k=10):
+def retrieval_ndcg_at_k(relevant, retrieved, *, k=10):
     """Mean normalised discounted cumulative gain of the top ``k`` results.
 
     ``DCG@k = sum_{r=1..k} gain(r) / log2(r + 1)`` with linear gains; nDCG divides it
@@ -137,10 +137,10 @@ def ndcg_at_k(relevant, retrieved, *, k=10):
 
     Examples
     --------
-    >>> from sksemantic.metrics import ndcg_at_k
-    >>> ndcg_at_k([0], [[0, 1, 2]], k=3)  # the known item ranked first
+    >>> from sksemantic.metrics import retrieval_ndcg_at_k
+    >>> retrieval_ndcg_at_k([0], [[0, 1, 2]], k=3)  # the known item ranked first
     1.0
-    >>> round(ndcg_at_k([2], [[0, 1, 2]], k=3), 4)  # ranked third: 1 / log2(4)
+    >>> round(retrieval_ndcg_at_k([2], [[0, 1, 2]], k=3), 4)  # ranked third: 1 / log2(4)
     0.5
     """
     top = _check_retrieved(retrieved, k)
