@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sksemantic.graph import SemanticGraphTransformer
+from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer
 
 
 def _estimators():
@@ -11,6 +11,7 @@ def _estimators():
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="annoy", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, mode="connectivity", metric="euclidean")
+    yield SemanticDeduplicator(n_neighbors=3)
 
 
 EXPECTED_FAILED_CHECKS = {
