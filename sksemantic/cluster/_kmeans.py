@@ -155,7 +155,7 @@ def kmeans(
     progress = Progress(max_iter, label, verbose)
     labels = None
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (reported after the loop)
         labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
         sums, counts = centroid_sums(X, labels, n_clusters)
         new_centers = centers.copy()

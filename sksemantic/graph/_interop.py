@@ -113,11 +113,11 @@ def to_networkx(graph, labels=None, node_attributes=None, *, weight="weight"):
     if table:
         names = list(table)
         G.add_nodes_from(
-            (i, dict(zip(names, vals))) for i, vals in enumerate(zip(*table.values()))
+            (i, dict(zip(names, vals, strict=True))) for i, vals in enumerate(zip(*table.values(), strict=True))
         )
     else:
         G.add_nodes_from(range(n))
-    G.add_weighted_edges_from(zip(lo.tolist(), hi.tolist(), v.tolist()), weight=weight)
+    G.add_weighted_edges_from(zip(lo.tolist(), hi.tolist(), v.tolist(), strict=True), weight=weight)
     return G
 
 

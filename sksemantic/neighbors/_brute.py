@@ -13,10 +13,10 @@ No array larger than one block (``block_size`` x ``block_size``) is ever allocat
 
 import numpy as np
 
+from ..utils import Progress
 from ._base import BaseIndex
 from ._metric import pairwise_scores
 from ._topk import merge_candidates, topk_dense
-from ..utils import Progress
 
 __all__ = ["BruteIndex"]
 
