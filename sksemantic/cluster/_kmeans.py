@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 
 from ..utils import Progress, run_spans
 
-__all__ = ["kmeans", "nearest_centroid", "centroid_sums"]
+__all__ = ["kmeans", "nearest_centroid", "centroid_sums", "init_centers"]
 
 
 def _row_chunks(n_rows, n_cols, budget_bytes=256 * 2**20):
@@ -75,6 +75,42 @@ def centroid_sums(X, labels, n_clusters):
     return sums, counts
 
 
+def init_centers(X, n_clusters, *, init="k-means++", init_size=None, random_state=None):
+    """Initial centres: k-means++ or random rows of a subsample, or a given array.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data.
+    n_clusters : int
+        Number of centres.
+    init : {"k-means++", "random"} or ndarray, default="k-means++"
+        Seeding method, or the centres themselves.
+    init_size : int, default=None
+        Rows used for seeding; ``min(n_samples, max(40 * n_clusters, 10_000))`` when None.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the subsample and the seeding.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), dtype of ``X``
+    """
+    rng = check_random_state(random_state)
+    n = X.shape[0]
+    if isinstance(init, np.ndarray):
+        return np.array(init, dtype=X.dtype, copy=True)
+    size = init_size or min(n, max(40 * n_clusters, 10_000))
+    sample = X if size >= n else X[np.sort(rng.choice(n, size, replace=False))]
+    if init == "k-means++":
+        centers, _ = kmeans_plusplus(
+            sample, n_clusters, random_state=rng.randint(np.iinfo(np.int32).max)
+        )
+        return centers.astype(X.dtype, copy=False)
+    if init == "random":
+        return sample[rng.choice(sample.shape[0], n_clusters, replace=False)].copy()
+    raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}.")
+
+
 def kmeans(
     X,
     n_clusters,
@@ -133,29 +169,16 @@ def kmeans(
     [0.0, 2.0]
     """
     rng = check_random_state(random_state)
-    n, d = X.shape
+    n = X.shape[0]
     if n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
-    if isinstance(init, np.ndarray):
-        centers = np.array(init, dtype=X.dtype, copy=True)
-    else:
-        size = init_size or min(n, max(40 * n_clusters, 10_000))
-        sample = X if size >= n else X[np.sort(rng.choice(n, size, replace=False))]
-        if init == "k-means++":
-            centers, _ = kmeans_plusplus(
-                sample, n_clusters, random_state=rng.randint(np.iinfo(np.int32).max)
-            )
-            centers = centers.astype(X.dtype, copy=False)
-        elif init == "random":
-            centers = sample[rng.choice(sample.shape[0], n_clusters, replace=False)].copy()
-        else:
-            raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}.")
+    centers = init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng)
     variance = float(np.mean(np.var(X, axis=0))) if n > 1 else 0.0
     threshold = tol * variance
     progress = Progress(max_iter, label, verbose)
     labels = None
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
         labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
         sums, counts = centroid_sums(X, labels, n_clusters)
         new_centers = centers.copy()
