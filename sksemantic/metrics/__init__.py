@@ -18,7 +18,7 @@ from ._codes import (
 )
 from ._graph import graph_recall
 from ._report import encoder_report
-from ._retrieval import distance_correlation, recall_at_k
+from ._retrieval import distance_correlation, ndcg_at_k, recall_at_k
 from ._scorers import (
     EncoderScorer,
     GraphRecallScorer,
@@ -41,6 +41,7 @@ __all__ = [
     "graph_recall",
     "make_encoder_scorer",
     "make_graph_scorer",
+    "ndcg_at_k",
     "prefix_ids",
     "quantization_mse",
     "reconstruction_cosine",

@@ -13,7 +13,7 @@ from ._codes import (
     quantization_mse,
     reconstruction_cosine,
 )
-from ._retrieval import distance_correlation, recall_at_k
+from ._retrieval import distance_correlation, ndcg_at_k, recall_at_k
 from ._scorers import _encode_for_scoring, _missing_inverse, _split_pipeline
 
 __all__ = ["encoder_report"]
@@ -83,6 +83,7 @@ def encoder_report(
           :func:`~sksemantic.metrics.collision_rate`);
         - ``largest_code_group``: fraction of items in the most shared code;
         - ``recall_at_<k>``: :func:`~sksemantic.metrics.recall_at_k` by common prefix;
+        - ``ndcg_at_<k>``: :func:`~sksemantic.metrics.ndcg_at_k` of the same ranking;
         - ``reconstruction_recall_at_<k>``: the same, ordered within prefixes by
           reconstruction distance (with ``inverse_transform``);
         - ``distance_correlation``: see :func:`~sksemantic.metrics.distance_correlation`;
@@ -128,6 +129,7 @@ def encoder_report(
     }
     common = dict(k=k, metric=metric, n_queries=n_queries, random_state=random_state)
     report[f"recall_at_{k}"] = recall_at_k(X_ref, codes, **common)
+    report[f"ndcg_at_{k}"] = ndcg_at_k(X_ref, codes, **common)
     if rec is not None:
         report[f"reconstruction_recall_at_{k}"] = recall_at_k(
             X_ref, codes, reconstruction=rec, **common

@@ -13,7 +13,7 @@ from ..neighbors._metric import pairwise_scores, prepare
 from ._codes import _check_codes, _prefix_ids
 from ._graph import _exact_others, _sample_rows
 
-__all__ = ["distance_correlation", "recall_at_k"]
+__all__ = ["distance_correlation", "ndcg_at_k", "recall_at_k"]
 
 _METRICS = {"cosine", "euclidean", "manhattan", "inner_product"}
 # Query rows per block: keeps the (block, n_samples) work arrays near 4M entries.
@@ -143,54 +143,152 @@ def recall_at_k(
     >>> recall_at_k(X, codes, reconstruction=R, k=1, n_queries=None)
     0.5
     """
+    ahead, tied, _ = _rank_exact_neighbours(
+        X, codes, reconstruction, k, metric, n_queries, random_state, "recall_at_k"
+    )
+    # Item j's place is uniform over [ahead, ahead + tied): P(place < k).
+    return float(np.mean(np.clip(k - ahead, 0, tied) / tied))
+
+
+def _rank_exact_neighbours(X, codes, reconstruction, k, metric, n_queries, random_state, name):
+    """Where each exact neighbour falls in the code-space ranking.
+
+    For every sampled query ``i`` and each of its ``k`` exact nearest other items ``j``
+    (in exact order), returns ``ahead[i, r]``, the number of items ranked strictly
+    before ``j`` in code space, and ``tied[i, r]``, the number of items with exactly
+    ``j``'s rank key (``j`` included). The ranking is: longer common prefix first, then
+    smaller reconstruction distance; the query itself is never ranked.
+    """
     X, codes, reconstruction = _check_inputs(X, codes, reconstruction)
     if codes is None and reconstruction is None:
-        raise ValueError("recall_at_k needs codes, reconstruction or both.")
+        raise ValueError(f"{name} needs codes, reconstruction or both.")
     n = X.shape[0]
     if k > n - 1:
         raise ValueError(f"k={k} exceeds the {n - 1} other items in X (n_samples={n}).")
     rows = _sample_rows(n, n_queries, random_state)
     exact = _exact_others(X, rows, k, metric)
     ids = _prefix_ids(codes) if codes is not None else np.zeros((n, 0), dtype=np.int64)
+    n_levels = ids.shape[1]
     if reconstruction is not None:
+        # Distances are computed to the distinct reconstructions only, so that equal
+        # reconstructions get bit-for-bit equal distances (exact ties).
         uniq, inv = np.unique(reconstruction, axis=0, return_inverse=True)
         inv = inv.reshape(-1)
         U, u_sqnorm = prepare(uniq, metric)
+    ahead = np.empty(exact.shape, dtype=np.int64)
+    tied = np.empty(exact.shape, dtype=np.int64)
     step = max(1, _BLOCK_ENTRIES // n)
-    total = 0.0
     for s in range(0, len(rows), step):
         q = rows[s : s + step]
         b = np.arange(len(q))
+        e = exact[s : s + step]
         # Common prefix length: prefixes are nested, so count the equal depths.
         P = np.zeros((len(q), n), dtype=np.int16)
-        for d in range(ids.shape[1]):
+        for d in range(n_levels):
             P += ids[None, :, d] == ids[q, d][:, None]
         P[b, q] = -1  # never the query itself
-        # Boundary depth: the deepest level l with at least k items sharing >= l levels.
-        n_levels = ids.shape[1]
         counts = np.stack([(P == lvl).sum(axis=1) for lvl in range(n_levels + 1)], axis=1)
-        at_least = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
-        bound = np.where(at_least >= k, np.arange(n_levels + 1), -1).max(axis=1)
-        better = P > bound[:, None]
-        at_bound = P == bound[:, None]
+        # more[:, l] = number of items sharing more than l levels.
+        more = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1] - counts
+        Pe = np.take_along_axis(P, e, axis=1).astype(np.int64)
+        ahead[s : s + step] = np.take_along_axis(more, Pe, axis=1)
         if reconstruction is None:
-            tie = at_bound
-        else:
-            need = k - better.sum(axis=1)
-            scores = pairwise_scores(U[inv[q]], U, metric, u_sqnorm[inv[q]], u_sqnorm)
-            D = np.where(at_bound, -scores[:, inv], np.inf)
-            part = np.partition(D, k - 1, axis=1)[:, :k]
-            part.sort(axis=1)
-            kth = part[b, need - 1]
-            better |= D < kth[:, None]
-            tie = D == kth[:, None]
-        n_better = better.sum(axis=1)
-        n_tie = tie.sum(axis=1)
-        e = exact[s : s + step]
-        hit_better = np.take_along_axis(better, e, axis=1).sum(axis=1)
-        hit_tie = np.take_along_axis(tie, e, axis=1).sum(axis=1)
-        total += float(np.sum(hit_better + (k - n_better) * hit_tie / n_tie))
-    return total / (k * len(rows))
+            tied[s : s + step] = np.take_along_axis(counts, Pe, axis=1)
+            continue
+        D = -pairwise_scores(U[inv[q]], U, metric, u_sqnorm[inv[q]], u_sqnorm)[:, inv]
+        De = np.take_along_axis(D, e, axis=1)
+        for r in range(k):
+            same = P == Pe[:, r : r + 1]
+            ahead[s : s + step, r] += np.sum(same & (D < De[:, r : r + 1]), axis=1)
+            tied[s : s + step, r] = np.sum(same & (D == De[:, r : r + 1]), axis=1)
+    return ahead, tied, rows
+
+
+@validate_params(
+    {
+        "X": ["array-like"],
+        "codes": ["array-like", None],
+        "reconstruction": ["array-like", None],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions(_METRICS)],
+        "n_queries": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def ndcg_at_k(
+    X,
+    codes=None,
+    *,
+    reconstruction=None,
+    k=10,
+    metric="euclidean",
+    n_queries=1000,
+    random_state=0,
+):
+    """NDCG@k of the code-space ranking against the exact ranking of ``X``.
+
+    Code-space neighbours are ranked as in :func:`recall_at_k` (longest common prefix,
+    then reconstruction distance, then at random). The ``r``-th exact nearest other
+    item of query ``i`` (``r = 0 .. k-1``) has relevance ``k - r``, every other item
+    0 (the graded relevance of semantic-id). With positions ``p = 0, 1, ...`` in the
+    code-space ranking::
+
+        DCG_i  = sum_{p < k} rel(item at p) / log2(p + 2)
+        IDCG   = sum_{r < k} (k - r) / log2(r + 2)
+        ndcg@k = mean_i E[DCG_i] / IDCG
+
+    The expectation is over the random order of tied items and is computed exactly:
+    an item with ``a`` items strictly ahead and ``t`` tied (itself included) is at
+    each of the places ``a .. a + t - 1`` with probability ``1 / t``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The embeddings: exact neighbours are found among them.
+    codes : array-like of int of shape (n_samples, n_levels), default=None
+        Codes of the same items.
+    reconstruction : array-like of shape (n_samples, n_features_rec), default=None
+        Reconstructions of the same items, ordering items within equal prefixes (or
+        alone when ``codes`` is None).
+    k : int, default=10
+        Length of the ranking; at most ``n_samples - 1``.
+    metric : {"euclidean", "cosine", "manhattan", "inner_product"}, default="euclidean"
+        Metric of the exact search and of the reconstruction distance.
+    n_queries : int or None, default=1000
+        Items sampled as queries (all when None).
+    random_state : int, RandomState instance or None, default=0
+        Seed of the query sample.
+
+    Returns
+    -------
+    ndcg : float
+        In ``[0, 1]``; 1 when the code-space ranking starts with the exact
+        neighbours in exact order.
+
+    Examples
+    --------
+    The line of :func:`recall_at_k` with ``k=1`` (relevance 1 for the nearest item,
+    so NDCG@1 equals recall@1):
+
+    >>> import numpy as np
+    >>> from sksemantic.metrics import ndcg_at_k
+    >>> X = np.array([[0.0], [1.0], [3.0], [10.0]])
+    >>> codes = np.array([[0, 0], [0, 1], [0, 0], [1, 0]])
+    >>> round(ndcg_at_k(X, codes, k=1, n_queries=None), 4)
+    0.2083
+    """
+    ahead, tied, _ = _rank_exact_neighbours(
+        X, codes, reconstruction, k, metric, n_queries, random_state, "ndcg_at_k"
+    )
+    discount = 1.0 / np.log2(np.arange(k) + 2.0)
+    cum = np.concatenate([[0.0], np.cumsum(discount)])  # cum[p] = sum of first p places
+    rel = k - np.arange(k, dtype=np.float64)
+    start = np.minimum(ahead, k)
+    stop = np.minimum(ahead + tied, k)
+    expected = (cum[stop] - cum[start]) / tied
+    idcg = float(np.sum(rel * discount))
+    return float(np.mean((expected @ rel) / idcg))
 
 
 def _pair_distances(A, B, metric):

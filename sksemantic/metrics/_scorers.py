@@ -6,9 +6,11 @@ here are plain callables. They work wherever scikit-learn takes a scorer: ``scor
 ``GridSearchCV``, ``RandomizedSearchCV``, ``cross_validate`` (alone or in a dict, with
 ``refit=`` naming one), and they are picklable for ``n_jobs > 1``.
 
-The scorer is called with the estimator fitted on the training fold and the held-out
-fold ``X``: it encodes (or searches) the held-out rows with the fitted model and
-compares the result with exact neighbours among those same held-out rows.
+A search calls a scorer with the estimator fitted on the training fold and the
+held-out fold ``X``. Encoder scorers encode the held-out rows with the fitted encoder
+and compare code-space neighbours with exact neighbours among those same held-out
+rows; the graph scorer searches the fitted index with the held-out rows and compares
+with exact neighbours among the indexed (training) rows.
 """
 
 import re
@@ -27,7 +29,7 @@ from ._codes import (
     shared_code_fraction,
 )
 from ._graph import _indexed_vectors, graph_recall
-from ._retrieval import distance_correlation, recall_at_k
+from ._retrieval import distance_correlation, ndcg_at_k, recall_at_k
 
 __all__ = [
     "EncoderScorer",
@@ -41,6 +43,7 @@ __all__ = [
 # metric -> (needs X, needs codes, needs reconstruction, sign, keyword arguments)
 _ENCODER_METRICS = {
     "recall_at_k": (True, True, False, 1, {"k", "rank_by", "metric", "n_queries", "random_state"}),
+    "ndcg_at_k": (True, True, False, 1, {"k", "rank_by", "metric", "n_queries", "random_state"}),
     "collision_rate": (False, True, False, -1, {"depth"}),
     "shared_code_fraction": (False, True, False, -1, {"depth"}),
     "quantization_mse": (True, False, True, -1, set()),
@@ -137,7 +140,24 @@ def _encode_for_scoring(estimator, X, *, space="input", reconstruct=False, name=
 class EncoderScorer:
     """A scorer ``scorer(estimator, X, y=None) -> float`` for encoders producing codes.
 
-    Build it with :func:`make_encoder_scorer` or :func:`get_scorer`; see there.
+    Build it with :func:`make_encoder_scorer` or :func:`get_scorer`, which document the
+    metrics and the choice of space.
+
+    Parameters
+    ----------
+    metric : str
+        ``"recall_at_k"``, ``"ndcg_at_k"``, ``"collision_rate"``, ``"shared_code_fraction"``,
+        ``"quantization_mse"``, ``"reconstruction_cosine"`` or
+        ``"distance_correlation"``.
+    space : {"input", "encoder"}, default="input"
+        Where neighbours and errors are measured for a Pipeline.
+    **kwargs
+        Passed to the metric function (and ``rank_by`` for ``"recall_at_k"``).
+
+    Attributes
+    ----------
+    sign : int
+        +1, or -1 for losses, which are returned negated.
     """
 
     def __init__(self, metric, *, space="input", **kwargs):
@@ -170,13 +190,14 @@ class EncoderScorer:
         kwargs = dict(self.kwargs)
         rank_by = kwargs.pop("rank_by", "prefix")
         needs_rec = _ENCODER_METRICS[self.metric][2] or (
-            self.metric == "recall_at_k" and rank_by != "prefix"
+            self.metric in ("recall_at_k", "ndcg_at_k") and rank_by != "prefix"
         )
         X_ref, codes, rec = _encode_for_scoring(
             estimator, X, space=self.space, reconstruct=needs_rec, name=repr(self)
         )
-        if self.metric == "recall_at_k":
-            value = recall_at_k(
+        if self.metric in ("recall_at_k", "ndcg_at_k"):
+            func = recall_at_k if self.metric == "recall_at_k" else ndcg_at_k
+            value = func(
                 X_ref,
                 None if rank_by == "reconstruction" else codes,
                 reconstruction=rec,
@@ -236,6 +257,7 @@ def make_encoder_scorer(metric, *, space="input", **kwargs):
           random; ``"prefix_then_reconstruction"``: codes, then reconstruction
           distance; ``"reconstruction"``: reconstruction distance only), ``metric``,
           ``n_queries``, ``random_state``.
+        - ``"ndcg_at_k"``: :func:`~sksemantic.metrics.ndcg_at_k`, the same keywords.
         - ``"collision_rate"``, ``"shared_code_fraction"`` (negated). Keyword:
           ``depth``.
         - ``"quantization_mse"`` (negated), ``"reconstruction_cosine"``.
@@ -277,7 +299,16 @@ def make_encoder_scorer(metric, *, space="input", **kwargs):
 class GraphRecallScorer:
     """A scorer ``scorer(estimator, X, y=None) -> float`` for neighbour-graph transformers.
 
-    Build it with :func:`make_graph_scorer` or :func:`get_scorer`; see there.
+    Build it with :func:`make_graph_scorer` or :func:`get_scorer`, which document it.
+
+    Parameters
+    ----------
+    k : int, default=None
+        Neighbours compared; the transformer's ``n_neighbors`` when None.
+    n_queries : int or None, default=1000
+        Held-out rows sampled as queries.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the query sample.
     """
 
     def __init__(self, *, k=None, n_queries=1000, random_state=0):
@@ -373,6 +404,7 @@ _NAMED = {
     "reconstruction_recall_at_10": lambda: make_encoder_scorer(
         "recall_at_k", k=10, rank_by="prefix_then_reconstruction"
     ),
+    "ndcg_at_10": lambda: make_encoder_scorer("ndcg_at_k", k=10),
     "graph_recall": lambda: make_graph_scorer(),
 }
 _PATTERNS = [
@@ -381,6 +413,7 @@ _PATTERNS = [
         re.compile(r"reconstruction_recall_at_(\d+)"),
         lambda k: make_encoder_scorer("recall_at_k", k=k, rank_by="prefix_then_reconstruction"),
     ),
+    (re.compile(r"ndcg_at_(\d+)"), lambda k: make_encoder_scorer("ndcg_at_k", k=k)),
     (re.compile(r"graph_recall_at_(\d+)"), lambda k: make_graph_scorer(k=k)),
 ]
 
@@ -388,9 +421,9 @@ _PATTERNS = [
 def get_scorer_names():
     """Names :func:`get_scorer` knows besides scikit-learn's own.
 
-    ``recall_at_10``, ``reconstruction_recall_at_10`` and ``graph_recall`` stand for
-    families: any ``recall_at_<k>``, ``reconstruction_recall_at_<k>`` and
-    ``graph_recall_at_<k>`` works.
+    ``recall_at_10``, ``reconstruction_recall_at_10``, ``ndcg_at_10`` and
+    ``graph_recall`` stand for families: any ``recall_at_<k>``,
+    ``reconstruction_recall_at_<k>``, ``ndcg_at_<k>`` and ``graph_recall_at_<k>`` works.
 
     Returns
     -------
@@ -410,19 +443,18 @@ def get_scorer(scoring):
 
     sksemantic's names (see :func:`get_scorer_names`):
 
-    ============================== =====================================================
-    ``recall_at_<k>``              recall@k, code-space neighbours by common prefix
-                                   (ties at random)
-    ``reconstruction_recall_at_<k>`` recall@k, by common prefix then reconstruction
-                                   distance
-    ``neg_collision_rate``         ``-(1 - distinct codes / items)``
-    ``neg_shared_code_fraction``   ``-(fraction of items sharing their code)``
-    ``neg_quantization_mse``       ``-mean((X - inverse_transform(transform(X)))**2)``
-    ``reconstruction_cosine``      mean cosine between rows and their reconstruction
-    ``distance_correlation``       Spearman correlation of embedding and code distances
-    ``graph_recall``               recall@n_neighbors of a SemanticGraphTransformer
-    ``graph_recall_at_<k>``        the same at ``k``
-    ============================== =====================================================
+    - ``recall_at_<k>``: recall@k, code-space neighbours by common prefix (ties at
+      random);
+    - ``reconstruction_recall_at_<k>``: recall@k, by common prefix then
+      reconstruction distance;
+    - ``ndcg_at_<k>``: NDCG@k of the prefix ranking (graded relevance);
+    - ``neg_collision_rate``: ``-(1 - distinct codes / items)``;
+    - ``neg_shared_code_fraction``: ``-(fraction of items sharing their code)``;
+    - ``neg_quantization_mse``: ``-mean((X - inverse_transform(transform(X)))**2)``;
+    - ``reconstruction_cosine``: mean cosine between rows and their reconstruction;
+    - ``distance_correlation``: Spearman correlation of embedding and code distances;
+    - ``graph_recall``: recall@n_neighbors of a SemanticGraphTransformer's held-out
+      queries; ``graph_recall_at_<k>``: the same at ``k``.
 
     Encoder scorers measure in the input space of the whole pipeline
     (see :func:`make_encoder_scorer` for the other choice). Other strings are passed
@@ -468,5 +500,5 @@ def get_scorer(scoring):
     raise ValueError(
         f"{scoring!r} is not a valid scoring value. sksemantic's scorers: "
         f"{get_scorer_names()} (with any k in recall_at_<k>, reconstruction_recall_at_<k>, "
-        "graph_recall_at_<k>); any name of sklearn.metrics.get_scorer_names() also works."
+        "ndcg_at_<k>, graph_recall_at_<k>); any name of sklearn.metrics.get_scorer_names() also works."
     )

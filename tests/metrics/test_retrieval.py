@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from sksemantic.graph import SemanticGraphTransformer
-from sksemantic.metrics import distance_correlation, graph_recall, recall_at_k
+from sksemantic.metrics import distance_correlation, graph_recall, ndcg_at_k, recall_at_k
 
 X_LINE = np.array([[0.0], [1.0], [3.0], [10.0]])
 CODES_LINE = np.array([[0, 0], [0, 1], [0, 0], [1, 0]])
@@ -88,6 +88,59 @@ def test_recall_matches_monte_carlo_reference():
         assert abs(got - ref) < 0.01, (rec is None, got, ref)
 
 
+def test_ndcg_hand_computed():
+    # k=2: relevance 2 for the nearest, 1 for the second; discounts 1 and 1/log2(3).
+    d1 = 1 / np.log2(3)
+    idcg = 2 + d1
+    dcg = [
+        1 + 2 * d1,  # 0: ranks 2 then 1 (exact 1 then 2)
+        3 * (1 + d1) / 2,  # 1: 0 and 2 tied over both places
+        1 + 2 * d1,  # 2: ranks 0 then 1 (exact 1 then 0)
+        3 * (1 + d1) / 3,  # 3: three-way tie over places 0, 1, 2 (the last one is cut)
+    ]
+    assert ndcg_at_k(X_LINE, CODES_LINE, k=2, n_queries=None) == pytest.approx(
+        np.mean(dcg) / idcg
+    )
+    # k=1 is recall@1; the exact order itself scores 1.
+    assert ndcg_at_k(X_LINE, CODES_LINE, k=1, n_queries=None) == pytest.approx(
+        recall_at_k(X_LINE, CODES_LINE, k=1, n_queries=None)
+    )
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    assert ndcg_at_k(X, reconstruction=X, k=5, n_queries=None) == pytest.approx(1.0)
+
+
+def _reference_ndcg(X, codes, R, k, n_draws, rng):
+    """Monte-Carlo NDCG with explicit random tie-breaking, by sorting tuples."""
+    n = len(X)
+    D = np.linalg.norm(X[:, None] - X[None], axis=2)
+    disc = 1 / np.log2(np.arange(k) + 2)
+    idcg = np.sum((k - np.arange(k)) * disc)
+    total = 0.0
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        exact = sorted(others, key=lambda j: (D[i, j], j))[:k]
+        rel = {j: k - r for r, j in enumerate(exact)}
+        prefix = {j: int(np.cumprod(codes[i] == codes[j]).sum()) for j in others}
+        rdist = {j: float(np.linalg.norm(R[i] - R[j])) for j in others}
+        for _ in range(n_draws):
+            noise = {j: rng.random() for j in others}
+            found = sorted(others, key=lambda j: (-prefix[j], rdist[j], noise[j]))[:k]
+            total += sum(rel.get(j, 0) * disc[p] for p, j in enumerate(found)) / idcg
+    return total / (n * n_draws)
+
+
+def test_ndcg_matches_monte_carlo_reference():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(25, 2))
+    codes = rng.integers(0, 2, size=(25, 3))
+    R = np.round(X, 0)
+    for rec in (None, R):
+        got = ndcg_at_k(X, codes, reconstruction=rec, k=4, n_queries=None)
+        ref = _reference_ndcg(X, codes, R if rec is not None else np.zeros_like(X), 4, 300, rng)
+        assert abs(got - ref) < 0.01, (rec is None, got, ref)
+
+
 def test_recall_sampling_is_seeded():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4))
@@ -115,6 +168,10 @@ def test_recall_bad_input():
         recall_at_k(X_LINE, k=1)
     with pytest.raises(ValueError, match="'k' parameter"):
         recall_at_k(X_LINE, CODES_LINE, k=0)
+    with pytest.raises(ValueError, match="k=5 exceeds the 3 other items"):
+        ndcg_at_k(X_LINE, CODES_LINE, k=5)
+    with pytest.raises(ValueError, match="ndcg_at_k needs codes, reconstruction or both"):
+        ndcg_at_k(X_LINE, k=1)
 
 
 # Two tight pairs far apart: within-pair distance 1, across sqrt(9.5), all equal.

@@ -84,7 +84,7 @@ def test_randomized_search(X):
     )
     search.fit(X)
     res = search.cv_results_
-    assert search.best_score_ == pytest.approx(np.max(res["mean_test_recall"], strict=True))
+    assert search.best_score_ == pytest.approx(np.max(res["mean_test_recall"]))
     assert len(res["params"]) == 4
     assert np.all(res["mean_test_collision"] <= 0)
 
@@ -93,7 +93,11 @@ def test_cross_validate_scores_the_held_out_fold(X):
     """Each test score is the scorer applied to the estimator fitted on the training
     fold and the rows of the test fold, nothing else."""
     cv = KFold(3, shuffle=True, random_state=0)
-    scoring = _scoring() | {"dcor": get_scorer("distance_correlation")}
+    scoring = _scoring() | {
+        "dcor": get_scorer("distance_correlation"),
+        "ndcg": get_scorer("ndcg_at_10"),
+        "cosine": get_scorer("reconstruction_cosine"),
+    }
     out = cross_validate(
         _pipe(n_clusters=6),
         X,
@@ -235,13 +239,14 @@ def test_duck_typed_encoder_and_report(X):
     assert report["n_unique_codes"] == len(np.unique(codes))
     assert report["collision_rate"] == collision_rate(codes)
     assert report["recall_at_5"] == get_scorer("recall_at_5")(enc, X[160:])
+    assert report["ndcg_at_5"] == get_scorer("ndcg_at_5")(enc, X[160:])
     assert report["quantization_mse"] == -get_scorer("neg_quantization_mse")(enc, X[160:])
     assert list(report["per_level"].index) == [1]
     rq = _pipe(n_clusters=8).fit(X)
     rep = encoder_report(rq, X, k=5)
     np.testing.assert_array_equal(rep["per_level"]["n_clusters"], [8, 8])
     assert set(rep) >= {
-        "recall_at_5", "reconstruction_recall_at_5", "distance_correlation",
+        "recall_at_5", "ndcg_at_5", "reconstruction_recall_at_5", "distance_correlation",
         "quantization_mse", "reconstruction_cosine", "largest_code_group", "per_level",
     }
     # Without inverse_transform the reconstruction entries are left out, not faked.
