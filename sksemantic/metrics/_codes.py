@@ -341,6 +341,11 @@ def quantization_mse(X, reconstruction):
     -------
     mse : float
 
+    See Also
+    --------
+    sksemantic.metrics.get_scorer : ``get_scorer("neg_quantization_mse")(encoder, X)``
+        computes it for any fitted encoder with ``inverse_transform``.
+
     Examples
     --------
     >>> from sksemantic.metrics import quantization_mse
@@ -377,6 +382,11 @@ def reconstruction_cosine(X, reconstruction):
     -------
     cosine : float
         In ``[-1, 1]``.
+
+    See Also
+    --------
+    sksemantic.metrics.get_scorer : ``get_scorer("reconstruction_cosine")(encoder, X)``
+        computes it for any fitted encoder with ``inverse_transform``.
 
     Examples
     --------

@@ -86,7 +86,8 @@ def recall_at_k(
 
     with ``B_i`` the strictly better items and ``T_i`` the tied ones. With codes
     alone, items with the same code are always tied, so a high collision rate caps
-    recall.
+    recall. (Ties in ``X`` itself, exact duplicates at the k-th place, are taken in
+    index order.)
 
     Parameters
     ----------
