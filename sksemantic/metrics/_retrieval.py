@@ -380,8 +380,8 @@ def distance_correlation(
     if code_metric == "hamming":
         d_c = np.sum(codes[i] != codes[j], axis=1)
     else:
-        ids = _prefix_ids(codes)
-        d_c = codes.shape[1] - np.sum(ids[i] == ids[j], axis=1)
+        common = np.cumprod(codes[i] == codes[j], axis=1).sum(axis=1)
+        d_c = codes.shape[1] - common
     if np.all(d_c == d_c[0]) or np.all(d_x == d_x[0]):
         return float("nan")
     with warnings.catch_warnings():
