@@ -30,7 +30,9 @@ def _logsumexp(a, axis):
     return np.squeeze(out, axis=axis)
 
 
-def sinkhorn_potentials(cost, *, eps, n_iter=50, tol=1e-3, col_weights=None, g_init=None):
+def sinkhorn_potentials(
+    cost, *, eps, n_iter=50, tol=1e-3, row_weights=None, col_weights=None, g_init=None
+):
     """Column potentials of entropic optimal transport, by log-domain Sinkhorn.
 
     Parameters
@@ -46,6 +48,9 @@ def sinkhorn_potentials(cost, *, eps, n_iter=50, tol=1e-3, col_weights=None, g_i
     tol : float, default=1e-3
         Stop when the largest relative deviation of the column masses from their
         targets falls below ``tol``.
+    row_weights : ndarray of shape (n_rows,), default=None
+        Row masses (normalised to sum 1); uniform when None. A row of zero cost with
+        the surplus mass turns an assignment with spare capacity into a balanced one.
     col_weights : ndarray of shape (n_cols,), default=None
         Target column masses (normalised to sum 1); uniform when None.
     g_init : ndarray of shape (n_cols,), default=None
@@ -78,7 +83,11 @@ def sinkhorn_potentials(cost, *, eps, n_iter=50, tol=1e-3, col_weights=None, g_i
         if col_weights is None
         else np.log(np.asarray(col_weights, dtype=dtype) / np.sum(col_weights))
     )
-    log_a = dtype.type(-np.log(n))
+    log_a = (
+        dtype.type(-np.log(n))
+        if row_weights is None
+        else np.log(np.asarray(row_weights, dtype=dtype) / np.sum(row_weights))
+    )
     scaled = np.asarray(cost, dtype=dtype) * dtype.type(-1.0 / eps)  # -C / eps
     g = np.zeros(k, dtype=dtype)
     if g_init is not None:
