@@ -267,7 +267,7 @@ def _fit_level_torch(residual, k, est, seed, device):
     chunk = est.batch_size or max(1024, (64 * 2**20) // (4 * max(k, 1)))
     threshold = est.tol * float(X.var(dim=0, unbiased=False).mean())
     if est.balanced:
-        size = min(n, max(2048, 64 * k))
+        size = min(n, max(4096, 64 * k))
         sub = np.sort(rng.choice(n, size, replace=False)) if size < n else np.arange(n)
     offsets = None
 
@@ -287,7 +287,7 @@ def _fit_level_torch(residual, k, est, seed, device):
         for n_iter in range(1, est.max_iter + 1):  # noqa: B007 (used after the loop)
             if est.balanced:
                 offsets = _fit_offsets(
-                    residual[sub], centers.cpu().numpy(), offsets, 0.1, 30 if offsets is None else 10
+                    residual[sub], centers.cpu().numpy(), offsets, 0.02, 20
                 )
             labels = assign(centers, offsets)
             sums = torch.zeros_like(centers).index_add_(0, labels, X)
@@ -303,6 +303,6 @@ def _fit_level_torch(residual, k, est, seed, device):
             if shift <= threshold and not empty.numel():
                 break
         if est.balanced:
-            offsets = _fit_offsets(residual[sub], centers.cpu().numpy(), offsets, 0.1, 10)
+            offsets = _fit_offsets(residual[sub], centers.cpu().numpy(), offsets, 0.02, 100)
         labels = assign(centers, offsets)
     return centers.cpu().numpy(), labels.cpu().numpy(), offsets, n_iter
