@@ -30,7 +30,9 @@ def _logsumexp(a, axis):
     return np.squeeze(out, axis=axis)
 
 
-def sinkhorn_potentials(cost, *, eps, n_iter=50, tol=1e-3, col_weights=None, g_init=None):
+def sinkhorn_potentials(
+    cost, *, eps, n_iter=50, tol=1e-3, row_weights=None, col_weights=None, g_init=None
+):
     """Column potentials of entropic optimal transport, by log-domain Sinkhorn.
 
     Parameters
@@ -46,6 +48,9 @@ def sinkhorn_potentials(cost, *, eps, n_iter=50, tol=1e-3, col_weights=None, g_i
     tol : float, default=1e-3
         Stop when the largest relative deviation of the column masses from their
         targets falls below ``tol``.
+    row_weights : ndarray of shape (n_rows,), default=None
+        Row masses (normalised to sum 1); uniform when None. A row of zero cost with
+        the surplus mass turns an assignment with spare capacity into a balanced one.
     col_weights : ndarray of shape (n_cols,), default=None
         Target column masses (normalised to sum 1); uniform when None.
     g_init : ndarray of shape (n_cols,), default=None
@@ -78,18 +83,29 @@ def sinkhorn_potentials(cost, *, eps, n_iter=50, tol=1e-3, col_weights=None, g_i
         if col_weights is None
         else np.log(np.asarray(col_weights, dtype=dtype) / np.sum(col_weights))
     )
-    log_a = dtype.type(-np.log(n))
+    log_a = (
+        dtype.type(-np.log(n))
+        if row_weights is None
+        else np.log(np.asarray(row_weights, dtype=dtype) / np.sum(row_weights))
+    )
     scaled = np.asarray(cost, dtype=dtype) * dtype.type(-1.0 / eps)  # -C / eps
     g = np.zeros(k, dtype=dtype)
     if g_init is not None:
         g = np.asarray(g_init, dtype=dtype) / dtype.type(eps)
+    a = np.exp(log_a) * np.ones(n, dtype=dtype)
     target = np.exp(log_b)
+    work = np.empty_like(scaled)
     for _ in range(n_iter):
-        f = log_a - _logsumexp(scaled + g, axis=1)  # row update (all row masses exact)
-        col = _logsumexp(scaled + f[:, None], axis=0)
-        if np.max(np.abs(np.exp(col + g) / target - 1.0)) < tol:  # column masses
+        # One exponential per sweep: rows are stabilised by their maximum (log domain),
+        # the row update is a row sum and the column masses one matrix-vector product.
+        np.add(scaled, g, out=work)
+        work -= np.max(work, axis=1, keepdims=True)
+        np.exp(work, out=work)
+        row = work.sum(axis=1)
+        mass = (a / row) @ work  # column masses of the plan after the row update
+        if np.max(np.abs(mass / target - 1.0)) < tol:
             break
-        g = log_b - col
+        g = g + log_b - np.log(np.maximum(mass, np.finfo(dtype).tiny))
     g = g - g.mean()
     return g * dtype.type(eps)
 
@@ -131,8 +147,8 @@ def balanced_kmeans(
     tol=1e-4,
     init="k-means++",
     init_size=None,
-    reg=0.1,
-    sinkhorn_iter=10,
+    reg=0.02,
+    sinkhorn_iter=20,
     sinkhorn_size=None,
     random_state=None,
     chunk_size=None,
@@ -160,15 +176,16 @@ def balanced_kmeans(
         Seeding (see :func:`init_centers`).
     init_size : int, default=None
         Rows used for seeding.
-    reg : float, default=0.1
+    reg : float, default=0.02
         Entropic regularisation relative to the spread of the point-to-centre squared
         distances. Smaller balances the hard assignment more tightly and needs more
         Sinkhorn sweeps.
-    sinkhorn_iter : int, default=10
-        Sinkhorn sweeps per Lloyd iteration (three times as many in the first).
+    sinkhorn_iter : int, default=20
+        Sinkhorn sweeps per Lloyd iteration (per annealing stage in the first, five
+        times as many for the final offsets).
     sinkhorn_size : int, default=None
         Rows used to estimate the offsets; ``min(n_samples, 64 * n_clusters)`` when
-        None (at least 2,048).
+        None (at least 4,096).
     random_state : int, RandomState instance or None, default=None
         Seed for seeding and the Sinkhorn subsample.
     chunk_size : int, default=None
@@ -205,7 +222,7 @@ def balanced_kmeans(
     if n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
     centers = init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng)
-    size = sinkhorn_size or min(n, max(2048, 64 * n_clusters))
+    size = sinkhorn_size or min(n, max(4096, 64 * n_clusters))
     sub = np.arange(n) if size >= n else np.sort(rng.choice(n, size, replace=False))
     variance = float(np.mean(np.var(X, axis=0))) if n > 1 else 0.0
     threshold = tol * variance
@@ -214,7 +231,7 @@ def balanced_kmeans(
     n_iter = 0
     labels = None
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
-        offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter * (3 if g is None else 1))
+        offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter)
         g = offsets
         labels, _ = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
         sums, counts = centroid_sums(X, labels, n_clusters)
@@ -226,18 +243,29 @@ def balanced_kmeans(
         progress.update()
         if shift <= threshold:
             break
-    offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter)
+    offsets = _fit_offsets(X[sub], centers, g, reg, 5 * sinkhorn_iter)
     labels, sq_dist = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
     return centers, labels, float(sq_dist.sum(dtype=np.float64)), n_iter, offsets
 
 
-def _fit_offsets(sample, centers, g_init, reg, n_iter):
-    """Sinkhorn offsets for ``centers`` estimated on the rows ``sample``."""
+def _fit_offsets(sample, centers, g_init, reg, n_iter, tol=1e-2):
+    """Sinkhorn offsets for ``centers`` estimated on the rows ``sample``.
+
+    Sinkhorn needs about ``cost range / eps`` sweeps from a cold start, so a cold start
+    anneals ``eps`` from the cost spread down to ``reg`` times it (eps-scaling), each
+    stage warm-starting the next; a warm start (the previous Lloyd iteration's offsets)
+    only refines at the final ``eps``.
+    """
     cost = sample @ centers.T
     cost *= -2
     cost += np.einsum("ij,ij->i", centers, centers)
     # The regularisation is relative to how much the costs of one row differ.
     spread = float(np.mean(np.std(cost, axis=1, dtype=np.float64)))
-    eps = reg * spread if spread > 0 else 1.0
-    g = sinkhorn_potentials(cost, eps=eps, n_iter=n_iter, g_init=g_init)
+    spread = spread if spread > 0 else 1.0
+    schedule = [reg]
+    if g_init is None:
+        schedule = [r for r in (1.0, 0.3, 0.1, 0.03) if r > reg] + [reg]
+    g = g_init
+    for r in schedule:
+        g = sinkhorn_potentials(cost, eps=r * spread, n_iter=n_iter, tol=tol, g_init=g)
     return g.astype(sample.dtype, copy=False)

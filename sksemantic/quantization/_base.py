@@ -94,6 +94,25 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
         """Reconstruction of validated codes."""
         return decode_numpy(codes, self.codebooks_, self.codebooks_[0].dtype)
 
+    def _last_level_costs(self, X, codes):
+        """Cost of every last-level codeword for each row, given its codes on the levels
+        before: ``|r - c_j|^2 - offset_j`` with ``r`` the residual before the last level.
+        Used to re-encode colliding IDs to the nearest free code."""
+        X = self._validate_X(X)
+        codes = self._check_codes(codes)
+        residual = np.array(X, copy=True)
+        for level, cb in enumerate(self.codebooks_[:-1]):
+            residual -= cb[codes[:, level]]
+        last = self.codebooks_[-1]
+        cost = residual @ last.T
+        cost *= -2
+        cost += np.einsum("ij,ij->i", last, last)
+        cost += np.einsum("ij,ij->i", residual, residual)[:, None]
+        offsets = getattr(self, "balance_offsets_", None)
+        if offsets is not None and offsets[-1] is not None:
+            cost -= offsets[-1]
+        return cost
+
     def _validate_X(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return np.ascontiguousarray(X, dtype=self.codebooks_[0].dtype)

@@ -73,7 +73,9 @@ class RQKMeansEncoder(BaseResidualEncoder):
     balance_offsets_ : list of ndarray or None
         Per-codeword offsets of balanced fits (subtracted from the squared distances);
         None when ``balanced=False``.
-    n_iter_ : list of int
+    n_iter_ : int
+        Most Lloyd iterations run by any level.
+    n_iter_per_level_ : list of int
         Lloyd iterations run per level.
     inertia_ : float
         Sum of squared residuals of the training rows after the last level.
@@ -222,7 +224,8 @@ class RQKMeansEncoder(BaseResidualEncoder):
         self.codebooks_ = codebooks
         self.n_clusters_ = n_clusters
         self.balance_offsets_ = offsets if self.balanced else None
-        self.n_iter_ = n_iters
+        self.n_iter_per_level_ = n_iters
+        self.n_iter_ = int(max(n_iters))
         self.inertia_ = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64))
         self.device_ = device
         self._n_features_out = self.n_levels
@@ -240,6 +243,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
             max_iter=self.max_iter,
             tol=self.tol,
             init=self.init,
+            init_size=min(residual.shape[0], max(20 * k, 1024)),
             random_state=seed,
             chunk_size=self.batch_size,
             verbose=max(int(self.verbose) - 1, 0),
@@ -248,7 +252,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         if self.balanced:
             centers, labels, _, n_iter, offsets = balanced_kmeans(residual, k, **common)
             return centers, labels, offsets, n_iter
-        centers, labels, _, n_iter = kmeans(residual, k, **common)
+        centers, labels, _, n_iter = kmeans(residual, k, split_small=0.05, **common)
         return centers, labels, None, n_iter
 
 
@@ -263,7 +267,7 @@ def _fit_level_torch(residual, k, est, seed, device):
     chunk = est.batch_size or max(1024, (64 * 2**20) // (4 * max(k, 1)))
     threshold = est.tol * float(X.var(dim=0, unbiased=False).mean())
     if est.balanced:
-        size = min(n, max(2048, 64 * k))
+        size = min(n, max(4096, 64 * k))
         sub = np.sort(rng.choice(n, size, replace=False)) if size < n else np.arange(n)
     offsets = None
 
@@ -283,7 +287,7 @@ def _fit_level_torch(residual, k, est, seed, device):
         for n_iter in range(1, est.max_iter + 1):  # noqa: B007 (used after the loop)
             if est.balanced:
                 offsets = _fit_offsets(
-                    residual[sub], centers.cpu().numpy(), offsets, 0.1, 30 if offsets is None else 10
+                    residual[sub], centers.cpu().numpy(), offsets, 0.02, 20
                 )
             labels = assign(centers, offsets)
             sums = torch.zeros_like(centers).index_add_(0, labels, X)
@@ -299,6 +303,6 @@ def _fit_level_torch(residual, k, est, seed, device):
             if shift <= threshold and not empty.numel():
                 break
         if est.balanced:
-            offsets = _fit_offsets(residual[sub], centers.cpu().numpy(), offsets, 0.1, 10)
+            offsets = _fit_offsets(residual[sub], centers.cpu().numpy(), offsets, 0.02, 100)
         labels = assign(centers, offsets)
     return centers.cpu().numpy(), labels.cpu().numpy(), offsets, n_iter
