@@ -40,17 +40,16 @@ __all__ = [
     "make_graph_scorer",
 ]
 
-# metric -> (needs X, needs codes, needs reconstruction, sign, keyword arguments)
+# metric -> (needs the reconstruction, sign, keyword arguments it takes)
+_RANKING_KWARGS = {"k", "rank_by", "metric", "n_queries", "random_state"}
 _ENCODER_METRICS = {
-    "recall_at_k": (True, True, False, 1, {"k", "rank_by", "metric", "n_queries", "random_state"}),
-    "ndcg_at_k": (True, True, False, 1, {"k", "rank_by", "metric", "n_queries", "random_state"}),
-    "collision_rate": (False, True, False, -1, {"depth"}),
-    "shared_code_fraction": (False, True, False, -1, {"depth"}),
-    "quantization_mse": (True, False, True, -1, set()),
-    "reconstruction_cosine": (True, False, True, 1, set()),
-    "distance_correlation": (
-        True, True, False, 1, {"metric", "code_metric", "n_pairs", "random_state"}
-    ),
+    "recall_at_k": (False, 1, _RANKING_KWARGS),
+    "ndcg_at_k": (False, 1, _RANKING_KWARGS),
+    "collision_rate": (False, -1, {"depth"}),
+    "shared_code_fraction": (False, -1, {"depth"}),
+    "quantization_mse": (True, -1, set()),
+    "reconstruction_cosine": (True, 1, set()),
+    "distance_correlation": (False, 1, {"metric", "code_metric", "n_pairs", "random_state"}),
 }
 _RANK_BY = ("prefix", "prefix_then_reconstruction", "reconstruction")
 _SPACES = ("input", "encoder")
@@ -167,7 +166,7 @@ class EncoderScorer:
             )
         if space not in _SPACES:
             raise ValueError(f"space must be one of {_SPACES}; got {space!r}.")
-        allowed = _ENCODER_METRICS[metric][4]
+        allowed = _ENCODER_METRICS[metric][2]
         unknown = set(kwargs) - allowed
         if unknown:
             raise TypeError(
@@ -183,13 +182,13 @@ class EncoderScorer:
     @property
     def sign(self):
         """+1 when the metric is higher-is-better, -1 for a loss (returned negated)."""
-        return _ENCODER_METRICS[self.metric][3]
+        return _ENCODER_METRICS[self.metric][1]
 
     def __call__(self, estimator, X, y=None):
         """Score the fitted ``estimator`` on ``X`` (``y`` is ignored)."""
         kwargs = dict(self.kwargs)
         rank_by = kwargs.pop("rank_by", "prefix")
-        needs_rec = _ENCODER_METRICS[self.metric][2] or (
+        needs_rec = _ENCODER_METRICS[self.metric][0] or (
             self.metric in ("recall_at_k", "ndcg_at_k") and rank_by != "prefix"
         )
         X_ref, codes, rec = _encode_for_scoring(
