@@ -192,9 +192,16 @@ class EncoderScorer:
             self.metric in ("recall_at_k", "ndcg_at_k") and rank_by != "prefix"
         )
         X_ref, codes, rec = _encode_for_scoring(
-            estimator, X, space=self.space, reconstruct=needs_rec, name=repr(self)
+            estimator, X, space=self.space, reconstruct=needs_rec, name=self._name()
         )
         if self.metric in ("recall_at_k", "ndcg_at_k"):
+            k = kwargs.get("k", 10)
+            if isinstance(k, int) and k > len(X_ref) - 1:
+                raise ValueError(
+                    f"{self._name()} has k={k}, but the scored X (a held-out fold, in a "
+                    f"search) has {len(X_ref)} rows, so at most {len(X_ref) - 1} "
+                    "neighbours: lower k or use fewer, larger folds."
+                )
             func = recall_at_k if self.metric == "recall_at_k" else ndcg_at_k
             value = func(
                 X_ref,
@@ -212,6 +219,9 @@ class EncoderScorer:
         else:
             value = distance_correlation(X_ref, codes, **kwargs)
         return self.sign * float(value)
+
+    def _name(self):
+        return f"The {'neg_' if self.sign < 0 else ''}{self.metric} scorer"
 
     def __repr__(self):
         args = [repr(self.metric)]

@@ -268,7 +268,7 @@ def test_scorer_errors(X):
         get_scorer("recall_at_5")(StandardScaler().fit(X), X)
     with pytest.raises(TypeError, match="has no inverse_transform"):
         get_scorer("neg_quantization_mse")(_NoInverse(n_clusters=3, n_init=1).fit(X), X)
-    with pytest.raises(ValueError, match="k=50 exceeds the 19 other items"):
+    with pytest.raises(ValueError, match="k=50, but the scored X .* has 20 rows"):
         get_scorer("recall_at_50")(_pipe().fit(X), X[:20])
     with pytest.raises(TypeError, match="need a fitted SemanticGraphTransformer"):
         make_graph_scorer()(_pipe().fit(X), X)
