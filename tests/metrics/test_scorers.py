@@ -67,6 +67,12 @@ def test_grid_search_selects_on_recall_and_reports_collisions(X):
     assert np.all(np.diff(res["mean_test_mse"]) > 0)
     # Recall of codes on clustered data beats chance (10 of ~79 others) at the best.
     assert recall.max() > 0.3
+    # In the worker processes too, each split's score is the held-out fold's.
+    train, test = next(KFold(3).split(X))
+    for i, params in enumerate(res["params"]):
+        est = clone(_pipe()).set_params(**params).fit(X[train])
+        assert res["split0_test_recall"][i] == _scoring()["recall"](est, X[test])
+        assert res["split0_test_collision"][i] == _scoring()["collision"](est, X[test])
     # The refitted pipeline is usable and scored like any other estimator.
     assert search.best_estimator_.transform(X).shape == (240, 2)
 
