@@ -48,13 +48,13 @@ except ImportError as exc:
 for question, hits in zip(questions, search.search(Q, top_k=3), strict=True):
     print(f"\n{question!r}")
     for h in hits:
-        print(f"  {h['score']:.3f}  [{h['label']}] {h['item']}")
+        print(f"  {h['score']:.3f}  [{h['label']}] {h['metadata']}")
 
 # %%
 # Post-filtering: the same questions, restricted to documentation packages.
 print("\nOnly section 'doc':")
 for question, hits in zip(questions, search.search(Q, top_k=2, category="doc"), strict=True):
-    print(f"  {question!r}: " + " | ".join(h["item"] for h in hits))
+    print(f"  {question!r}: " + " | ".join(h["metadata"] for h in hits))
 
 # %%
 # Growing the index and serving it from disk: ``save`` writes a directory that
@@ -67,7 +67,7 @@ grown.add(corpus.data[half:], sections[half:], metadata=corpus.texts[half:])
 with tempfile.TemporaryDirectory() as tmp:
     served = SemanticSearch.load(grown.save(tmp))
     print(f"\nserved from disk: {served.n_samples_fit_} items, first hit for question 1:",
-          served.search(Q[:1], top_k=1)[0][0]["item"])
+          served.search(Q[:1], top_k=1)[0][0]["metadata"])
 
 # %%
 # Quality on known-item queries: WordNet lemmas ("range, mountain range, chain") should

@@ -128,12 +128,12 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
     >>> ind.tolist()
     [[0, 1]]
     >>> hits = search.search([[1.0, 0.05]], top_k=1)
-    >>> hits[0][0]["corpus_id"], hits[0][0]["label"], hits[0][0]["item"]
+    >>> hits[0][0]["corpus_id"], hits[0][0]["label"], hits[0][0]["metadata"]
     (0, 'fruit', 'apple')
 
     Post-filtering on the category: the best "tool" items for the same query.
 
-    >>> [h["item"] for h in search.search([[1.0, 0.05]], category="tool")[0]]
+    >>> [h["metadata"] for h in search.search([[1.0, 0.05]], category="tool")[0]]
     ['axe', 'saw']
     """
 
@@ -192,7 +192,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
             and usable as a filter (``category=``).
         metadata : sequence of length n_samples, default=None
             Anything per item (texts, dicts, ids; a pandas DataFrame gives one dict
-            per row): returned with each result of :meth:`search` as ``"item"``.
+            per row): returned with each result of :meth:`search` as ``"metadata"``.
 
         Returns
         -------
@@ -372,7 +372,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         results : list of list of dict
             For each query, dicts with keys ``"corpus_id"`` (int) and ``"score"``
             (float, larger is better), sorted by decreasing score; plus ``"label"``
-            and ``"item"`` when labels or metadata were given to :meth:`fit`.
+            and ``"metadata"`` when labels or metadata were given to :meth:`fit`.
         """
         check_is_fitted(self)
         k = self.n_neighbors if top_k is None else top_k
@@ -399,7 +399,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
                 if labels is not None:
                     hit["label"] = labels[q][j]
                 if meta is not None:
-                    hit["item"] = meta[cid]
+                    hit["metadata"] = meta[cid]
                 row.append(hit)
             out.append(row)
         return out

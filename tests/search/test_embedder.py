@@ -92,7 +92,7 @@ def test_pipeline_text_to_graph_and_search(fake_st):
     assert G.shape == (5, 5) and G[0].indices.tolist() == [0, 1]
     emb = TextEmbedder()
     search = SemanticSearch(n_neighbors=1).fit(emb.transform(texts), metadata=texts)
-    assert search.search(emb.transform_queries(["law tax"]))[0][0]["item"] in {"tax law", "tax code"}
+    assert search.search(emb.transform_queries(["law tax"]))[0][0]["metadata"] in {"tax law", "tax code"}
 
 
 def test_missing_extra_error(monkeypatch):

@@ -138,7 +138,7 @@ def test_category_filter_and_labels_in_results(debian):
     for row in res:
         assert len(row) == 5
         assert {h["label"] for h in row} <= {"python", "doc"}
-        assert all(h["item"] == debian.texts[h["corpus_id"]] for h in row)
+        assert all(h["metadata"] == debian.texts[h["corpus_id"]] for h in row)
     # category and filter combine (both must hold).
     mask = np.arange(len(debian.data)) % 2 == 0
     ids = est.kneighbors(debian.data[:5], 5, return_distance=False, filter=mask, category="python")
@@ -188,7 +188,7 @@ def test_add_checks_labels_and_metadata():
     with pytest.raises(ValueError, match="features"):
         est.add(X[40:, :5], metadata=["x"] * 20)
     est.add(X[40:], metadata=[f"t{i}" for i in range(40, 60)])
-    assert est.search(X[55:56], top_k=1)[0][0]["item"] == "t55"
+    assert est.search(X[55:56], top_k=1)[0][0]["metadata"] == "t55"
 
 
 # -- persistence ---------------------------------------------------------------------------
