@@ -177,7 +177,7 @@ def shared_code_fraction(codes, *, depth=None):
 
 @validate_params({"codes": ["array-like"]}, prefer_skip_nested_validation=True)
 def collision_rate_per_level(codes):
-    """:func:`collision_rate` at every prefix depth ``1 .. n_levels``.
+    """:func:`collision_rate` at every prefix depth, 1 to ``n_levels``.
 
     Parameters
     ----------
@@ -202,7 +202,7 @@ def collision_rate_per_level(codes):
 
 @validate_params({"codes": ["array-like"]}, prefer_skip_nested_validation=True)
 def shared_code_fraction_per_level(codes):
-    """:func:`shared_code_fraction` at every prefix depth ``1 .. n_levels``.
+    """:func:`shared_code_fraction` at every prefix depth, 1 to ``n_levels``.
 
     Parameters
     ----------
