@@ -1,7 +1,10 @@
 """SemanticSearch: top-k search over embeddings with filters, growth and persistence."""
 
 import math
+import os
 import pickle
+import shutil
+import tempfile
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -445,8 +448,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         if category is not None:
             if self.labels_ is None:
                 raise ValueError("category needs labels: pass y to fit.")
-            cats = np.atleast_1d(np.asarray(category, dtype=self.labels_.dtype))
-            in_cat = np.isin(self.labels_, cats)
+            in_cat = np.isin(self.labels_, np.atleast_1d(np.asarray(category)))
             mask = in_cat if mask is None else mask & in_cat
         return mask
 
@@ -513,12 +515,15 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         """Write the fitted estimator to the directory ``path`` for :meth:`load`.
 
         The index goes to its own files (annoy's file format, ``.npy`` arrays), the
-        rest (parameters, labels, metadata) to a pickle.
+        rest (parameters, labels, metadata) to a pickle. The directory is written
+        beside ``path`` and then swapped in, so an earlier save stays whole until the
+        new one is complete, and processes serving the earlier files memory-mapped keep
+        reading them undisturbed.
 
         Parameters
         ----------
         path : str or path-like
-            A directory; created if needed. Files of an earlier save are overwritten.
+            A directory; created, or replaced if it holds an earlier save.
 
         Returns
         -------
@@ -526,14 +531,30 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         """
         check_is_fitted(self)
         path = Path(path)
-        save_index(self.index_, path)
+        if path.exists() and not (path / _ESTIMATOR_FILE).is_file():
+            raise FileExistsError(
+                f"{path} exists and does not hold a saved SemanticSearch; refusing to "
+                "replace it."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         index = self.index_
         try:
+            save_index(index, tmp)
             del self.index_
-            with open(path / _ESTIMATOR_FILE, "wb") as fh:
+            with open(tmp / _ESTIMATOR_FILE, "wb") as fh:
                 pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+                os.replace(path, old / "saved")
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
         finally:
             self.index_ = index
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod

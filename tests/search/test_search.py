@@ -234,6 +234,27 @@ def test_persistence_in_a_new_process(tmp_path, debian, algorithm):
         assert res == expected[2]
 
 
+def test_save_replaces_an_earlier_save_whole(tmp_path):
+    X = _blobs(300)
+    first = SemanticSearch(algorithm="brute").fit(X[:100])
+    first.save(tmp_path / "s")
+    served = SemanticSearch.load(tmp_path / "s")  # memory-mapped, as a server holds it
+    expected = served.kneighbors(X[:5], 3)
+    second = SemanticSearch(algorithm="ivf", random_state=0).fit(X)
+    second.save(tmp_path / "s")
+    # The server's mapped files were not overwritten in place.
+    for a, b in zip(served.kneighbors(X[:5], 3), expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert SemanticSearch.load(tmp_path / "s").n_samples_fit_ == 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no leftovers
+    # A directory that is not a save is never replaced.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("data")
+    with pytest.raises(FileExistsError, match="refusing"):
+        second.save(tmp_path / "other")
+    assert (tmp_path / "other" / "keep.txt").read_text() == "data"
+
+
 def test_load_in_process_and_grow(tmp_path):
     X = _blobs(300)
     est = SemanticSearch(algorithm="annoy", random_state=0).fit(X[:200])
