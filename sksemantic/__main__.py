@@ -96,11 +96,17 @@ def run_demo(args):
     _log(f"    {G.number_of_edges():,} edges, {len(communities)} communities, "
          f"modularity {modularity:.3f}, ARI vs Debian sections "
          f"{adjusted_rand_score(sections, community):.3f}")
-    for c in range(min(3, len(communities))):
+    degree = dict(G.degree(weight="weight"))
+    captions = []
+    for c in range(len(communities)):
         members = np.flatnonzero(community == c)
         top = np.bincount(sections[members]).argmax()
-        _log(f"    community {c}: {len(members)} packages, mostly '{names[top]}', e.g. "
-             f"\"{texts[members[0]][:60]}\"")
+        share = np.mean(sections[members] == top)
+        captions.append(f"{len(members)} pkgs, {share:.0%} {names[top]}")
+        if c < 3:
+            central = max(members, key=lambda m: degree[m])  # the most typical member
+            _log(f"    community {c}: {len(members)} packages, {share:.0%} in '{names[top]}', "
+                 f"e.g. \"{texts[central][:60]}\"")
 
     # 2. Near-duplicates.
     with _Step("near-duplicate groups (cosine >= 0.9)"):
@@ -136,10 +142,7 @@ def run_demo(args):
         )
     queries = ["a library for parsing XML documents", "fonts for displaying Chinese text",
                "tools to back up files over the network"]
-    if embedder is not None:
-        Q = embedder.transform(queries, prompt_name="query") if hasattr(embedder, "transform") else None
-    else:
-        Q = None
+    Q = embedder.transform_queries(queries) if embedder is not None else None
     if Q is None:
         # No text model: search with items of the corpus as queries ("more like this").
         picks = [int(np.flatnonzero(community == c)[0]) for c in range(min(3, len(communities)))]
@@ -154,12 +157,12 @@ def run_demo(args):
     # 5. Picture.
     if args.out:
         with _Step(f"picture -> {args.out}"):
-            _draw(G, community, communities, args.out)
+            _draw(G, community, communities, captions, args.out)
     _log(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
-def _draw(G, community, communities, path):
+def _draw(G, community, communities, captions, path):
     """The largest communities' subgraph, laid out by springs, coloured by community."""
     import matplotlib
 
@@ -169,12 +172,15 @@ def _draw(G, community, communities, path):
 
     keep = [n for c in communities[:8] for n in c]
     H = G.subgraph(keep)
-    pos = nx.spring_layout(H, seed=0, weight="weight", iterations=60)
+    pos = nx.spring_layout(H, seed=0, weight="weight", iterations=40)
     fig, ax = plt.subplots(figsize=(9, 9))
     nx.draw_networkx_edges(H, pos, ax=ax, alpha=0.08, width=0.5)
-    nx.draw_networkx_nodes(
-        H, pos, ax=ax, node_size=8, node_color=[community[n] for n in H.nodes()], cmap="tab10",
-    )
+    cmap = plt.get_cmap("tab10")
+    for c in range(min(8, len(communities))):
+        nodes = [n for n in H.nodes() if community[n] == c]
+        nx.draw_networkx_nodes(H, pos, nodelist=nodes, ax=ax, node_size=8,
+                               node_color=[cmap(c)], label=captions[c])
+    ax.legend(loc="lower left", fontsize=8, markerscale=2, title="community")
     ax.set_title(f"Debian packages: the {min(8, len(communities))} largest communities "
                  f"({H.number_of_nodes()} nodes)")
     ax.set_axis_off()

@@ -27,3 +27,15 @@ def test_bad_embeddings_file_is_a_clear_error(tmp_path):
         main(["graph", str(tmp_path / "flat.npy")])
     with pytest.raises(SystemExit, match="cannot read embeddings"):
         main(["graph", str(tmp_path / "missing.npy")])
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for step in ("similarity graph", "communities", "near-duplicate groups", "semantic IDs",
+                 "query:", "done in"):
+        assert step in text
+    assert "every ID is unique (True)" in text
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
