@@ -23,11 +23,20 @@ class BaseIndex:
 
     # -- building -------------------------------------------------------------------
     def fit(self, X):
-        X_prep, sqnorm = prepare(X, self.metric)
-        self.n_samples_, self.n_features_ = X_prep.shape
+        self.n_samples_, self.n_features_ = X.shape
+        sqnorm = self._fit_raw(X)
         self.max_sqnorm_ = float(sqnorm.max()) if sqnorm.size else 0.0
-        self._build(X_prep, sqnorm)
         return self
+
+    def _fit_raw(self, X):
+        """Prepare ``X`` and build; returns the prepared rows' squared norms.
+
+        Backends that reorder the data override this to prepare it chunk by chunk
+        straight into its final layout, so that no second full copy is ever held.
+        """
+        X_prep, sqnorm = prepare(X, self.metric)
+        self._build(X_prep, sqnorm)
+        return sqnorm
 
     def _build(self, X_prep, sqnorm):  # pragma: no cover - abstract
         raise NotImplementedError
