@@ -117,7 +117,17 @@ class IVFIndex(BaseIndex):
 
     # -- probing ---------------------------------------------------------------------
     def _probe(self, Q_prep, n_probe):
-        """The ``n_probe`` best lists for each query; column 0 holds the very best."""
+        """The ``n_probe`` best lists for each query; column 0 holds the very best.
+
+        Scored 1,024 queries at a time: a partial sort returns an int64 index for every
+        entry, which for a whole chunk was several times the size of the data.
+        """
+        out = np.empty((len(Q_prep), n_probe), dtype=np.int64)
+        for s in range(0, len(Q_prep), 1024):
+            out[s : s + 1024] = self._probe_block(Q_prep[s : s + 1024], n_probe)
+        return out
+
+    def _probe_block(self, Q_prep, n_probe):
         C, csq = self.centers_, self.centers_sqnorm_
         G = Q_prep @ C.T
         if self.metric != "inner_product":
@@ -271,8 +281,13 @@ class IVFIndex(BaseIndex):
         scores, ids = self._query_sorted(self.X_, self.sqnorm_, k)
         scores, ids = self._fill_missing(self.X_, self.sqnorm_, scores, ids)
         # Offer every edge in reverse; self edges are already present and ignored.
-        rows = ids.ravel().copy()
-        merge_candidates(scores, ids, rows, scores.ravel().copy(), np.repeat(np.arange(n), k))
+        # Merged 16,384 target rows at a time, which bounds the sort buffers.
+        rows = ids.ravel()
+        order = np.argsort(rows, kind="stable")
+        rows, rev_s, rev_i = rows[order], scores.ravel()[order], order // k
+        bounds = np.searchsorted(rows, np.arange(0, n + 16384, 16384))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            merge_candidates(scores, ids, rows[a:b], rev_s[a:b], rev_i[a:b])
         out_s = np.empty_like(scores)
         out_i = np.empty_like(ids)
         out_s[self.perm_] = scores
