@@ -1,8 +1,8 @@
 """k-NN graph construction, side by side: sksemantic, semnet and scikit-learn.
 
 Every method runs in its own process on the same float32 array (saved once to a temporary
-.npy), so peak memory is that process's own (``ru_maxrss`` minus its resident size right
-after loading the data). Recall@k is measured against an exact float64 reference on
+.npy), so peak memory is that process's own: its high-water mark (``VmHWM``) minus its
+resident size right after loading the data and importing its library. Recall@k is measured against an exact float64 reference on
 sampled rows, computed here, independently of every method; a found neighbour counts when
 it is no farther than the exact k-th neighbour, so exact duplicates (ties) do not count
 against anyone.
@@ -44,13 +44,15 @@ METHODS = {
 }
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 
-def rss_kb():
+def status_kb(field):
+    # /proc's VmHWM, not getrusage's ru_maxrss: ru_maxrss survives exec, so a child
+    # would report the parent's peak from before it started.
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
 
 method, data_path, sample_path, k, metric, out_path = sys.argv[1:7]
@@ -64,7 +66,7 @@ elif method == "sklearn-brute":
     from sklearn.neighbors import KNeighborsTransformer
 elif method == "semnet":
     from semnet import SemanticNetwork
-base = rss_kb()
+base = status_kb("VmRSS")
 t0 = time.perf_counter()
 if method.startswith("sksemantic"):
     alg = {"sksemantic": "auto", "sksemantic-brute": "brute", "sksemantic-annoy": "annoy"}[method]
@@ -79,7 +81,7 @@ elif method == "semnet":
     graph = net.fit_transform(X)
     detail = "annoy n_trees=10"
 elapsed = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status_kb("VmHWM")
 ids = np.full((len(sample), k), -1, dtype=np.int64)
 if method == "semnet":
     for r, i in enumerate(sample):
