@@ -4,6 +4,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sksemantic.graph import SemanticGraphTransformer
 
+try:  # RQVAEEncoder needs the torch extra; the other estimators do not.
+    from sksemantic.quantization import RQVAEEncoder
+except ImportError:  # pragma: no cover - depends on the environment
+    RQVAEEncoder = None
+
 
 def _estimators():
     # Small, fast settings; the checks use datasets of about 20-30 rows.
@@ -11,6 +16,11 @@ def _estimators():
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="annoy", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, mode="connectivity", metric="euclidean")
+    if RQVAEEncoder is not None:
+        yield RQVAEEncoder(
+            n_levels=2, n_clusters=4, hidden_dims=(8,), latent_dim=4, max_epochs=2,
+            batch_size=16, random_state=0,
+        )
 
 
 EXPECTED_FAILED_CHECKS = {
