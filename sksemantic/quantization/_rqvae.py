@@ -91,9 +91,12 @@ class RQVAEEncoder(
       the residuals of the current batch (``reset_dead_codes``);
     - the gradient through the code choice is the straight-through estimator or the
       rotation trick (``gradient``);
+    - codebooks follow a moving average of their residuals (``ema_decay``), or are
+      learned by gradient (``ema_decay=None``);
     - the loss is ``reconstruction + quantization_weight * (codebook + beta *
       commitment)``, each a squared error summed over the dimension and averaged over
-      the rows, the quantisation terms averaged over the levels.
+      the rows, the quantisation terms averaged over the levels (no codebook term
+      with ``ema_decay``).
 
     Parameters
     ----------
@@ -115,6 +118,11 @@ class RQVAEEncoder(
         encoder output). ``"rotation"``: the rotation trick (Fifty et al. 2024),
         which passes the gradient through the rotation taking the encoder output to
         its codeword.
+    ema_decay : float or None, default=0.99
+        Codebooks follow an exponential moving average of the residuals assigned to
+        them (the k-means step of VQ-VAE's appendix, with Laplace smoothing), which
+        tracks the encoder as it moves; None learns them by gradient on the codebook
+        loss ``|sg(r) - e|^2`` as in TIGER.
     kmeans_init : bool, default=True
         Initialise each codebook by k-means on the first batch's residuals (otherwise
         uniform in ``[-1/k, 1/k]``, which often collapses).
@@ -205,6 +213,7 @@ class RQVAEEncoder(
         "beta": [Interval(Real, 0, None, closed="left")],
         "quantization_weight": [Interval(Real, 0, None, closed="left")],
         "gradient": [StrOptions({"rotation", "ste"})],
+        "ema_decay": [Interval(Real, 0, 1, closed="neither"), None],
         "kmeans_init": ["boolean"],
         "init_size": [Interval(Integral, 1, None, closed="left"), None],
         "reset_dead_codes": ["boolean"],
@@ -229,6 +238,7 @@ class RQVAEEncoder(
         beta=0.25,
         quantization_weight=1.0,
         gradient="rotation",
+        ema_decay=0.99,
         kmeans_init=True,
         init_size=None,
         reset_dead_codes=True,
@@ -249,6 +259,7 @@ class RQVAEEncoder(
         self.beta = beta
         self.quantization_weight = quantization_weight
         self.gradient = gradient
+        self.ema_decay = ema_decay
         self.kmeans_init = kmeans_init
         self.init_size = init_size
         self.reset_dead_codes = reset_dead_codes
@@ -343,6 +354,7 @@ class RQVAEEncoder(
             module__gradient=self.gradient,
             module__seed=module_seed,
             module__kmeans_init=self.kmeans_init,
+            module__ema_decay=self.ema_decay,
             optimizer=torch.optim.Adam,
             lr=self.learning_rate,
             max_epochs=self.max_epochs,

@@ -14,6 +14,7 @@ semantic-id's port of it), with the pieces that keep codebooks alive:
 - codes unused over a window of samples re-seeded from the current batch's residuals
   (dead-code reset, in :meth:`RQVAENet.train_step`);
 - straight-through or rotation-trick gradients through the quantiser;
+- codebooks updated by moving averages of their residuals, or by gradient;
 - loss = reconstruction + ``quantization_weight`` * (codebook + ``beta`` * commitment).
 """
 
@@ -122,23 +123,55 @@ class ResidualQuantizer(nn.Module):
         Commitment weight.
     gradient : {"ste", "rotation"}
         How gradients pass the non-differentiable code choice.
+    ema_decay : float or None
+        Update the codebooks by exponential moving averages of their residuals
+        (not by gradient) when set.
     """
 
-    def __init__(self, n_clusters, dim, *, beta=0.25, gradient="rotation"):
+    def __init__(self, n_clusters, dim, *, beta=0.25, gradient="rotation", ema_decay=None):
         super().__init__()
         self.n_clusters = tuple(int(k) for k in n_clusters)
         self.dim = int(dim)
         self.beta = float(beta)
         self.gradient = gradient
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        learned = self.ema_decay is None
         self.codebooks = nn.ParameterList(
-            [nn.Parameter(torch.zeros(k, self.dim)) for k in self.n_clusters]
+            [nn.Parameter(torch.zeros(k, self.dim), requires_grad=learned) for k in self.n_clusters]
         )
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
         for level, k in enumerate(self.n_clusters):
             # Training statistics, not learned state: kept out of the state dict.
             self.register_buffer(f"window_counts_{level}", torch.zeros(k), persistent=False)
             self.register_buffer(f"epoch_counts_{level}", torch.zeros(k), persistent=False)
+            if not learned:
+                self.register_buffer(f"ema_size_{level}", torch.ones(k), persistent=False)
+                self.register_buffer(f"ema_sum_{level}", torch.zeros(k, self.dim), persistent=False)
         self.batch_inputs = None
+
+    @torch.no_grad()
+    def sync_ema(self):
+        """Restart the moving averages from the current codebooks (after an init)."""
+        if self.ema_decay is None:
+            return
+        for level, codebook in enumerate(self.codebooks):
+            getattr(self, f"ema_size_{level}").fill_(1.0)
+            getattr(self, f"ema_sum_{level}").copy_(codebook.data)
+
+    @torch.no_grad()
+    def _ema_update(self, level, idx, residual):
+        """Exponential moving average k-means step (van den Oord et al. 2017, app. A.1)."""
+        decay = self.ema_decay
+        size = getattr(self, f"ema_size_{level}")
+        total = getattr(self, f"ema_sum_{level}")
+        counts = torch.zeros_like(size).index_add_(0, idx, torch.ones_like(idx, dtype=size.dtype))
+        sums = torch.zeros_like(total).index_add_(0, idx, residual)
+        size.mul_(decay).add_(counts, alpha=1 - decay)
+        total.mul_(decay).add_(sums, alpha=1 - decay)
+        n = size.sum()
+        eps = 1e-5
+        smoothed = (size + eps) / (n + size.numel() * eps) * n  # Laplace smoothing
+        self.codebooks[level].data.copy_(total / smoothed[:, None])
 
     @property
     def n_levels(self):
@@ -181,9 +214,12 @@ class ResidualQuantizer(nn.Module):
             with torch.no_grad():
                 idx = nearest_code(residual.detach(), codebook)
             q = codebook[idx]
-            codebook_loss = codebook_loss + (q - residual.detach()).pow(2).sum(1).mean()
+            if self.ema_decay is None:
+                codebook_loss = codebook_loss + (q - residual.detach()).pow(2).sum(1).mean()
             commitment = commitment + (residual - q.detach()).pow(2).sum(1).mean()
             if self.training:
+                if self.ema_decay is not None:
+                    self._ema_update(level, idx, residual.detach())
                 inputs.append(residual.detach())
                 ones = torch.ones(idx.shape[0], device=idx.device)
                 getattr(self, f"window_counts_{level}").index_add_(0, idx, ones)
@@ -213,6 +249,9 @@ class ResidualQuantizer(nn.Module):
                 source = inputs[level]
                 rows = torch.randint(source.shape[0], (dead.numel(),), generator=generator)
                 codebook.data[dead] = source[rows.to(source.device)]
+                if self.ema_decay is not None:
+                    getattr(self, f"ema_size_{level}")[dead] = 1.0
+                    getattr(self, f"ema_sum_{level}")[dead] = codebook.data[dead]
             counts.zero_()
         return n_reset
 
@@ -239,17 +278,22 @@ class RQVAEModule(nn.Module):
     kmeans_init : bool, default=True
         Leave the codebooks to :class:`CodebookInit` (k-means on the first batch);
         when False they start uniform in ``[-1/k, 1/k]`` as in the original RQ-VAE.
+    ema_decay : float or None, default=None
+        See :class:`ResidualQuantizer`.
     """
 
     def __init__(
         self, n_features, hidden_dims, latent_dim, n_clusters, beta, gradient, seed,
         kmeans_init=True,
+        ema_decay=None,
     ):
         super().__init__()
         gen = _generator(seed)
         dims = [int(n_features), *[int(h) for h in hidden_dims], int(latent_dim)]
         self.encoder = MLP(dims, gen)
-        self.quantizer = ResidualQuantizer(n_clusters, latent_dim, beta=beta, gradient=gradient)
+        self.quantizer = ResidualQuantizer(
+            n_clusters, latent_dim, beta=beta, gradient=gradient, ema_decay=ema_decay
+        )
         self.decoder = MLP(dims[::-1], gen)
         if not kmeans_init:
             with torch.no_grad():
@@ -257,6 +301,7 @@ class RQVAEModule(nn.Module):
                     bound = 1.0 / codebook.shape[0]
                     codebook.uniform_(-bound, bound, generator=gen)
             self.quantizer.initialized.fill_(True)
+            self.quantizer.sync_ema()
 
     def forward(self, x):
         z = self.encoder(x)
@@ -364,8 +409,18 @@ class RQVAENet(NeuralNet):
         return step
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        # Drop the per-batch tensors kept for the reset: they are not model state.
+        # Drop the per-batch tensors kept for the reset and the training generator:
+        # they are not model state, and only model state should travel in the
+        # device-mapped part of a pickle (skorch's cuda_dependent_attributes_).
         self.module_.quantizer.batch_inputs = None
+        self.generator_ = None
+        # skorch's LRScheduler keeps its torch scheduler, which holds the optimizer and
+        # so every parameter: pickled outside the device-mapped part, a GPU-trained
+        # net would then fail to load on a CPU-only machine. It is rebuilt at the next
+        # on_train_begin.
+        for _, callback in self.callbacks_:
+            if getattr(callback, "lr_scheduler_", None) is not None:
+                callback.lr_scheduler_ = None
 
 
 class CodebookInit(Callback):
@@ -419,6 +474,7 @@ class CodebookInit(Callback):
             codebook.data.copy_(torch.from_numpy(centers).to(device))
             residual = residual - centers[labels]
         quantizer.initialized.fill_(True)
+        quantizer.sync_ema()
 
 
 class CodebookUsage(Callback):
