@@ -1,7 +1,13 @@
-"""sksemantic."""
+"""sksemantic: scikit-learn estimators that turn embeddings into structure."""
+
 __version__ = "0.1.0"
 
-# Names whose import needs an optional extra (torch): resolved on first access.
+from .quantization import BaseResidualEncoder, RQKMeansEncoder  # noqa: E402
+
+__all__ = ["__version__", "BaseResidualEncoder", "RQKMeansEncoder", "RQVAEEncoder"]
+
+# Names whose import needs an optional extra (torch): resolved on first access, so that
+# importing sksemantic never imports torch.
 _LAZY = {"RQVAEEncoder": "sksemantic.quantization"}
 
 

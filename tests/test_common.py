@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sksemantic.graph import SemanticGraphTransformer
+from sksemantic.quantization import RQKMeansEncoder
 
 try:  # RQVAEEncoder needs the torch extra; the other estimators do not.
     from sksemantic.quantization import RQVAEEncoder
@@ -16,6 +17,8 @@ def _estimators():
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="annoy", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, mode="connectivity", metric="euclidean")
+    yield RQKMeansEncoder(n_levels=2, n_clusters=3, random_state=0)
+    yield RQKMeansEncoder(n_levels=2, n_clusters=[4, 2], balanced=True, random_state=0)
     if RQVAEEncoder is not None:
         yield RQVAEEncoder(
             n_levels=2, n_clusters=4, hidden_dims=(8,), latent_dim=4, max_epochs=2,

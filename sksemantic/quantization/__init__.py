@@ -1,12 +1,21 @@
-"""Residual quantisers: embeddings to integer codes (semantic IDs).
+"""Residual quantisation: embeddings to integer codes (semantic IDs) and back.
 
-:class:`RQVAEEncoder` needs the ``torch`` extra and is loaded on first access, so
-that importing :mod:`sksemantic.quantization` never imports torch.
+:class:`RQKMeansEncoder` learns its codebooks by k-means on residuals;
+:class:`RQVAEEncoder` learns an encoder, codebooks and a decoder (RQ-VAE, torch);
+:class:`BaseResidualEncoder` is the shared front (``transform`` -> codes,
+``inverse_transform``, ``score``, feature names, ID strings) that every residual encoder
+subclasses.
+
+:class:`RQVAEEncoder` needs the ``torch`` extra and is loaded on first access, so that
+importing :mod:`sksemantic.quantization` never imports torch.
 """
 
-_LAZY = {"RQVAEEncoder": "._rqvae"}
+from ._base import BaseResidualEncoder
+from ._rqkmeans import RQKMeansEncoder
 
-__all__ = ["RQVAEEncoder"]
+__all__ = ["BaseResidualEncoder", "RQKMeansEncoder", "RQVAEEncoder"]
+
+_LAZY = {"RQVAEEncoder": "._rqvae"}
 
 
 def __getattr__(name):

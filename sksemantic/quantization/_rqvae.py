@@ -7,18 +7,15 @@ lazily, so that ``import sksemantic`` works without torch.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from ..base import VersionedPickleMixin
-from ..utils import check_int_codes, import_optional
+from ..utils import import_optional
+from ._base import BaseResidualEncoder
+from ._base import resolve_device as _check_device
+from ._kernels import decode_numpy, encode_numpy
 
 torch = import_optional("torch", purpose="RQVAEEncoder")
 skorch = import_optional("skorch", purpose="RQVAEEncoder")
@@ -44,9 +41,10 @@ _INFER_BATCH = 8192
 
 
 def resolve_device(device):
-    """A torch device string for ``device``, checking that it is available.
+    """The torch device to use for ``device``, checked to be available.
 
-    ``"auto"`` picks CUDA when available, else Apple's MPS, else the CPU.
+    ``"auto"`` picks CUDA when available, else Apple's MPS, else the CPU; anything else
+    goes through the residual encoders' shared check.
     """
     if device == "auto":
         if torch.cuda.is_available():
@@ -55,25 +53,10 @@ def resolve_device(device):
         if mps is not None and mps.is_available():
             return "mps"
         return "cpu"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device: {exc}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available; use device='cpu' "
-            "or device='auto'."
-        )
-    if dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(f"device={device!r} was requested but MPS is not available.")
-    return str(dev)
+    return _check_device(device)
 
 
-class RQVAEEncoder(
-    VersionedPickleMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class RQVAEEncoder(BaseResidualEncoder):
     """Residual-quantisation VAE: embeddings to ``n_levels`` integer codes, learned.
 
     An MLP encoder maps each embedding to a small latent vector, ``n_levels``
@@ -166,7 +149,9 @@ class RQVAEEncoder(
     device_ : str
         Device the model lives on (``"cpu"`` after loading a GPU-trained model on a
         machine without a GPU).
-    n_clusters_ : ndarray of shape (n_levels,)
+    codebooks_ : list of ndarray of shape (n_clusters_[l], latent_dim)
+        The learned codebooks, in the latent space (numpy copies of the module's).
+    n_clusters_ : list of int
         Codewords per level.
     codebook_usage_ : ndarray of shape (n_levels,)
         Fraction of each level's codewords used by the training data, final model.
@@ -180,10 +165,14 @@ class RQVAEEncoder(
     See Also
     --------
     RQKMeansEncoder : Residual k-means on the raw embeddings; no training loop.
+    sksemantic.ids.SemanticIdAssigner : Unique, stable IDs from a fitted encoder (collision
+        counter, or re-encoding of the last level to the nearest free code, greedy or by
+        Sinkhorn, on this encoder's latent distances).
 
     Notes
     -----
-    Needs the ``torch`` extra (``pip install 'sksemantic[torch]'``). Training on the
+    ``score`` is the negative mean squared reconstruction error per feature, as for
+    every residual encoder. Needs the ``torch`` extra (``pip install 'sksemantic[torch]'``). Training on the
     CPU is deterministic for a given ``random_state`` (with the same number of torch
     threads); on a GPU it is not, and the estimator's tags say so. A model trained on
     a GPU loads and encodes on a CPU-only machine (skorch maps the tensors to the CPU
@@ -203,6 +192,17 @@ class RQVAEEncoder(
     (200, 16)
     >>> len(enc.history_), len(enc.history_[-1, "codebook_usage"])
     (5, 2)
+    >>> enc.to_ids(X[:2]).tolist()  # doctest: +SKIP
+    ['3-5', '0-7']
+
+    Unique IDs through the shared policies: here a collision counter as a third level
+    (``uniqueness="sinkhorn"`` or ``"nearest_free"`` instead move colliding items to
+    free last-level codes, by this encoder's latent distances).
+
+    >>> from sksemantic.ids import SemanticIdAssigner
+    >>> ids = SemanticIdAssigner(enc, uniqueness="counter").assign(X, keys=range(200))
+    >>> ids.shape, len(np.unique(ids, axis=0))
+    ((200, 3), 200)
     """
 
     _parameter_constraints: dict = {
@@ -378,13 +378,18 @@ class RQVAEEncoder(
         self.net_ = net
         self.history_ = net.history
         self.device_ = device
-        self.n_clusters_ = n_clusters
+        self.n_clusters_ = [int(k) for k in n_clusters]
         self.n_epochs_ = len(net.history)
+        # Latent-space codebooks as numpy: the shared encode kernel picks the codes (with
+        # its exact re-decision of near ties), and the uniqueness policies read them.
+        self.codebooks_ = [
+            cb.detach().cpu().numpy().astype(np.float32, copy=True)
+            for cb in net.module_.quantizer.codebooks
+        ]
         codes = self._encode(X32)
         self.codebook_usage_ = np.array(
-            [np.unique(codes[:, j]).size / k for j, k in enumerate(n_clusters)]
+            [np.unique(codes[:, j]).size / k for j, k in enumerate(self.n_clusters_)]
         )
-        self._n_features_out = self.n_levels
         return self
 
     def _check_n_clusters(self, n_samples):
@@ -424,106 +429,53 @@ class RQVAEEncoder(
         return tuple(dims)
 
     # ------------------------------------------------------------- encoding
+    # BaseResidualEncoder provides transform, inverse_transform, score, feature names
+    # and the semantic-ID helpers; the hooks below put the MLPs around its codebooks.
     def _module(self):
         module = self.net_.module_
         module.eval()
         return module, torch.device(self.net_.device or "cpu")
 
     @torch.no_grad()
-    def _encode(self, X):
-        """Codes of float32 rows ``X`` (batched inference)."""
+    def _latent(self, X):
+        """Encoder output (the space the codebooks live in) of float32 rows ``X``."""
         module, dev = self._module()
-        out = np.empty((X.shape[0], len(self.n_clusters_)), dtype=np.int64)
         Xt = torch.from_numpy(np.require(X, dtype=np.float32, requirements=["C", "W"]))
+        out = np.empty((X.shape[0], self.latent_dim), dtype=np.float32)
         for start in range(0, X.shape[0], _INFER_BATCH):
             z = module.encoder(Xt[start : start + _INFER_BATCH].to(dev))
-            codes, _ = module.quantizer.encode(z)
-            out[start : start + _INFER_BATCH] = codes.cpu().numpy()
+            out[start : start + _INFER_BATCH] = z.cpu().numpy()
         return out
+
+    def _encode(self, X):
+        return encode_numpy(self._latent(X), self.codebooks_)
 
     @torch.no_grad()
     def _decode(self, codes):
         module, dev = self._module()
+        zq = torch.from_numpy(decode_numpy(codes, self.codebooks_, np.float32))
         out = np.empty((codes.shape[0], self.n_features_in_), dtype=np.float32)
-        ct = torch.from_numpy(codes)
         for start in range(0, codes.shape[0], _INFER_BATCH):
-            zq = module.quantizer.decode(ct[start : start + _INFER_BATCH].to(dev))
-            out[start : start + _INFER_BATCH] = module.decoder(zq).cpu().numpy()
+            out[start : start + _INFER_BATCH] = (
+                module.decoder(zq[start : start + _INFER_BATCH].to(dev)).cpu().numpy()
+            )
         return out
 
-    @torch.no_grad()
-    def _latent_residuals(self, X, level):
-        """Residual entering ``level`` (latent space) and that level's codebook.
-
-        The seam for re-encoding a level (e.g. uniqueness by Sinkhorn on the last
-        level): distances of these residuals to these codewords decide the codes.
-        """
-        module, dev = self._module()
-        z = module.encoder(torch.from_numpy(np.require(X, np.float32, ["C", "W"])).to(dev))
-        _, inputs = module.quantizer.encode(z)
-        return inputs[level].cpu().numpy(), module.quantizer.codebooks[level].cpu().numpy()
-
-    def transform(self, X):
-        """Codes of the embeddings ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings.
-
-        Returns
-        -------
-        codes : ndarray of shape (n_samples, n_levels), dtype int64
-            Column ``j`` is the codeword chosen at level ``j``, in
-            ``[0, n_clusters_[j])``.
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return self._encode(X)
-
-    def inverse_transform(self, X):
-        """Decode codes back to the embedding space.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_levels)
-            Integer codes, as returned by :meth:`transform`.
-
-        Returns
-        -------
-        X_reconstructed : ndarray of shape (n_samples, n_features_in_), dtype float32
-            The decoder's output for the sum of the chosen codewords.
-        """
-        check_is_fitted(self)
-        codes = check_int_codes(X, n_levels=len(self.n_clusters_))
-        bad = (codes < 0) | (codes >= self.n_clusters_[None, :])
-        if bad.any():
-            row, level = np.argwhere(bad)[0]
-            raise ValueError(
-                f"codes out of range: codes[{row}, {level}]={codes[row, level]} but level "
-                f"{level} has {self.n_clusters_[level]} codewords."
-            )
-        return self._decode(codes)
-
-    def score(self, X, y=None):
-        """Negative mean squared reconstruction error (higher is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-            ``-mean_i |x_i - decode(encode(x_i))|^2``.
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        recon = self._decode(self._encode(X))
-        return -float(np.mean(np.sum((X - recon) ** 2, axis=1, dtype=np.float64)))
+    def _last_level_costs(self, X, codes):
+        """Squared latent distance from the residual before the last level to every
+        last-level codeword: what the uniqueness policies ("nearest_free", "sinkhorn")
+        minimise when they move a colliding item to a free code."""
+        X = self._validate_X(X)
+        codes = self._check_codes(codes)
+        residual = self._latent(X)
+        if len(self.codebooks_) > 1:
+            residual -= decode_numpy(codes[:, :-1], self.codebooks_[:-1], np.float32)
+        last = self.codebooks_[-1]
+        cost = residual @ last.T
+        cost *= -2
+        cost += np.einsum("ij,ij->i", last, last)
+        cost += np.einsum("ij,ij->i", residual, residual)[:, None]
+        return np.maximum(cost, 0)
 
     # ---------------------------------------------------------- persistence
     def __setstate__(self, state):
@@ -536,8 +488,6 @@ class RQVAEEncoder(
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = []
-        tags.input_tags.sparse = False
         device = self.device if isinstance(self.device, str) else "cpu"
         tags.non_deterministic = device != "cpu"
         return tags

@@ -1,0 +1,271 @@
+"""Balanced assignment: log-domain Sinkhorn potentials and a balanced k-means built on them.
+
+Entropic optimal transport between ``n`` points (mass ``1/n`` each) and ``k`` clusters
+(mass ``1/k`` each, or given weights) under the squared-distance cost has the plan
+``P_ij = exp((f_i + g_j - C_ij) / eps)``. Its largest entry in a row is the column that
+minimises ``C_ij - g_j``: a *balanced* assignment is the nearest centre after subtracting
+a per-cluster offset ``g``. The offsets are all that has to be learned and stored, so new
+points are assigned the same way (the partition is a power diagram) and a GPU and a CPU
+assign identically. Iterations are in the log domain, so small ``eps`` never underflows.
+
+Sinkhorn runs on a random subsample of rows (a few hundred points per cluster estimate
+the offsets well); each sweep is then cheap compared with the distance products.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ..utils import Progress, run_spans
+from ._kmeans import _row_chunks, centroid_sums, init_centers
+
+__all__ = ["sinkhorn_potentials", "balanced_assign", "balanced_kmeans"]
+
+
+def _logsumexp(a, axis):
+    """Stable log-sum-exp along ``axis`` without the copies of scipy's version."""
+    amax = np.max(a, axis=axis, keepdims=True)
+    out = np.exp(a - amax)
+    out = np.log(np.sum(out, axis=axis, keepdims=True))
+    out += amax
+    return np.squeeze(out, axis=axis)
+
+
+def sinkhorn_potentials(
+    cost, *, eps, n_iter=50, tol=1e-3, row_weights=None, col_weights=None, g_init=None
+):
+    """Column potentials of entropic optimal transport, by log-domain Sinkhorn.
+
+    Parameters
+    ----------
+    cost : ndarray of shape (n_rows, n_cols)
+        Transport cost (e.g. squared distances of points to centres). Any per-row
+        constant may be dropped: it does not change the column potentials.
+    eps : float
+        Entropic regularisation, in the units of ``cost``. Smaller is closer to the
+        unregularised (hard) assignment and needs more iterations.
+    n_iter : int, default=50
+        Maximum number of Sinkhorn sweeps (one row and one column update each).
+    tol : float, default=1e-3
+        Stop when the largest relative deviation of the column masses from their
+        targets falls below ``tol``.
+    row_weights : ndarray of shape (n_rows,), default=None
+        Row masses (normalised to sum 1); uniform when None. A row of zero cost with
+        the surplus mass turns an assignment with spare capacity into a balanced one.
+    col_weights : ndarray of shape (n_cols,), default=None
+        Target column masses (normalised to sum 1); uniform when None.
+    g_init : ndarray of shape (n_cols,), default=None
+        Warm start for the column potentials.
+
+    Returns
+    -------
+    g : ndarray of shape (n_cols,)
+        Column potentials, in the units of ``cost``, centred to mean 0. The balanced
+        assignment of a row is ``argmin_j(cost_ij - g_j)`` (see :func:`balanced_assign`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.cluster import balanced_assign, sinkhorn_potentials
+    >>> cost = np.array([[0.0, 1.0], [0.0, 1.5], [0.0, 2.0], [1.0, 0.0]])
+    >>> np.bincount(cost.argmin(axis=1)).tolist()   # nearest: 3 and 1
+    [3, 1]
+    >>> g = sinkhorn_potentials(cost, eps=0.1)
+    >>> balanced_assign(cost, g).tolist()   # balanced: the cheapest move is row 0's
+    [1, 0, 0, 1]
+    """
+    cost = np.asarray(cost)
+    dtype = cost.dtype if cost.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    n, k = cost.shape
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}.")
+    log_b = (
+        np.full(k, -np.log(k), dtype=dtype)
+        if col_weights is None
+        else np.log(np.asarray(col_weights, dtype=dtype) / np.sum(col_weights))
+    )
+    log_a = (
+        dtype.type(-np.log(n))
+        if row_weights is None
+        else np.log(np.asarray(row_weights, dtype=dtype) / np.sum(row_weights))
+    )
+    scaled = np.asarray(cost, dtype=dtype) * dtype.type(-1.0 / eps)  # -C / eps
+    g = np.zeros(k, dtype=dtype)
+    if g_init is not None:
+        g = np.asarray(g_init, dtype=dtype) / dtype.type(eps)
+    a = np.exp(log_a) * np.ones(n, dtype=dtype)
+    target = np.exp(log_b)
+    work = np.empty_like(scaled)
+    for _ in range(n_iter):
+        # One exponential per sweep: rows are stabilised by their maximum (log domain),
+        # the row update is a row sum and the column masses one matrix-vector product.
+        np.add(scaled, g, out=work)
+        work -= np.max(work, axis=1, keepdims=True)
+        np.exp(work, out=work)
+        row = work.sum(axis=1)
+        mass = (a / row) @ work  # column masses of the plan after the row update
+        if np.max(np.abs(mass / target - 1.0)) < tol:
+            break
+        g = g + log_b - np.log(np.maximum(mass, np.finfo(dtype).tiny))
+    g = g - g.mean()
+    return g * dtype.type(eps)
+
+
+def balanced_assign(cost, g):
+    """Balanced labels from Sinkhorn column potentials: ``argmin_j(cost_ij - g_j)``."""
+    return np.argmin(np.asarray(cost) - g, axis=1)
+
+
+def _offset_distances(X, centers, offsets, chunk_size=None, n_jobs=None):
+    """Labels by ``argmin_j(|x - c_j|^2 - offsets_j)`` and the squared distance to them."""
+    n, k = X.shape[0], centers.shape[0]
+    shift = np.einsum("ij,ij->i", centers, centers) - offsets.astype(X.dtype)
+    chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
+    labels = np.empty(n, dtype=np.int64)
+    sq_dist = np.empty(n, dtype=X.dtype)
+
+    def work(start, stop):
+        block = X[start:stop]
+        d = block @ centers.T
+        d *= -2
+        d += shift
+        lab = np.argmin(d, axis=1)
+        labels[start:stop] = lab
+        sq_dist[start:stop] = (
+            d[np.arange(len(lab)), lab] + offsets[lab] + np.einsum("ij,ij->i", block, block)
+        )
+
+    run_spans(work, n, chunk, n_jobs)
+    np.maximum(sq_dist, 0, out=sq_dist)
+    return labels, sq_dist
+
+
+def balanced_kmeans(
+    X,
+    n_clusters,
+    *,
+    max_iter=20,
+    tol=1e-4,
+    init="k-means++",
+    init_size=None,
+    reg=0.02,
+    sinkhorn_iter=20,
+    sinkhorn_size=None,
+    random_state=None,
+    chunk_size=None,
+    verbose=0,
+    label="balanced k-means",
+):
+    """k-means whose clusters have near-equal sizes, by Sinkhorn-balanced assignment.
+
+    Each Lloyd iteration assigns every point to ``argmin_j(|x - c_j|^2 - g_j)`` with
+    offsets ``g`` from log-domain Sinkhorn (warm-started across iterations) on a row
+    subsample, then moves each centre to the mean of its points. The cost per iteration
+    is one distance product, as in plain k-means, plus a few cheap Sinkhorn sweeps.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data, float32 or float64.
+    n_clusters : int
+        Number of clusters; must not exceed the number of samples.
+    max_iter : int, default=20
+        Lloyd iterations.
+    tol : float, default=1e-4
+        Centre-shift tolerance relative to the mean per-feature variance.
+    init : {"k-means++", "random"} or ndarray, default="k-means++"
+        Seeding (see :func:`init_centers`).
+    init_size : int, default=None
+        Rows used for seeding.
+    reg : float, default=0.02
+        Entropic regularisation relative to the spread of the point-to-centre squared
+        distances. Smaller balances the hard assignment more tightly and needs more
+        Sinkhorn sweeps.
+    sinkhorn_iter : int, default=20
+        Sinkhorn sweeps per Lloyd iteration (per annealing stage in the first, five
+        times as many for the final offsets).
+    sinkhorn_size : int, default=None
+        Rows used to estimate the offsets; ``min(n_samples, 64 * n_clusters)`` when
+        None (at least 4,096).
+    random_state : int, RandomState instance or None, default=None
+        Seed for seeding and the Sinkhorn subsample.
+    chunk_size : int, default=None
+        Rows per matrix product.
+    verbose : int, default=0
+        Print progress when > 0.
+    label : str, default="balanced k-means"
+        Name used in progress lines.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features)
+    labels : ndarray of shape (n_samples,)
+        Balanced labels.
+    inertia : float
+        Sum of squared distances to the assigned centre.
+    n_iter : int
+        Lloyd iterations run.
+    offsets : ndarray of shape (n_clusters,)
+        The offsets ``g``; assign new points with ``argmin_j(|x - c_j|^2 - g_j)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.cluster import balanced_kmeans
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 1, (300, 2)), rng.normal(8, 1, (100, 2))]
+    >>> centers, labels, inertia, n_iter, offsets = balanced_kmeans(X, 4, random_state=0)
+    >>> bool(np.bincount(labels).min() >= 80)
+    True
+    """
+    rng = check_random_state(random_state)
+    n = X.shape[0]
+    if n_clusters > n:
+        raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
+    centers = init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng)
+    size = sinkhorn_size or min(n, max(4096, 64 * n_clusters))
+    sub = np.arange(n) if size >= n else np.sort(rng.choice(n, size, replace=False))
+    variance = float(np.mean(np.var(X, axis=0))) if n > 1 else 0.0
+    threshold = tol * variance
+    progress = Progress(max_iter, label, verbose)
+    g = None
+    n_iter = 0
+    labels = None
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
+        offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter)
+        g = offsets
+        labels, _ = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
+        sums, counts = centroid_sums(X, labels, n_clusters)
+        new_centers = centers.copy()
+        nonempty = counts > 0
+        new_centers[nonempty] = sums[nonempty] / counts[nonempty, None]
+        shift = float(np.sum((new_centers - centers) ** 2))
+        centers = new_centers
+        progress.update()
+        if shift <= threshold:
+            break
+    offsets = _fit_offsets(X[sub], centers, g, reg, 5 * sinkhorn_iter)
+    labels, sq_dist = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
+    return centers, labels, float(sq_dist.sum(dtype=np.float64)), n_iter, offsets
+
+
+def _fit_offsets(sample, centers, g_init, reg, n_iter, tol=1e-2):
+    """Sinkhorn offsets for ``centers`` estimated on the rows ``sample``.
+
+    Sinkhorn needs about ``cost range / eps`` sweeps from a cold start, so a cold start
+    anneals ``eps`` from the cost spread down to ``reg`` times it (eps-scaling), each
+    stage warm-starting the next; a warm start (the previous Lloyd iteration's offsets)
+    only refines at the final ``eps``.
+    """
+    cost = sample @ centers.T
+    cost *= -2
+    cost += np.einsum("ij,ij->i", centers, centers)
+    # The regularisation is relative to how much the costs of one row differ.
+    spread = float(np.mean(np.std(cost, axis=1, dtype=np.float64)))
+    spread = spread if spread > 0 else 1.0
+    schedule = [reg]
+    if g_init is None:
+        schedule = [r for r in (1.0, 0.3, 0.1, 0.03) if r > reg] + [reg]
+    g = g_init
+    for r in schedule:
+        g = sinkhorn_potentials(cost, eps=r * spread, n_iter=n_iter, tol=tol, g_init=g)
+    return g.astype(sample.dtype, copy=False)

@@ -1,0 +1,111 @@
+"""A prefix index over assigned IDs: the valid next codes, for constrained decoding."""
+
+import numpy as np
+
+from ..utils import check_int_codes
+from ._format import strings_to_codes
+
+__all__ = ["PrefixIndex"]
+
+
+class PrefixIndex:
+    """Which codes may follow a prefix among a set of IDs (a trie over sorted rows).
+
+    Generative retrieval decodes an ID one level at a time; restricting each step to
+    the codes that continue some assigned ID guarantees that every decoded ID names an
+    item. The IDs are kept as lexicographically sorted rows, and a prefix is located by
+    one binary search per level, so a query costs ``O(len(prefix) * log n_ids)``.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_ids, width)
+        The assigned IDs as integer codes (duplicates are dropped).
+
+    Attributes
+    ----------
+    codes_ : ndarray of shape (n_unique_ids, width)
+        The distinct IDs, sorted lexicographically.
+
+    Examples
+    --------
+    >>> from sksemantic.ids import PrefixIndex
+    >>> index = PrefixIndex([[3, 9, 1], [3, 9, 4], [3, 2, 0], [5, 0, 0]])
+    >>> index.next_codes([]).tolist()
+    [3, 5]
+    >>> index.next_codes([3]).tolist()
+    [2, 9]
+    >>> index.next_codes([3, 9]).tolist()
+    [1, 4]
+    >>> index.next_codes([4]).tolist()   # no ID starts with 4
+    []
+    >>> [3, 9, 4] in index, [3, 9, 5] in index
+    (True, False)
+    """
+
+    def __init__(self, codes):
+        codes = check_int_codes(codes, name="codes")
+        order = np.lexsort(codes.T[::-1])
+        codes = codes[order]
+        keep = np.r_[True, np.any(codes[1:] != codes[:-1], axis=1)] if len(codes) else []
+        self.codes_ = np.ascontiguousarray(codes[keep])
+
+    @classmethod
+    def from_strings(cls, ids, *, fmt="plain", sep="-"):
+        """Index of semantic-ID strings (see :func:`strings_to_codes`)."""
+        return cls(strings_to_codes(ids, fmt=fmt, sep=sep))
+
+    @property
+    def width(self):
+        """Number of levels of the indexed IDs."""
+        return self.codes_.shape[1]
+
+    def __len__(self):
+        return self.codes_.shape[0]
+
+    def _range(self, prefix):
+        prefix = np.asarray(prefix, dtype=np.int64).ravel()
+        if prefix.size > self.width:
+            raise ValueError(f"prefix has {prefix.size} codes; IDs have only {self.width}.")
+        lo, hi = 0, self.codes_.shape[0]
+        for level, code in enumerate(prefix):
+            column = self.codes_[lo:hi, level]  # sorted within the current range
+            lo, hi = lo + np.searchsorted(column, code, "left"), lo + np.searchsorted(
+                column, code, "right"
+            )
+            if lo >= hi:
+                return lo, lo, prefix.size
+        return lo, hi, prefix.size
+
+    def next_codes(self, prefix):
+        """Sorted codes that can follow ``prefix`` (empty when no ID starts with it).
+
+        Parameters
+        ----------
+        prefix : array-like of int
+            The first codes of an ID; ``[]`` for the first level.
+
+        Returns
+        -------
+        codes : ndarray of int64
+        """
+        lo, hi, depth = self._range(prefix)
+        if depth >= self.width:
+            raise ValueError("prefix is a complete ID: no code follows it.")
+        return np.unique(self.codes_[lo:hi, depth])
+
+    def mask(self, prefix, n_codes):
+        """Boolean mask of length ``n_codes``, True at the codes allowed after ``prefix``
+        (to mask a decoder's logits)."""
+        out = np.zeros(int(n_codes), dtype=bool)
+        allowed = self.next_codes(prefix)
+        out[allowed[allowed < n_codes]] = True
+        return out
+
+    def count(self, prefix):
+        """Number of IDs that start with ``prefix``."""
+        lo, hi, _ = self._range(prefix)
+        return int(hi - lo)
+
+    def __contains__(self, code):
+        code = np.asarray(code).ravel()
+        return code.size == self.width and self.count(code) == 1

@@ -1,0 +1,256 @@
+"""The shared front of residual encoders: embeddings -> integer codes -> reconstructions.
+
+A residual encoder has ``n_levels`` codebooks; a row's code at level ``l`` names the
+codeword chosen for what the previous levels left unexplained, and the reconstruction is
+the sum of the chosen codewords. Subclasses learn the codebooks in ``fit`` (k-means on
+residuals in :class:`RQKMeansEncoder`, a network in the RQ-VAE) and may override
+``_encode`` / ``_decode`` when their encoder is more than nearest codewords; everything
+the user sees (``transform``, ``inverse_transform``, ``score``, feature names, semantic-ID
+strings, the device logic) lives here, once.
+
+Fitted state a subclass must set: ``codebooks_`` (list of float arrays, one per level,
+always numpy, so a model fitted on a GPU loads on a CPU-only machine), ``n_clusters_``
+(list of int) and ``n_features_in_``; optionally ``balance_offsets_`` (list of per-codeword
+offsets, or None).
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..base import VersionedPickleMixin
+from ..utils import check_int_codes, import_optional
+from ._kernels import decode_numpy, encode_numpy, encode_torch
+
+__all__ = ["BaseResidualEncoder", "resolve_device"]
+
+DEVICES = ("cpu", "cuda", "mps")
+
+
+def resolve_device(device):
+    """Check that ``device`` can be used now; return it as a string.
+
+    ``"cpu"`` always works (numpy). ``"cuda"``, ``"cuda:N"`` and ``"mps"`` need torch and
+    the hardware; the error says which is missing.
+    """
+    device = str(device)
+    if device == "cpu":
+        return device
+    kind = device.split(":")[0]
+    if kind not in ("cuda", "mps"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}.")
+    torch = import_optional("torch", purpose=f"device={device!r}")
+    available = (
+        torch.cuda.is_available() if kind == "cuda" else torch.backends.mps.is_available()
+    )
+    if not available:
+        raise ValueError(
+            f"device={device!r} was requested but torch reports no {kind} device on this "
+            "machine; use device='cpu'."
+        )
+    return device
+
+
+class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
+    """Base class of residual encoders (not to be used directly).
+
+    Provides ``transform`` (integer codes of shape ``(n_samples, n_levels)``),
+    ``inverse_transform`` (sum of the chosen codewords), ``score`` (negative mean squared
+    reconstruction error), ``get_feature_names_out`` (one name per level) and the
+    semantic-ID helpers ``to_ids`` / ``from_ids``.
+    """
+
+    # Internal switch for the encode kernel: None follows ``device``; "torch" forces the
+    # torch kernel (on the CPU when device="cpu"), used to test that both agree.
+    _encode_backend = None
+
+    # ------------------------------------------------------------------ fitted layout
+    def _n_levels_fitted(self):
+        return len(self.codebooks_)
+
+    def _check_codebooks_ready(self):
+        check_is_fitted(self, "codebooks_")
+
+    # ------------------------------------------------------------------ encoding
+    def _encode_device(self):
+        device = getattr(self, "device", "cpu") or "cpu"
+        return "cpu" if device == "cpu" else device
+
+    def _encode(self, X):
+        """Codes of validated ``X`` (codebook dtype); nearest codewords level by level."""
+        offsets = getattr(self, "balance_offsets_", None)
+        device = self._encode_device()
+        if device == "cpu" and self._encode_backend != "torch":
+            return encode_numpy(X, self.codebooks_, offsets)
+        if device != "cpu":
+            try:
+                device = resolve_device(device)
+            except (ImportError, ValueError):
+                # A model fitted on a GPU encodes on a CPU-only machine, with numpy.
+                return encode_numpy(X, self.codebooks_, offsets)
+        return encode_torch(X, self.codebooks_, offsets, device=device)
+
+    def _decode(self, codes):
+        """Reconstruction of validated codes."""
+        return decode_numpy(codes, self.codebooks_, self.codebooks_[0].dtype)
+
+    def _last_level_costs(self, X, codes):
+        """Cost of every last-level codeword for each row, given its codes on the levels
+        before: ``|r - c_j|^2 - offset_j`` with ``r`` the residual before the last level.
+        Used to re-encode colliding IDs to the nearest free code."""
+        X = self._validate_X(X)
+        codes = self._check_codes(codes)
+        residual = np.array(X, copy=True)
+        for level, cb in enumerate(self.codebooks_[:-1]):
+            residual -= cb[codes[:, level]]
+        last = self.codebooks_[-1]
+        cost = residual @ last.T
+        cost *= -2
+        cost += np.einsum("ij,ij->i", last, last)
+        cost += np.einsum("ij,ij->i", residual, residual)[:, None]
+        offsets = getattr(self, "balance_offsets_", None)
+        if offsets is not None and offsets[-1] is not None:
+            cost -= offsets[-1]
+        return cost
+
+    def _validate_X(self, X):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return np.ascontiguousarray(X, dtype=self.codebooks_[0].dtype)
+
+    def transform(self, X):
+        """Codes of ``X``: one integer per level.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_levels), dtype int64
+            ``codes[i, l]`` is the codeword chosen for row ``i`` at level ``l``.
+        """
+        self._check_codebooks_ready()
+        return self._encode(self._validate_X(X))
+
+    def inverse_transform(self, X):
+        """Reconstruct embeddings from codes: the sum of the chosen codewords.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_levels)
+            Integer codes, as returned by ``transform``.
+
+        Returns
+        -------
+        X_reconstructed : ndarray of shape (n_samples, n_features)
+            In the dtype the encoder was fitted in.
+        """
+        self._check_codebooks_ready()
+        codes = self._check_codes(X)
+        return self._decode(codes)
+
+    def _check_codes(self, codes, name="codes"):
+        codes = check_int_codes(codes, n_levels=self._n_levels_fitted(), name=name)
+        high = np.asarray(self.n_clusters_)
+        bad = (codes < 0) | (codes >= high)
+        if bad.any():
+            row, level = np.argwhere(bad)[0]
+            raise ValueError(
+                f"{name} out of range: {name}[{row}, {level}] = {codes[row, level]}, but level "
+                f"{level} has codes 0..{high[level] - 1}."
+            )
+        return codes
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error of ``X`` (larger is better).
+
+        The mean is over samples and features, ``-mean((X - X_hat) ** 2)`` with
+        ``X_hat = inverse_transform(transform(X))``, so that GridSearchCV with
+        ``scoring=None`` prefers encoders that reconstruct better, as with KMeans.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        self._check_codebooks_ready()
+        X = self._validate_X(X)
+        recon = self._decode(self._encode(X))
+        err = np.subtract(X, recon, dtype=np.float64)
+        return -float(np.mean(np.einsum("ij,ij->i", err, err)) / X.shape[1])
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns: ``"<classname>_level0"``, ``..._level1``, ...
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored except for validation against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        self._check_codebooks_ready()
+        from sklearn.utils.validation import _check_feature_names_in
+
+        _check_feature_names_in(self, input_features, generate_names=False)
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}_level{i}" for i in range(self._n_levels_fitted())], dtype=object)
+
+    # ------------------------------------------------------------------ semantic IDs
+    def to_ids(self, X, *, fmt="plain", sep="-"):
+        """Semantic-ID strings of ``X`` (codes as ``"3-9-1"`` or ``"<a_3><b_9><c_1>"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+        fmt : {"plain", "token"}, default="plain"
+            String format (see :func:`sksemantic.ids.codes_to_strings`).
+        sep : str, default="-"
+            Separator of the plain format.
+
+        Returns
+        -------
+        ids : ndarray of shape (n_samples,), dtype object
+            Not necessarily unique: see :class:`sksemantic.ids.SemanticIdAssigner`.
+        """
+        from ..ids import codes_to_strings
+
+        return codes_to_strings(self.transform(X), fmt=fmt, sep=sep)
+
+    def from_ids(self, ids, *, fmt="plain", sep="-"):
+        """Codes from semantic-ID strings, checked against this encoder's levels.
+
+        Parameters
+        ----------
+        ids : array-like of str
+            Strings as made by :meth:`to_ids`.
+        fmt : {"plain", "token"}, default="plain"
+            String format.
+        sep : str, default="-"
+            Separator of the plain format.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_ids, n_levels), dtype int64
+        """
+        from ..ids import strings_to_codes
+
+        self._check_codebooks_ready()
+        codes = strings_to_codes(ids, fmt=fmt, sep=sep, n_levels=self._n_levels_fitted())
+        return self._check_codes(codes, name="ids")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # integer codes
+        tags.input_tags.sparse = False
+        return tags

@@ -1,0 +1,147 @@
+"""Residual encoding and decoding kernels (numpy and torch) shared by the residual encoders.
+
+Encoding picks, level by level, the codeword nearest to the current residual (after an
+optional per-codeword offset, the Sinkhorn potentials of balanced fits) and subtracts it.
+Distances come from one matrix product per block of rows. Matrix products round
+differently on different backends and thread counts, so a row whose best and second-best
+codewords are within the rounding bound is re-decided exactly: in float64, on the CPU,
+from the residual (which both backends compute bit for bit alike, by IEEE subtraction).
+That is what makes numpy and torch return the same codes for the same codebooks.
+"""
+
+import numpy as np
+
+from ..cluster._kmeans import _row_chunks
+from ..utils import import_optional, run_spans
+
+__all__ = ["encode_numpy", "encode_torch", "decode_numpy", "level_shift", "tie_tolerance"]
+
+
+def level_shift(codebook, offsets=None):
+    """``|c|^2 - offset`` per codeword: the part of the distance that ignores the row."""
+    shift = np.einsum("ij,ij->i", codebook, codebook, dtype=np.float64)
+    if offsets is not None:
+        shift = shift - offsets
+    return shift.astype(codebook.dtype)
+
+
+def tie_tolerance(dtype, n_features):
+    """Relative gap under which two codewords count as tied in a ``dtype`` product."""
+    return 16.0 * np.sqrt(n_features) * float(np.finfo(dtype).eps)
+
+
+def _refine(residual, codebook, offsets, rows):
+    """Exact (float64, difference-based) choice of codeword for ``rows`` of ``residual``."""
+    out = np.empty(len(rows), dtype=np.int64)
+    c64 = codebook.astype(np.float64)
+    off = 0.0 if offsets is None else np.asarray(offsets, dtype=np.float64)
+    step = max(1, (8 * 2**20) // max(codebook.size, 1))
+    for start in range(0, len(rows), step):
+        r = residual[rows[start : start + step]].astype(np.float64)
+        d = ((r[:, None, :] - c64[None, :, :]) ** 2).sum(axis=2) - off
+        out[start : start + step] = np.argmin(d, axis=1)
+    return out
+
+
+def _pick(d, scale, tol):
+    """Best column per row of ``d`` and a mask of rows whose runner-up is within ``tol``."""
+    best = np.argmin(d, axis=1)
+    rows = np.arange(d.shape[0])
+    first = d[rows, best].copy()
+    d[rows, best] = np.inf
+    second = np.min(d, axis=1)
+    return best, (second - first) <= tol * scale
+
+
+def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None):
+    """Residual codes of ``X`` for the given codebooks, with numpy/BLAS.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data in the codebooks' dtype.
+    codebooks : list of ndarray of shape (n_clusters_l, n_features)
+        One codebook per level.
+    offsets : list of (ndarray or None), default=None
+        Per-level codeword offsets (balanced fits); None for plain nearest codewords.
+    chunk_size : int, default=None
+        Rows per block.
+    n_jobs : int, default=None
+        Threads.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_samples, n_levels), dtype int64
+    """
+    n, n_features = X.shape
+    n_levels = len(codebooks)
+    offsets = offsets or [None] * n_levels
+    shifts = [level_shift(c, o) for c, o in zip(codebooks, offsets, strict=True)]
+    max_sq = [float(np.max(np.abs(s))) for s in shifts]
+    tol = tie_tolerance(X.dtype, n_features)
+    k_max = max(c.shape[0] for c in codebooks)
+    chunk = chunk_size or min(_row_chunks(n, k_max + n_features, 32 * 2**20), max(256, -(-n // 2)))
+    codes = np.empty((n, n_levels), dtype=np.int64)
+
+    def work(start, stop):
+        residual = np.array(X[start:stop], copy=True)
+        for level, (cb, shift) in enumerate(zip(codebooks, shifts, strict=True)):
+            d = residual @ cb.T
+            d *= -2
+            d += shift
+            scale = np.einsum("ij,ij->i", residual, residual) + max_sq[level]
+            best, tied = _pick(d, scale, tol)
+            rows = np.flatnonzero(tied)
+            if rows.size:
+                best[rows] = _refine(residual, cb, offsets[level], rows)
+            codes[start:stop, level] = best
+            residual -= cb[best]
+
+    run_spans(work, n, chunk, n_jobs)
+    return codes
+
+
+def encode_torch(X, codebooks, offsets=None, *, device="cpu", chunk_size=None):
+    """Residual codes of ``X`` computed with torch on ``device``; same codes as numpy.
+
+    Parameters are as for :func:`encode_numpy`, plus the torch ``device``.
+    """
+    torch = import_optional("torch", purpose="device='cuda' or 'mps'")
+    n, n_features = X.shape
+    n_levels = len(codebooks)
+    offsets = offsets or [None] * n_levels
+    shifts = [level_shift(c, o) for c, o in zip(codebooks, offsets, strict=True)]
+    max_sq = [float(np.max(np.abs(s))) for s in shifts]
+    tol = tie_tolerance(X.dtype, n_features)
+    cbs = [torch.from_numpy(np.ascontiguousarray(c)).to(device) for c in codebooks]
+    shs = [torch.from_numpy(s).to(device) for s in shifts]
+    k_max = max(c.shape[0] for c in codebooks)
+    chunk = chunk_size or _row_chunks(n, k_max + n_features, 256 * 2**20)
+    codes = np.empty((n, n_levels), dtype=np.int64)
+    with torch.no_grad():
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            residual = torch.from_numpy(np.ascontiguousarray(X[start:stop])).to(device)
+            for level in range(n_levels):
+                d = torch.addmm(shs[level], residual, cbs[level].T, alpha=-2)
+                top = torch.topk(d, min(2, d.shape[1]), dim=1, largest=False)
+                best = top.indices[:, 0]
+                if d.shape[1] > 1:
+                    scale = (residual * residual).sum(dim=1) + max_sq[level]
+                    tied = (top.values[:, 1] - top.values[:, 0]) <= tol * scale
+                    rows = torch.nonzero(tied).flatten().cpu().numpy()
+                    if rows.size:
+                        fixed = _refine(residual.cpu().numpy(), codebooks[level], offsets[level], rows)
+                        best = best.clone()
+                        best[torch.from_numpy(rows).to(device)] = torch.from_numpy(fixed).to(device)
+                codes[start:stop, level] = best.cpu().numpy()
+                residual = residual - cbs[level][best]
+    return codes
+
+
+def decode_numpy(codes, codebooks, dtype):
+    """Sum of the chosen codewords: the reconstruction of each row."""
+    out = np.zeros((codes.shape[0], codebooks[0].shape[1]), dtype=dtype)
+    for level, cb in enumerate(codebooks):
+        out += cb[codes[:, level]]
+    return out

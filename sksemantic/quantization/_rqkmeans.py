@@ -1,0 +1,308 @@
+"""RQKMeansEncoder: residual k-means codes (semantic IDs) as a scikit-learn transformer."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from ..cluster import balanced_kmeans, init_centers, kmeans
+from ..cluster._balanced import _fit_offsets
+from ..utils import Progress, import_optional
+from ._base import BaseResidualEncoder, resolve_device
+
+__all__ = ["RQKMeansEncoder"]
+
+
+class RQKMeansEncoder(BaseResidualEncoder):
+    """Residual k-means: embeddings to ``n_levels`` integer codes (semantic IDs).
+
+    ``fit(X)`` learns one codebook per level by k-means on what the previous levels
+    leave unexplained (the residuals); ``transform(X)`` gives every row one code per
+    level, the nearest codeword to its residual; ``inverse_transform(codes)`` sums the
+    chosen codewords. Rows that share a code prefix are similar, which is what makes the
+    codes useful as semantic IDs for generative retrieval (see :mod:`sksemantic.ids`).
+
+    Parameters
+    ----------
+    n_levels : int, default=3
+        Number of levels (codebooks), i.e. the length of a code.
+    n_clusters : int or list of int, default=256
+        Codewords per level: one value for every level, or one per level.
+    max_iter : int, default=20
+        Lloyd iterations per level.
+    tol : float, default=1e-4
+        A level stops early when its centre shift falls below ``tol`` times the mean
+        per-feature variance of its residuals.
+    init : {"k-means++", "random"}, default="k-means++"
+        Seeding of each level's k-means (k-means++ runs on a subsample).
+    max_samples : int, "auto" or None, default="auto"
+        Rows used to learn the codebooks: a random subset of this size (every level uses
+        the same subset). ``"auto"`` uses at most ``512 * max(n_clusters)`` rows, which
+        at 256 codewords is every row up to 131,072 (the quality of k-means gains little
+        beyond a few hundred points per centre); None uses every row.
+    batch_size : int, default=None
+        Rows per distance matrix product; bounds the memory of fit and transform
+        (None: about 32 MiB of distances per block).
+    balanced : bool, default=False
+        Make the codes of each level near-equally frequent: each level is a balanced
+        k-means whose assignment is the nearest codeword after a per-codeword offset,
+        the potentials of a log-domain Sinkhorn optimal transport to uniform cluster
+        sizes. The offsets are kept (``balance_offsets_``) and used by ``transform``, so
+        new data is encoded the same way. Balanced codes collide less, at a somewhat
+        higher reconstruction error.
+    device : str, default="cpu"
+        ``"cpu"`` runs numpy/BLAS. ``"cuda"``, ``"cuda:N"`` or ``"mps"`` run the k-means
+        and encoding in torch on that device (torch is imported only then). Codebooks
+        are stored as numpy arrays, so a model fitted on a GPU loads and encodes on a
+        CPU-only machine; numpy and torch give the same codes for the same codebooks.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the training subsample and each level's seeding. Equal seeds give equal
+        codebooks on the CPU.
+    verbose : int, default=0
+        Print progress (per level and per Lloyd iteration) to stderr.
+
+    Attributes
+    ----------
+    codebooks_ : list of ndarray of shape (n_clusters_[l], n_features_in_)
+        Codewords of each level, in the dtype of the training data.
+    n_clusters_ : list of int
+        Codewords per level.
+    balance_offsets_ : list of ndarray or None
+        Per-codeword offsets of balanced fits (subtracted from the squared distances);
+        None when ``balanced=False``.
+    n_iter_ : int
+        Most Lloyd iterations run by any level.
+    n_iter_per_level_ : list of int
+        Lloyd iterations run per level.
+    inertia_ : float
+        Sum of squared residuals of the training rows after the last level.
+    device_ : str
+        The device the model was fitted on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : One level of the same k-means.
+    sksemantic.ids.SemanticIdAssigner : Unique, stable IDs from the codes.
+    sksemantic.cluster.balanced_kmeans : The balanced k-means of ``balanced=True``.
+
+    Notes
+    -----
+    Each Lloyd iteration is one matrix product of the training rows with the codebook,
+    so a fit costs about ``n_levels * max_iter * 2 * n_rows * n_clusters * n_features``
+    flops. ``transform`` works block by block of rows. Rows whose two nearest codewords
+    are closer than float rounding can tell apart are re-decided in float64, so the
+    codes do not depend on the backend or the number of threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.quantization import RQKMeansEncoder
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 8)).astype(np.float32)
+    >>> enc = RQKMeansEncoder(n_levels=3, n_clusters=8, random_state=0).fit(X)
+    >>> codes = enc.transform(X)
+    >>> codes.shape, codes.dtype.name, int(codes.max()) < 8
+    ((200, 3), 'int64', True)
+    >>> X_hat = enc.inverse_transform(codes)
+    >>> bool(np.mean((X - X_hat) ** 2) < np.mean(X ** 2))
+    True
+    >>> enc.to_ids(X[:2]).tolist() == ["-".join(map(str, c)) for c in codes[:2]]
+    True
+    >>> enc.get_feature_names_out().tolist()
+    ['rqkmeansencoder_level0', 'rqkmeansencoder_level1', 'rqkmeansencoder_level2']
+    """
+
+    _parameter_constraints: dict = {
+        "n_levels": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "init": [StrOptions({"k-means++", "random"})],
+        "max_samples": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "balanced": ["boolean"],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_levels=3,
+        n_clusters=256,
+        max_iter=20,
+        tol=1e-4,
+        init="k-means++",
+        max_samples="auto",
+        batch_size=None,
+        balanced=False,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_levels = n_levels
+        self.n_clusters = n_clusters
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.max_samples = max_samples
+        self.batch_size = batch_size
+        self.balanced = balanced
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _n_clusters_list(self):
+        if isinstance(self.n_clusters, Integral):
+            return [int(self.n_clusters)] * self.n_levels
+        values = np.asarray(self.n_clusters)
+        if values.ndim != 1 or len(values) != self.n_levels:
+            raise ValueError(
+                f"n_clusters must be an int or have one entry per level (n_levels="
+                f"{self.n_levels}), got {self.n_clusters!r}."
+            )
+        if values.dtype.kind not in "iu" or np.any(values < 1):
+            raise ValueError(f"n_clusters must hold positive integers, got {self.n_clusters!r}.")
+        return [int(v) for v in values]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the codebooks, level by level, by k-means on the residuals.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings: dense, finite; at least ``max(n_clusters)`` rows.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RQKMeansEncoder
+            The fitted encoder.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        n_clusters = self._n_clusters_list()
+        n = X.shape[0]
+        if max(n_clusters) > n:
+            raise ValueError(
+                f"n_clusters={max(n_clusters)} exceeds n_samples={n}: every codeword needs "
+                "at least one training row. Use fewer clusters or more data."
+            )
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        size = self._train_size(n, n_clusters)
+        if size < n:
+            residual = X[np.sort(rng.choice(n, size, replace=False))]
+        else:
+            residual = np.array(X, copy=True)
+        residual = np.ascontiguousarray(residual)
+        progress = Progress(self.n_levels, "RQKMeansEncoder levels", self.verbose)
+        codebooks, offsets, n_iters = [], [], []
+        for level, k in enumerate(n_clusters):
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            label = f"RQKMeansEncoder level {level}"
+            if device == "cpu" and self._encode_backend != "torch":
+                centers, labels, offset, n_iter = self._fit_level_numpy(residual, k, seed, label)
+            else:
+                centers, labels, offset, n_iter = _fit_level_torch(
+                    residual, k, self, seed, "cpu" if device == "cpu" else device
+                )
+            residual -= centers[labels]
+            codebooks.append(centers)
+            offsets.append(offset)
+            n_iters.append(n_iter)
+            progress.update()
+        self.codebooks_ = codebooks
+        self.n_clusters_ = n_clusters
+        self.balance_offsets_ = offsets if self.balanced else None
+        self.n_iter_per_level_ = n_iters
+        self.n_iter_ = int(max(n_iters))
+        self.inertia_ = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64))
+        self.device_ = device
+        self._n_features_out = self.n_levels
+        return self
+
+    def _train_size(self, n, n_clusters):
+        if self.max_samples is None:
+            return n
+        if self.max_samples == "auto":
+            return min(n, 512 * max(n_clusters))
+        return max(min(n, int(self.max_samples)), max(n_clusters))
+
+    def _fit_level_numpy(self, residual, k, seed, label):
+        common = dict(
+            max_iter=self.max_iter,
+            tol=self.tol,
+            init=self.init,
+            init_size=min(residual.shape[0], max(20 * k, 1024)),
+            random_state=seed,
+            chunk_size=self.batch_size,
+            verbose=max(int(self.verbose) - 1, 0),
+            label=label,
+        )
+        if self.balanced:
+            centers, labels, _, n_iter, offsets = balanced_kmeans(residual, k, **common)
+            return centers, labels, offsets, n_iter
+        centers, labels, _, n_iter = kmeans(residual, k, split_small=0.05, **common)
+        return centers, labels, None, n_iter
+
+
+def _fit_level_torch(residual, k, est, seed, device):
+    """One level's (balanced) k-means in torch; returns numpy centres and labels."""
+    torch = import_optional("torch", purpose=f"device={device!r}")
+    rng = check_random_state(seed)
+    centers_np = init_centers(residual, k, init=est.init, random_state=rng)
+    X = torch.from_numpy(residual).to(device)
+    centers = torch.from_numpy(centers_np).to(device)
+    n = X.shape[0]
+    chunk = est.batch_size or max(1024, (64 * 2**20) // (4 * max(k, 1)))
+    threshold = est.tol * float(X.var(dim=0, unbiased=False).mean())
+    if est.balanced:
+        size = min(n, max(4096, 64 * k))
+        sub = np.sort(rng.choice(n, size, replace=False)) if size < n else np.arange(n)
+    offsets = None
+
+    def assign(centers, offsets):
+        shift = (centers * centers).sum(dim=1)
+        if offsets is not None:
+            shift = shift - torch.from_numpy(offsets).to(device)
+        labels = torch.empty(n, dtype=torch.int64, device=device)
+        for start in range(0, n, chunk):
+            d = torch.addmm(shift, X[start : start + chunk], centers.T, alpha=-2)
+            labels[start : start + chunk] = torch.argmin(d, dim=1)
+        return labels
+
+    progress = Progress(est.max_iter, f"torch k-means ({device})", max(int(est.verbose) - 1, 0))
+    n_iter = 0
+    with torch.no_grad():
+        for n_iter in range(1, est.max_iter + 1):  # noqa: B007 (used after the loop)
+            if est.balanced:
+                offsets = _fit_offsets(
+                    residual[sub], centers.cpu().numpy(), offsets, 0.02, 20
+                )
+            labels = assign(centers, offsets)
+            sums = torch.zeros_like(centers).index_add_(0, labels, X)
+            counts = torch.bincount(labels, minlength=k)
+            new = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centers)
+            empty = torch.nonzero(counts == 0).flatten()
+            if empty.numel() and not est.balanced:
+                far = ((X - new[labels]) ** 2).sum(dim=1).topk(empty.numel()).indices
+                new[empty] = X[far]
+            shift = float(((new - centers) ** 2).sum())
+            centers = new
+            progress.update()
+            if shift <= threshold and not empty.numel():
+                break
+        if est.balanced:
+            offsets = _fit_offsets(residual[sub], centers.cpu().numpy(), offsets, 0.02, 100)
+        labels = assign(centers, offsets)
+    return centers.cpu().numpy(), labels.cpu().numpy(), offsets, n_iter

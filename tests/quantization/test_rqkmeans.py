@@ -1,0 +1,251 @@
+"""RQKMeansEncoder: codes, reconstruction, determinism, backends, persistence, bad input."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sksemantic import RQKMeansEncoder as TopLevelEncoder
+from sksemantic.quantization import RQKMeansEncoder
+
+
+def _blobs(n=2000, d=16, n_centers=20, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 4, (n_centers, d))
+    X = centers[rng.integers(0, n_centers, n)] + rng.normal(size=(n, d))
+    return X.astype(dtype)
+
+
+@pytest.fixture(scope="module")
+def X():
+    return _blobs()
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    return RQKMeansEncoder(n_levels=3, n_clusters=16, random_state=0).fit(X)
+
+
+def test_top_level_export():
+    assert TopLevelEncoder is RQKMeansEncoder
+
+
+def test_codes_and_reconstruction(X, fitted):
+    codes = fitted.transform(X)
+    assert codes.shape == (len(X), 3) and codes.dtype == np.int64
+    assert codes.min() >= 0 and codes.max() < 16
+    assert fitted.n_clusters_ == [16, 16, 16]
+    assert [c.shape for c in fitted.codebooks_] == [(16, 16)] * 3
+    manual = sum(fitted.codebooks_[level][codes[:, level]] for level in range(3))
+    np.testing.assert_array_equal(fitted.inverse_transform(codes), manual)
+    # Each code is the nearest codeword to the residual left by the levels before.
+    residual = X - fitted.codebooks_[0][codes[:, 0]]
+    d = ((residual[:, None, :] - fitted.codebooks_[1][None]) ** 2).sum(-1)
+    assert np.mean(d.argmin(axis=1) == codes[:, 1]) > 0.999
+    err = -np.mean((X.astype(np.float64) - manual) ** 2)
+    assert fitted.score(X) == pytest.approx(err, rel=1e-5)
+
+
+def test_more_levels_reconstruct_better(X):
+    scores = [
+        RQKMeansEncoder(n_levels=L, n_clusters=16, random_state=0).fit(X).score(X)
+        for L in (1, 2, 3)
+    ]
+    assert scores[0] < scores[1] < scores[2] < 0
+
+
+def test_first_level_matches_sklearn_kmeans(X):
+    enc = RQKMeansEncoder(n_levels=1, n_clusters=20, random_state=0).fit(X)
+    ours = -enc.score(X) * X.shape[1] * len(X)
+    theirs = KMeans(20, n_init=1, random_state=0).fit(X).inertia_
+    assert ours <= 1.05 * theirs
+
+
+def test_per_level_n_clusters(X):
+    enc = RQKMeansEncoder(n_levels=3, n_clusters=[8, 4, 2], random_state=0).fit(X)
+    assert enc.n_clusters_ == [8, 4, 2]
+    assert (enc.transform(X).max(axis=0) < [8, 4, 2]).all()
+    with pytest.raises(ValueError, match="one entry per level"):
+        RQKMeansEncoder(n_levels=3, n_clusters=[8, 4]).fit(X)
+
+
+def test_same_seed_same_codebooks(X):
+    a = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=3).fit(X)
+    b = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=3).fit(X)
+    c = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=4).fit(X)
+    for ca, cb in zip(a.codebooks_, b.codebooks_, strict=True):
+        np.testing.assert_array_equal(ca, cb)
+    assert any(not np.array_equal(ca, cc) for ca, cc in zip(a.codebooks_, c.codebooks_, strict=True))
+
+
+def test_subsampled_training(X):
+    enc = RQKMeansEncoder(n_levels=2, n_clusters=8, max_samples=500, random_state=0).fit(X)
+    full = RQKMeansEncoder(n_levels=2, n_clusters=8, max_samples=None, random_state=0).fit(X)
+    assert enc.score(X) >= 1.15 * full.score(X)  # scores are negative: at most 15% worse
+
+
+def test_torch_and_numpy_give_same_codes(X, fitted):
+    pytest.importorskip("torch")
+    expected = fitted.transform(X)
+    fitted._encode_backend = "torch"
+    try:
+        got = fitted.transform(X)
+    finally:
+        del fitted._encode_backend
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_near_ties_are_decided_exactly():
+    # Two codewords equidistant up to float32 rounding from every row: the exact
+    # float64 decision must be the same whichever product computed the distances.
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 32)).astype(np.float32)
+    enc = RQKMeansEncoder(n_levels=1, n_clusters=4, random_state=0).fit(X)
+    cb = enc.codebooks_[0]
+    cb[1] = cb[0] + np.float32(1e-6)
+    expected = enc.transform(X)
+    enc._encode_backend = "torch"
+    np.testing.assert_array_equal(enc.transform(X), expected)
+
+
+def test_torch_fit_path(X):
+    pytest.importorskip("torch")
+    enc = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=0)
+    enc._encode_backend = "torch"
+    enc.fit(X)
+    numpy_fit = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=0).fit(X)
+    assert all(isinstance(c, np.ndarray) for c in enc.codebooks_)
+    assert enc.score(X) >= 1.1 * numpy_fit.score(X)
+
+
+def test_balanced_levels_are_near_equal():
+    rng = np.random.default_rng(0)
+    sizes = [4000, 1000, 300, 100, 50, 30, 20]
+    X = np.concatenate(
+        [rng.normal(rng.normal(0, 5, 8), 1, (s, 8)) for s in sizes]
+    ).astype(np.float32)
+    plain = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=0).fit_transform(X)
+    enc = RQKMeansEncoder(n_levels=2, n_clusters=8, balanced=True, random_state=0).fit(X)
+    bal = enc.transform(X)
+    assert enc.balance_offsets_ is not None and len(enc.balance_offsets_) == 2
+    for level in range(2):
+        c_plain = np.bincount(plain[:, level], minlength=8)
+        c_bal = np.bincount(bal[:, level], minlength=8)
+        assert c_bal.std() / c_bal.mean() < 0.25
+        assert c_bal.std() < 0.5 * c_plain.std()
+    assert len(np.unique(bal, axis=0)) > len(np.unique(plain, axis=0))
+
+
+def test_ids_round_trip(X, fitted):
+    ids = fitted.to_ids(X[:5], fmt="token")
+    assert ids[0].startswith("<a_")
+    np.testing.assert_array_equal(fitted.from_ids(ids, fmt="token"), fitted.transform(X[:5]))
+    with pytest.raises(ValueError, match="out of range"):
+        fitted.from_ids(["99-0-0"])
+
+
+def test_feature_names_and_pipeline(X):
+    pipe = make_pipeline(StandardScaler(), RQKMeansEncoder(n_levels=2, n_clusters=4, random_state=0))
+    codes = pipe.fit_transform(X)
+    assert codes.shape == (len(X), 2)
+    assert pipe.get_feature_names_out().tolist() == [
+        "rqkmeansencoder_level0",
+        "rqkmeansencoder_level1",
+    ]
+
+
+def test_grid_search_prefers_better_reconstruction(X):
+    search = GridSearchCV(
+        RQKMeansEncoder(n_levels=2, random_state=0), {"n_clusters": [2, 16]}, cv=3
+    ).fit(X)
+    assert search.best_params_ == {"n_clusters": 16}
+
+
+def test_verbose_reports_progress(X, capsys):
+    RQKMeansEncoder(n_levels=2, n_clusters=4, random_state=0, verbose=1).fit(X)
+    assert "RQKMeansEncoder levels: 2/2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input(X, bad):
+    Xb = X.copy()
+    Xb[3, 2] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        RQKMeansEncoder(n_clusters=4).fit(Xb)
+
+
+def test_fewer_samples_than_clusters(X):
+    with pytest.raises(ValueError, match="n_clusters=16 exceeds n_samples=10"):
+        RQKMeansEncoder(n_clusters=16).fit(X[:10])
+
+
+def test_feature_count_mismatch(X, fitted):
+    with pytest.raises(ValueError, match="features"):
+        fitted.transform(X[:, :5])
+
+
+def test_bad_codes_for_inverse_transform(fitted):
+    with pytest.raises(ValueError, match=r"out of range: codes\[1, 2\] = 16"):
+        fitted.inverse_transform([[0, 0, 0], [0, 0, 16]])
+    with pytest.raises(ValueError, match="out of range"):
+        fitted.inverse_transform([[0, -1, 0]])
+    with pytest.raises(ValueError, match="expected 3"):
+        fitted.inverse_transform([[0, 0]])
+    with pytest.raises(TypeError, match="integers"):
+        fitted.inverse_transform([[0.5, 0, 0]])
+
+
+def test_unavailable_device_is_a_clear_error(X):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(ValueError, match="no cuda device"):
+        RQKMeansEncoder(n_clusters=4, device="cuda").fit(X)
+    with pytest.raises(ValueError, match="device must be"):
+        RQKMeansEncoder(n_clusters=4, device="tpu").fit(X)
+
+
+def test_pickle_keeps_codes(X, fitted):
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.transform(X), fitted.transform(X))
+
+
+_LOAD = """
+import sys, joblib, numpy as np
+enc = joblib.load(sys.argv[1])
+np.save(sys.argv[2], enc.transform(np.load(sys.argv[3])))
+"""
+
+
+def _codes_in_new_process(tmp_path, enc, X):
+    joblib.dump(enc, tmp_path / "enc.joblib")
+    np.save(tmp_path / "X.npy", X)
+    env = dict(os.environ, PYTHONPATH=os.getcwd(), CUDA_VISIBLE_DEVICES="")
+    subprocess.run(
+        [sys.executable, "-c", _LOAD, str(tmp_path / "enc.joblib"), str(tmp_path / "out.npy"),
+         str(tmp_path / "X.npy")],
+        check=True, env=env, timeout=120,
+    )
+    return np.load(tmp_path / "out.npy")
+
+
+def test_joblib_round_trip_in_new_process(tmp_path, X, fitted):
+    np.testing.assert_array_equal(_codes_in_new_process(tmp_path, fitted, X), fitted.transform(X))
+
+
+def test_gpu_fitted_model_encodes_on_cpu_only_machine(tmp_path, X, fitted):
+    # A model fitted on a GPU has device="cuda" and numpy codebooks; on a machine
+    # without one it must load and encode with numpy, giving the same codes.
+    gpu_model = pickle.loads(pickle.dumps(fitted))
+    gpu_model.set_params(device="cuda")
+    gpu_model.device_ = "cuda"
+    np.testing.assert_array_equal(_codes_in_new_process(tmp_path, gpu_model, X), fitted.transform(X))
