@@ -356,6 +356,7 @@ class RQVAEEncoder(BaseResidualEncoder):
             module__kmeans_init=self.kmeans_init,
             module__ema_decay=self.ema_decay,
             optimizer=torch.optim.Adam,
+            optimizer__foreach=True,  # one fused update per step (the default on CUDA only)
             lr=self.learning_rate,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,

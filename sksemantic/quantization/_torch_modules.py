@@ -158,14 +158,21 @@ class ResidualQuantizer(nn.Module):
             getattr(self, f"ema_size_{level}").fill_(1.0)
             getattr(self, f"ema_sum_{level}").copy_(codebook.data)
 
+    def _counts(self, level, idx, onehot=True):
+        k = self.n_clusters[level]
+        counts = torch.bincount(idx, minlength=k).to(torch.float32)
+        if not onehot:
+            return counts, None
+        return counts, F.one_hot(idx, k).to(torch.float32)
+
     @torch.no_grad()
     def _ema_update(self, level, idx, residual):
         """Exponential moving average k-means step (van den Oord et al. 2017, app. A.1)."""
         decay = self.ema_decay
         size = getattr(self, f"ema_size_{level}")
         total = getattr(self, f"ema_sum_{level}")
-        counts = torch.zeros_like(size).index_add_(0, idx, torch.ones_like(idx, dtype=size.dtype))
-        sums = torch.zeros_like(total).index_add_(0, idx, residual)
+        counts, onehot = self._counts(level, idx)
+        sums = onehot.t() @ residual  # one GEMM; index_add_ is serial on the CPU
         size.mul_(decay).add_(counts, alpha=1 - decay)
         total.mul_(decay).add_(sums, alpha=1 - decay)
         n = size.sum()
@@ -218,12 +225,12 @@ class ResidualQuantizer(nn.Module):
                 codebook_loss = codebook_loss + (q - residual.detach()).pow(2).sum(1).mean()
             commitment = commitment + (residual - q.detach()).pow(2).sum(1).mean()
             if self.training:
+                counts, _ = self._counts(level, idx, onehot=False)
+                getattr(self, f"window_counts_{level}").add_(counts)
+                getattr(self, f"epoch_counts_{level}").add_(counts)
                 if self.ema_decay is not None:
                     self._ema_update(level, idx, residual.detach())
                 inputs.append(residual.detach())
-                ones = torch.ones(idx.shape[0], device=idx.device)
-                getattr(self, f"window_counts_{level}").index_add_(0, idx, ones)
-                getattr(self, f"epoch_counts_{level}").index_add_(0, idx, ones)
             residual = residual - q
             q_sum = q_sum + q
             codes.append(idx)
