@@ -2,9 +2,11 @@
 
 __version__ = "0.1.0"
 
-from .quantization import BaseResidualEncoder, RQKMeansEncoder  # noqa: E402
+from .quantization import _HAS_TORCH, BaseResidualEncoder, RQKMeansEncoder  # noqa: E402
 
-__all__ = ["__version__", "BaseResidualEncoder", "RQKMeansEncoder", "RQVAEEncoder"]
+__all__ = ["__version__", "BaseResidualEncoder", "RQKMeansEncoder"] + (
+    ["RQVAEEncoder"] if _HAS_TORCH else []
+)
 
 # Names whose import needs an optional extra (torch): resolved on first access, so that
 # importing sksemantic never imports torch.

@@ -10,12 +10,24 @@ subclasses.
 importing :mod:`sksemantic.quantization` never imports torch.
 """
 
+from importlib.util import find_spec as _find_spec
+
 from ._base import BaseResidualEncoder
 from ._rqkmeans import RQKMeansEncoder
 
-__all__ = ["BaseResidualEncoder", "RQKMeansEncoder", "RQVAEEncoder"]
-
 _LAZY = {"RQVAEEncoder": "._rqvae"}
+# Listed for `import *` only where the extra is installed (checked without importing it),
+# so that a star import never fails on a machine without torch.
+def _installed(name):
+    try:
+        return _find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+_HAS_TORCH = _installed("torch") and _installed("skorch")
+
+__all__ = ["BaseResidualEncoder", "RQKMeansEncoder"] + (["RQVAEEncoder"] if _HAS_TORCH else [])
 
 
 def __getattr__(name):
@@ -28,4 +40,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_LAZY))

@@ -136,7 +136,9 @@ class RQVAEEncoder(BaseResidualEncoder):
         dead-code reset. torch's global random state is left untouched. On the CPU,
         equal seeds and data give equal models.
     verbose : int, default=0
-        When > 0, print skorch's per-epoch table (losses, codebook usage) to stderr.
+        When > 0, print skorch's per-epoch table (losses, smallest codebook usage,
+        codewords reset, learning rate) to stderr; when > 1, also the progress of the
+        k-means initialisation.
 
     Attributes
     ----------

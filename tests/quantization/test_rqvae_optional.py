@@ -26,6 +26,9 @@ for get in (lambda: sksemantic.quantization.RQVAEEncoder, lambda: sksemantic.RQV
     else:
         raise SystemExit("no ImportError")
 assert {blocked!r} not in sys.modules
+from sksemantic import *  # noqa: F403 - a star import must not fail either
+from sksemantic.quantization import *  # noqa: F403
+assert "RQVAEEncoder" not in sksemantic.__all__
 """
 
 
