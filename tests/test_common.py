@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sksemantic.graph import SemanticGraphTransformer
+from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer
 from sksemantic.quantization import RQKMeansEncoder
 
 try:  # RQVAEEncoder needs the torch extra; the other estimators do not.
@@ -17,6 +17,7 @@ def _estimators():
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="annoy", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, mode="connectivity", metric="euclidean")
+    yield SemanticDeduplicator(n_neighbors=3)
     yield RQKMeansEncoder(n_levels=2, n_clusters=3, random_state=0)
     yield RQKMeansEncoder(n_levels=2, n_clusters=[4, 2], balanced=True, random_state=0)
     if RQVAEEncoder is not None:

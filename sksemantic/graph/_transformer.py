@@ -5,7 +5,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -72,7 +77,7 @@ class SemanticGraphTransformer(
         IVF lists; ``round(4 * sqrt(n_samples))`` when None.
     n_probe : int, default=None
         IVF lists scanned per query (more is slower and more accurate);
-        ``round(0.025 * n_lists) + 8`` when None.
+        ``round(1.1 * sqrt(n_lists)) + 2`` when None.
     n_trees : int, default=None
         Annoy trees; ``max(10, n_features // 8)`` when None.
     search_k : int, default=None

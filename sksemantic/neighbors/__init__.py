@@ -12,9 +12,9 @@ One interface, three backends:
 from ._annoy import AnnoyIndex
 from ._base import BaseIndex
 from ._brute import BruteIndex
+from ._factory import ALGORITHMS, make_index, resolve_algorithm
 from ._ivf import IVFIndex, default_n_lists, default_n_probe
 from ._metric import METRICS
-from ._factory import ALGORITHMS, make_index, resolve_algorithm
 
 __all__ = [
     "ALGORITHMS",

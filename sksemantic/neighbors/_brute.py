@@ -11,12 +11,14 @@ computed, each serving its rows and, transposed, its columns, which halves the w
 No array larger than one block (``block_size`` x ``block_size``) is ever allocated.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+from ..utils import Progress
 from ._base import BaseIndex
 from ._metric import pairwise_scores
 from ._topk import merge_candidates, topk_dense
-from ..utils import Progress
 
 __all__ = ["BruteIndex"]
 
@@ -30,11 +32,17 @@ class _RunningTopK:
         self.filled = np.zeros(n_rows, dtype=bool)
         self.k = k
 
-    def push(self, rows, S, col_offset):
-        """Offer block ``S`` (rows ``rows`` = slice, columns from ``col_offset``)."""
+    def push(self, rows, S, col_offset, transposed=False):
+        """Offer a block of scores for the rows ``rows`` (a slice).
+
+        ``S`` holds those rows' scores against the columns starting at ``col_offset``,
+        or, with ``transposed=True``, is laid out the other way round (``S.T`` is the
+        block); the transposed case reads the block in place, without a copy.
+        """
         if not self.filled[rows.start]:
             # First block of these rows: a partial sort, which fills the state.
-            s, i = topk_dense(S, self.k, offset=col_offset)
+            block = np.ascontiguousarray(S.T) if transposed else S
+            s, i = topk_dense(block, self.k, offset=col_offset)
             kk = s.shape[1]
             if kk == self.k:
                 self.scores[rows], self.ids[rows] = s, i
@@ -45,11 +53,46 @@ class _RunningTopK:
             self.filled[rows] = np.isfinite(self.scores[rows, -1])
             return
         thr = self.scores[rows, -1]
-        r, c = np.nonzero(S > thr[:, None])
+        r, c, vals = _above(S, thr, transposed)
         if r.size:
             merge_candidates(
-                self.scores, self.ids, r + rows.start, S[r, c], c + col_offset, unique=True
+                self.scores, self.ids, r + rows.start, vals, c + col_offset, unique=True
             )
+
+
+_GROUP = 64
+
+
+def _above(S, thr, transposed):
+    """Entries of ``S`` above their row's threshold, as (row, column, value).
+
+    Rows are ``S``'s rows, or its columns when ``transposed``. Most entries fail, so
+    groups of 64 entries are screened first by their maximum (a cheap vectorised
+    reduction) and only the groups whose maximum passes are compared entry by entry.
+    """
+    g = _GROUP
+    b, m = S.shape
+    steps = np.arange(g)
+    if transposed:
+        if b % g:
+            c, r = np.nonzero(S > thr[None, :])
+            return r, c, S[c, r]
+        gi, cj = np.nonzero(S.reshape(b // g, g, m).max(axis=1) > thr[None, :])
+        rows_in_s = gi[:, None] * g + steps
+        vals = S[rows_in_s, cj[:, None]]
+        a, e = np.nonzero(vals > thr[cj][:, None])
+        return cj[a], rows_in_s[a, e], vals[a, e]
+    if m % g:
+        r, c = np.nonzero(S > thr[:, None])
+        return r, c, S[r, c]
+    # Strided groups (columns j, j + m/g, j + 2m/g, ...): an elementwise max of g
+    # slices, which vectorises far better than a reduction over 64 adjacent entries.
+    w = m // g
+    ri, gj = np.nonzero(S.reshape(b, g, w).max(axis=1) > thr[:, None])
+    cols = gj[:, None] + steps * w
+    vals = S[ri[:, None], cols]
+    a, e = np.nonzero(vals > thr[ri][:, None])
+    return ri[a], cols[a, e], vals[a, e]
 
 
 class BruteIndex(BaseIndex):
@@ -107,6 +150,7 @@ class BruteIndex(BaseIndex):
         else:
             starts = list(range(0, n, B))
         progress = Progress(len(starts) * (len(starts) + 1) // 2, "exact self-join", self.verbose)
+        pool = ThreadPoolExecutor(1)
         for bi, i0 in enumerate(starts):
             ri = slice(i0, min(i0 + B, n))
             for j0 in starts[bi:]:
@@ -118,9 +162,12 @@ class BruteIndex(BaseIndex):
                         np.fill_diagonal(S, -np.inf)
                     top.push(ri, S, j0)
                 else:
+                    # The two halves touch different rows: select them in parallel.
+                    done = pool.submit(top.push, rj, S, i0, True)
                     top.push(ri, S, j0)
-                    top.push(rj, np.ascontiguousarray(S.T), i0)
+                    done.result()
                 progress.update()
+        pool.shutdown()
         if not self.forces_self:
             return top.scores, top.ids, sq
         self_col = self._self_score(sq)[:, None]

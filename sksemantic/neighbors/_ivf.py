@@ -28,8 +28,13 @@ def default_n_lists(n_samples):
 
 
 def default_n_probe(n_lists):
-    """Lists probed per query when ``n_probe`` is None."""
-    return int(max(1, min(n_lists, round(0.025 * n_lists) + 8)))
+    """Lists probed per query when ``n_probe`` is None: ``round(1.1 * sqrt(n_lists)) + 2``.
+
+    Growing with the square root keeps the scanned share of the data falling as the
+    data grows (about 3% at 100,000 points, 1% at 1,000,000), where a fixed share would
+    make the search quadratic.
+    """
+    return int(max(1, min(n_lists, round(1.1 * math.sqrt(n_lists)) + 2)))
 
 
 class IVFIndex(BaseIndex):

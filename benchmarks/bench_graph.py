@@ -1,0 +1,245 @@
+"""k-NN graph construction, side by side: sksemantic, semnet and scikit-learn.
+
+Every method runs in its own process on the same float32 array (saved once to a temporary
+.npy), so peak memory is that process's own (``ru_maxrss`` minus its resident size right
+after loading the data). Recall@k is measured against an exact float64 reference on
+sampled rows, computed here, independently of every method; a found neighbour counts when
+it is no farther than the exact k-th neighbour, so exact duplicates (ties) do not count
+against anyone.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_graph.py --data wordnet
+    python benchmarks/bench_graph.py --data random --n 100000 --d 768 \
+        --methods sksemantic-brute,sksemantic,semnet,sklearn-brute
+    python benchmarks/bench_graph.py --data random --n 1000000 --d 64 --methods sksemantic
+
+semnet runs in the peers environment made by ``../shared/tools/peers-venv`` (its python is
+found automatically, or pass ``--peer-python``), as its README shows:
+``SemanticNetwork(top_k=k).fit_transform(embeddings)`` with its default annoy settings.
+Its ``thresh`` is set to -1 so that no neighbour is dropped by the similarity cut-off:
+recall then measures its search, not the threshold.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+METHODS = {
+    "sksemantic": "SemanticGraphTransformer(algorithm='auto') (IVF beyond 20k points)",
+    "sksemantic-brute": "SemanticGraphTransformer(algorithm='brute') (exact)",
+    "sksemantic-annoy": "SemanticGraphTransformer(algorithm='annoy')",
+    "semnet": "semnet 0.1.9 SemanticNetwork (annoy, 10 trees)",
+    "sklearn-brute": "KNeighborsTransformer(algorithm='brute') (exact)",
+}
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+
+def rss_kb():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+method, data_path, sample_path, k, metric, out_path = sys.argv[1:7]
+k = int(k)
+X = np.load(data_path)
+sample = np.load(sample_path)
+# Import first, so the baseline counts the libraries and peak counts only the work.
+if method.startswith("sksemantic"):
+    from sksemantic.graph import SemanticGraphTransformer
+elif method == "sklearn-brute":
+    from sklearn.neighbors import KNeighborsTransformer
+elif method == "semnet":
+    from semnet import SemanticNetwork
+base = rss_kb()
+t0 = time.perf_counter()
+if method.startswith("sksemantic"):
+    alg = {"sksemantic": "auto", "sksemantic-brute": "brute", "sksemantic-annoy": "annoy"}[method]
+    est = SemanticGraphTransformer(n_neighbors=k, metric=metric, algorithm=alg, random_state=0)
+    G = est.fit_transform(X).tocsr()
+    detail = est.algorithm_
+elif method == "sklearn-brute":
+    G = KNeighborsTransformer(n_neighbors=k, metric=metric, algorithm="brute").fit_transform(X).tocsr()
+    detail = "brute"
+elif method == "semnet":
+    net = SemanticNetwork(top_k=k, thresh=-1.0, metric="angular" if metric == "cosine" else metric)
+    graph = net.fit_transform(X)
+    detail = "annoy n_trees=10"
+elapsed = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ids = np.full((len(sample), k), -1, dtype=np.int64)
+if method == "semnet":
+    for r, i in enumerate(sample):
+        nb = sorted(graph[int(i)].items(), key=lambda kv: -kv[1]["weight"])
+        nb = [j for j, _ in nb if j != i][:k]
+        ids[r, : len(nb)] = nb
+else:
+    for r, i in enumerate(sample):
+        cols = G.indices[G.indptr[i]:G.indptr[i + 1]]
+        vals = G.data[G.indptr[i]:G.indptr[i + 1]]
+        order = np.argsort(vals, kind="stable")
+        nb = [j for j in cols[order] if j != i][:k]
+        ids[r, : len(nb)] = nb
+np.save(out_path + ".npy", ids)
+json.dump({"seconds": elapsed, "peak_extra_mb": (peak - base) / 1024, "detail": detail},
+          open(out_path + ".json", "w"))
+"""
+
+
+def _prepared64(X, metric):
+    X64 = X.astype(np.float64)
+    if metric == "cosine":
+        norms = np.linalg.norm(X64, axis=1)
+        X64 /= np.where(norms > 0, norms, 1)[:, None]
+    return X64
+
+
+def tie_aware_recall(X64, sample, found, kth, metric):
+    """Share of found neighbours no farther than the exact k-th (ties count as hits).
+
+    Real embeddings hold exact duplicates, so the "true" k nearest are not unique;
+    a neighbour at the k-th exact distance (up to 1e-6) is as correct as any other.
+    """
+    hits = 0
+    for r, i in enumerate(sample):
+        ids = found[r][found[r] >= 0]
+        diff = X64[ids] - X64[i]
+        d = np.einsum("ij,ij->i", diff, diff)
+        hits += int(np.sum(d <= kth[r] + 1e-6))
+    return hits / found.size
+
+
+def exact_neighbours(X, sample, k, metric):
+    """Float64 exact top-k (self excluded) for the sampled rows, chunked; and the k-th
+    squared distance (in the prepared space) of each."""
+    X64 = _prepared64(X, metric)
+    out = np.empty((len(sample), k), dtype=np.int64)
+    sq = np.einsum("ij,ij->i", X64, X64)
+    for s in range(0, len(sample), 100):
+        rows = sample[s : s + 100]
+        G = X64[rows] @ X64.T
+        D = -G if metric == "cosine" else sq[rows, None] + sq[None, :] - 2 * G
+        D[np.arange(len(rows)), rows] = np.inf
+        part = np.argpartition(D, k, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(D, part, axis=1), axis=1, kind="stable")
+        out[s : s + 100] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def load(args):
+    if args.data == "wordnet":
+        X = np.load(DATA / "wordnet_emb.npy").astype(np.float32)
+        name = f"WordNet {X.shape[0]:,} x {X.shape[1]} (real MiniLM)"
+    elif args.data == "debian":
+        X = np.load(DATA / "debian_emb.npy").astype(np.float32)
+        name = f"Debian {X.shape[0]:,} x {X.shape[1]} (real MiniLM)"
+    else:
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((args.n, args.d), dtype=np.float32)
+        name = f"random {args.n:,} x {args.d}"
+    return X, name
+
+
+def peer_python(explicit):
+    if explicit:
+        return explicit
+    tool = ROOT.parent / "shared" / "tools" / "peers-venv"
+    if not tool.exists():
+        return None
+    venv = os.environ.get("SKSEMANTIC_PEERS_VENV", str(Path.home() / ".cache" / "sksemantic-peers"))
+    if Path("/work/peers/bin/python").exists() and "SKSEMANTIC_PEERS_VENV" not in os.environ:
+        venv = "/work/peers"
+    return subprocess.run([str(tool), venv], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=["wordnet", "debian", "random"], default="wordnet")
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--d", type=int, default=768)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--metric", default="cosine")
+    parser.add_argument("--sample", type=int, default=1000)
+    parser.add_argument("--methods", default="sksemantic,semnet,sklearn-brute")
+    parser.add_argument("--peer-python", default=None)
+    parser.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args()
+
+    X, name = load(args)
+    rng = np.random.default_rng(1)
+    sample = np.sort(rng.choice(len(X), min(args.sample, len(X)), replace=False))
+    t = time.perf_counter()
+    exact = exact_neighbours(X, sample, args.k, args.metric)
+    X64 = _prepared64(X, args.metric)
+    diff = X64[exact[:, -1]] - X64[sample]
+    kth = np.einsum("ij,ij->i", diff, diff)
+    print(f"# {name}, k={args.k}, metric={args.metric}; exact reference on {len(sample)} rows "
+          f"({time.perf_counter() - t:.1f} s)", flush=True)
+    input_mb = X.nbytes / 2**20
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_graph_"))
+    np.save(tmp / "X.npy", X)
+    np.save(tmp / "sample.npy", sample)
+    del X
+    if args.metric not in ("cosine", "euclidean"):
+        raise SystemExit("tie-aware recall is implemented for cosine and euclidean")
+    rows = []
+    for method in args.methods.split(","):
+        py = sys.executable
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        if method == "semnet":
+            py = peer_python(args.peer_python)
+            if py is None:
+                print("# semnet: no peers environment (../shared/tools/peers-venv); skipped")
+                continue
+            env.pop("PYTHONPATH")
+        out = tmp / method
+        cmd = [py, "-c", CHILD, method, str(tmp / "X.npy"), str(tmp / "sample.npy"),
+               str(args.k), args.metric, str(out)]
+        try:
+            subprocess.run(cmd, env=env, check=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            rows.append((method, f"did not finish in {args.timeout:.0f} s", "", "", "", ""))
+            print(f"{method}: timeout", flush=True)
+            continue
+        res = json.load(open(str(out) + ".json"))
+        ids = np.load(str(out) + ".npy")
+        recall = tie_aware_recall(X64, sample, ids, kth, args.metric)
+        rows.append((method, f"{res['seconds']:.1f}", f"{res['peak_extra_mb']:.0f}",
+                     f"{res['peak_extra_mb'] / input_mb:.2f}", f"{recall:.3f}", res["detail"]))
+        print(f"{method}: {res['seconds']:.1f} s, recall@{args.k} {recall:.3f}", flush=True)
+
+    print()
+    print(f"{name}; input {input_mb:.0f} MiB (float32); recall@{args.k} vs exact on "
+          f"{len(sample)} rows")
+    header = ("method", "seconds", "peak MiB", "peak/input", f"recall@{args.k}", "detail")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    base = {r[0]: r for r in rows}
+    for ours in ("sksemantic", "sksemantic-brute"):
+        for peer in ("semnet", "sklearn-brute"):
+            if ours in base and peer in base:
+                try:
+                    ratio = float(base[peer][1]) / float(base[ours][1])
+                    print(f"speed-up {ours} vs {peer}: {ratio:.1f}x")
+                except ValueError:
+                    pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Residual k-means side by side: sksemantic vs semantic-id 0.2.5 vs scikit-learn KMeans.
+
+Fits and encodes embeddings with ``n_levels`` x ``n_clusters`` residual k-means and
+prints, per data set and method: fit and encode wall time, peak memory above the loaded
+data, relative reconstruction MSE (MSE / total variance: 1.0 is "predict the mean"),
+and the fraction of rows whose code is unique.
+
+Methods (each runs in its own process, with a timeout):
+
+- ``sksemantic``: :class:`sksemantic.quantization.RQKMeansEncoder` (defaults).
+- ``sksemantic-balanced``: the same with ``balanced=True``.
+- ``sklearn``: one ``sklearn.cluster.KMeans(n_init=1, max_iter=20)`` per level on the
+  residuals (the same Lloyd budget as ours), encoding with ``predict`` per level.
+- ``semantic-id``: ``semantic_id.RQKMeans`` (its defaults), run with the peers' Python
+  (``/work/shared/tools/peers-venv /work/peers`` prints it; ``--peer-python`` overrides).
+
+Data: ``synthetic`` (clustered Gaussian, 1,000 centres, float32) and ``real`` (the first
+``n`` rows of ``../shared/data/wordnet_emb.npy``, MiniLM, 384-d, as float32).
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_rqkmeans.py                      # 100,000 rows, all methods
+    python benchmarks/bench_rqkmeans.py --n 10000 --data synthetic
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHODS = ("sksemantic", "sksemantic-balanced", "sklearn", "semantic-id")
+
+
+# --------------------------------------------------------------------------- data
+def synthetic(n, dim, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((1000, dim), dtype=np.float32)
+    X = centers[rng.integers(0, 1000, n)]
+    X += 2.0 * rng.standard_normal((n, dim), dtype=np.float32)
+    return X
+
+
+def real(n):
+    path = os.path.join(ROOT, "..", "shared", "data", "wordnet_emb.npy")
+    return np.ascontiguousarray(np.load(path, mmap_mode="r")[:n], dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- children
+def _peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _run_sksemantic(X, levels, clusters, balanced):
+    sys.path.insert(0, ROOT)
+    from sksemantic.quantization import RQKMeansEncoder
+
+    enc = RQKMeansEncoder(n_levels=levels, n_clusters=clusters, balanced=balanced, random_state=0)
+    t0 = time.perf_counter()
+    enc.fit(X)
+    t1 = time.perf_counter()
+    codes = enc.transform(X)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, codes, enc.inverse_transform(codes)
+
+
+def _run_sklearn(X, levels, clusters):
+    from sklearn.cluster import KMeans
+
+    t0 = time.perf_counter()
+    residual = X.copy()
+    models = []
+    for level in range(levels):
+        km = KMeans(clusters, n_init=1, max_iter=20, random_state=level).fit(residual)
+        residual -= km.cluster_centers_[km.labels_].astype(X.dtype)
+        models.append(km)
+    t1 = time.perf_counter()
+    residual = X.copy()
+    codes = np.empty((len(X), levels), dtype=np.int64)
+    for level, km in enumerate(models):
+        codes[:, level] = km.predict(residual)
+        residual -= km.cluster_centers_[codes[:, level]].astype(X.dtype)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, codes, X - residual
+
+
+def _run_semantic_id(X, levels, clusters):
+    from semantic_id import RQKMeans
+
+    model = RQKMeans(n_levels=levels, n_clusters=clusters, random_state=0)
+    t0 = time.perf_counter()
+    model.fit(X)
+    t1 = time.perf_counter()
+    codes = np.asarray(model.encode(X))
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, codes, np.asarray(model.decode(codes), dtype=np.float64)
+
+
+def child(method, path, levels, clusters):
+    X = np.load(path)
+    base = _peak_mb()
+    if method.startswith("sksemantic"):
+        fit_s, enc_s, codes, recon = _run_sksemantic(X, levels, clusters, method.endswith("balanced"))
+    elif method == "sklearn":
+        fit_s, enc_s, codes, recon = _run_sklearn(X, levels, clusters)
+    else:
+        fit_s, enc_s, codes, recon = _run_semantic_id(X, levels, clusters)
+    X64 = X.astype(np.float64)
+    mse = float(np.mean((X64 - recon) ** 2))
+    total = float(np.mean(X64.var(axis=0)))
+    unique = len(np.unique(codes, axis=0)) / len(X)
+    sizes = np.bincount(codes[:, 0], minlength=clusters)
+    print(json.dumps({
+        "fit_s": fit_s, "encode_s": enc_s, "peak_mb": _peak_mb() - base,
+        "rel_mse": mse / total, "unique": unique,
+        "level0_size_cv": float(sizes.std() / sizes.mean()),
+    }))
+
+
+# --------------------------------------------------------------------------- driver
+def _peer_python(arg):
+    if arg:
+        return arg
+    tool = "/work/shared/tools/peers-venv"
+    if os.path.exists(tool):
+        out = subprocess.run([tool, "/work/peers"], capture_output=True, text=True)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip().splitlines()[-1]
+    return None
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--dim", type=int, default=768, help="features of the synthetic data")
+    p.add_argument("--levels", type=int, default=3)
+    p.add_argument("--clusters", type=int, default=256)
+    p.add_argument("--data", default="synthetic,real")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per method run")
+    p.add_argument("--peer-python", default=None)
+    p.add_argument("--child", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.levels, args.clusters)
+        return
+
+    peer = _peer_python(args.peer_python)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.data.split(","):
+            X = synthetic(args.n, args.dim) if name == "synthetic" else real(args.n)
+            path = os.path.join(tmp, f"{name}.npy")
+            np.save(path, X)
+            shape = f"{X.shape[0]}x{X.shape[1]}"
+            del X
+            for method in args.methods.split(","):
+                python = peer if method == "semantic-id" else sys.executable
+                if python is None:
+                    rows.append((name, shape, method, "peers venv not found"))
+                    continue
+                cmd = [python, os.path.abspath(__file__), "--child", method, path,
+                       "--levels", str(args.levels), "--clusters", str(args.clusters)]
+                try:
+                    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+                except subprocess.TimeoutExpired:
+                    rows.append((name, shape, method, f"did not finish in {args.timeout:.0f} s"))
+                    print(f"{name} {method}: did not finish in {args.timeout:.0f} s", flush=True)
+                    continue
+                if out.returncode != 0:
+                    rows.append((name, shape, method, "failed: " + out.stderr.strip().splitlines()[-1]))
+                    continue
+                res = json.loads(out.stdout.strip().splitlines()[-1])
+                rows.append((name, shape, method, res))
+                print(f"{name} {method}: {res}", flush=True)
+
+    print()
+    print(f"{args.levels} levels x {args.clusters} clusters; relative MSE = MSE / total variance")
+    head = ("data", "n x d", "method", "fit s", "encode s", "peak MB", "rel MSE", "unique", "L0 size CV")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name, shape, method, res in rows:
+        if isinstance(res, str):
+            print(f"| {name} | {shape} | {method} | {res} | | | | | |")
+        else:
+            print(f"| {name} | {shape} | {method} | {res['fit_s']:.1f} | {res['encode_s']:.1f} | "
+                  f"{res['peak_mb']:.0f} | {res['rel_mse']:.4f} | {res['unique']:.3f} | "
+                  f"{res['level0_size_cv']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,403 @@
+"""Measures of a set of discrete codes: collisions, codebook usage, reconstruction error.
+
+A *code* is one row of an integer array of shape ``(n_samples, n_levels)``, as returned by
+the ``transform`` of a residual encoder; its *prefix of depth d* is its first ``d``
+columns. Two items *collide* at depth ``d`` when their prefixes of depth ``d`` are equal.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_array
+
+from ..utils import check_int_codes
+
+__all__ = [
+    "codebook_usage",
+    "collision_rate",
+    "collision_rate_per_level",
+    "prefix_ids",
+    "quantization_mse",
+    "reconstruction_cosine",
+    "shared_code_fraction",
+    "shared_code_fraction_per_level",
+]
+
+
+def _check_codes(codes, name="codes"):
+    """Integer codes of shape (n_samples, n_levels) with at least one row."""
+    arr = np.asarray(codes)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_samples, n_levels); got shape {arr.shape}. "
+            "Use codes.reshape(-1, 1) for codes of a single level."
+        )
+    return check_int_codes(arr, name=name)
+
+
+def _check_depth(depth, n_levels):
+    if depth is None:
+        return n_levels
+    if depth > n_levels:
+        raise ValueError(f"depth={depth} exceeds the {n_levels} levels of the codes.")
+    return int(depth)
+
+
+def prefix_ids(codes):
+    """Number every distinct code prefix, at every depth.
+
+    Parameters
+    ----------
+    codes : array-like of int of shape (n_samples, n_levels)
+        Codes, one row per item.
+
+    Returns
+    -------
+    ids : ndarray of shape (n_samples, n_levels), dtype int64
+        ``ids[i, d - 1] == ids[j, d - 1]`` exactly when items ``i`` and ``j`` have equal
+        prefixes of depth ``d`` (equal first ``d`` columns). At each depth the ids are
+        ``0 .. n_distinct - 1`` in the lexicographic order of the prefixes.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import prefix_ids
+    >>> prefix_ids([[0, 1], [0, 2], [1, 1], [0, 1]]).tolist()
+    [[0, 0], [0, 1], [1, 2], [0, 0]]
+    """
+    codes = _check_codes(codes)
+    return _prefix_ids(codes)
+
+
+def _prefix_ids(codes):
+    n, n_levels = codes.shape
+    out = np.empty((n, n_levels), dtype=np.int64)
+    gid = np.zeros(n, dtype=np.int64)
+    for d in range(n_levels):
+        _, col = np.unique(codes[:, d], return_inverse=True)
+        col = col.reshape(-1)
+        # gid < n and col < n, so the combined key fits int64 for any realistic n.
+        key = gid * (int(col.max()) + 1) + col
+        _, gid = np.unique(key, return_inverse=True)
+        gid = gid.reshape(-1)
+        out[:, d] = gid
+    return out
+
+
+def _group_sizes(gid):
+    """Size of each item's group, for group ids numbered 0 .. m-1."""
+    return np.bincount(gid)[gid]
+
+
+@validate_params(
+    {"codes": ["array-like"], "depth": [Interval(Integral, 1, None, closed="left"), None]},
+    prefer_skip_nested_validation=True,
+)
+def collision_rate(codes, *, depth=None):
+    """Collision rate: one minus the share of distinct codes among the items.
+
+    With ``n`` items and ``u`` distinct codes (prefixes of depth ``depth``)::
+
+        collision_rate = 1 - u / n
+
+    the definition of semantic-id and LC-Rec. It is 0 when every item has its own code
+    and ``1 - 1/n`` when all share one. It counts the items that would need a
+    disambiguating suffix: a code shared by ``m`` items adds ``m - 1``.
+
+    Parameters
+    ----------
+    codes : array-like of int of shape (n_samples, n_levels)
+        Codes, one row per item.
+    depth : int, default=None
+        Compare prefixes of this many levels; all levels when None.
+
+    Returns
+    -------
+    rate : float
+        In ``[0, 1 - 1/n]``.
+
+    See Also
+    --------
+    shared_code_fraction : The fraction of items whose code is not their own.
+    collision_rate_per_level : The rate at every prefix depth.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import collision_rate
+    >>> codes = [[0, 1], [0, 1], [0, 2], [1, 1]]
+    >>> collision_rate(codes)  # 3 distinct codes among 4 items
+    0.25
+    >>> collision_rate(codes, depth=1)  # 2 distinct first levels among 4 items
+    0.5
+    """
+    codes = _check_codes(codes)
+    depth = _check_depth(depth, codes.shape[1])
+    gid = _prefix_ids(codes[:, :depth])[:, -1]
+    return float(1.0 - (gid.max() + 1) / codes.shape[0])
+
+
+@validate_params(
+    {"codes": ["array-like"], "depth": [Interval(Integral, 1, None, closed="left"), None]},
+    prefer_skip_nested_validation=True,
+)
+def shared_code_fraction(codes, *, depth=None):
+    """Fraction of items that share their code with at least one other item.
+
+    With ``n`` items and ``s`` items whose code (prefix of depth ``depth``) occurs only
+    once::
+
+        shared_code_fraction = (n - s) / n
+
+    It is never smaller than :func:`collision_rate`: a code shared by ``m`` items adds
+    ``m`` here and ``m - 1`` there.
+
+    Parameters
+    ----------
+    codes : array-like of int of shape (n_samples, n_levels)
+        Codes, one row per item.
+    depth : int, default=None
+        Compare prefixes of this many levels; all levels when None.
+
+    Returns
+    -------
+    fraction : float
+        In ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import shared_code_fraction
+    >>> shared_code_fraction([[0, 1], [0, 1], [0, 2], [1, 1]])  # items 0 and 1
+    0.5
+    """
+    codes = _check_codes(codes)
+    depth = _check_depth(depth, codes.shape[1])
+    gid = _prefix_ids(codes[:, :depth])[:, -1]
+    return float(np.mean(_group_sizes(gid) > 1))
+
+
+@validate_params({"codes": ["array-like"]}, prefer_skip_nested_validation=True)
+def collision_rate_per_level(codes):
+    """:func:`collision_rate` at every prefix depth ``1 .. n_levels``.
+
+    Parameters
+    ----------
+    codes : array-like of int of shape (n_samples, n_levels)
+        Codes, one row per item.
+
+    Returns
+    -------
+    rates : ndarray of shape (n_levels,)
+        ``rates[d - 1] = 1 - (distinct prefixes of depth d) / n``; non-increasing in ``d``.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import collision_rate_per_level
+    >>> collision_rate_per_level([[0, 1], [0, 1], [0, 2], [1, 1]]).tolist()
+    [0.5, 0.25]
+    """
+    codes = _check_codes(codes)
+    ids = _prefix_ids(codes)
+    return 1.0 - (ids.max(axis=0) + 1) / codes.shape[0]
+
+
+@validate_params({"codes": ["array-like"]}, prefer_skip_nested_validation=True)
+def shared_code_fraction_per_level(codes):
+    """:func:`shared_code_fraction` at every prefix depth ``1 .. n_levels``.
+
+    Parameters
+    ----------
+    codes : array-like of int of shape (n_samples, n_levels)
+        Codes, one row per item.
+
+    Returns
+    -------
+    fractions : ndarray of shape (n_levels,)
+        Fraction of items whose prefix of depth ``d`` occurs more than once.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import shared_code_fraction_per_level
+    >>> shared_code_fraction_per_level([[0, 1], [0, 1], [0, 2], [1, 1]]).tolist()
+    [0.75, 0.5]
+    """
+    codes = _check_codes(codes)
+    ids = _prefix_ids(codes)
+    return np.array([np.mean(_group_sizes(ids[:, d]) > 1) for d in range(ids.shape[1])])
+
+
+@validate_params(
+    {"codes": ["array-like"], "n_clusters": ["array-like", Integral, None]},
+    prefer_skip_nested_validation=True,
+)
+def codebook_usage(codes, *, n_clusters=None):
+    """How each level's codebook is used.
+
+    At level ``l`` (one column of ``codes``, not a prefix), let ``p_c`` be the fraction
+    of items with code ``c`` and ``K_l`` the codebook size. Then, per level:
+
+    - ``n_used``: the number of codes with ``p_c > 0``;
+    - ``used_fraction = n_used / K_l``;
+    - ``entropy = -sum_c p_c log p_c`` (natural log, in nats);
+    - ``perplexity = exp(entropy)``: the number of equally used codes with the same
+      entropy, between 1 and ``n_used``;
+    - ``largest_bucket = max_c p_c``: the share of items in the most used code.
+
+    Parameters
+    ----------
+    codes : array-like of int of shape (n_samples, n_levels)
+        Codes, one row per item; at level ``l`` they must lie in ``[0, K_l)``.
+    n_clusters : int or array-like of int of shape (n_levels,), default=None
+        Codebook size ``K_l`` of each level (an encoder's ``n_clusters_``); the same
+        for every level when an int. When None, ``K_l`` is taken as the largest code
+        seen at level ``l`` plus one, which overstates ``used_fraction`` when the top
+        codes are unused.
+
+    Returns
+    -------
+    usage : dict of ndarray of shape (n_levels,)
+        Keys ``"n_clusters"``, ``"n_used"``, ``"used_fraction"``, ``"entropy"``,
+        ``"perplexity"``, ``"largest_bucket"``.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import codebook_usage
+    >>> usage = codebook_usage([[0, 1], [0, 1], [1, 0], [1, 1]], n_clusters=4)
+    >>> usage["used_fraction"].tolist(), usage["largest_bucket"].tolist()
+    ([0.5, 0.5], [0.5, 0.75])
+    >>> usage["perplexity"].round(3).tolist()  # level 0: two codes used equally
+    [2.0, 1.755]
+    """
+    codes = _check_codes(codes)
+    n, n_levels = codes.shape
+    if n_clusters is None:
+        sizes = codes.max(axis=0) + 1
+    else:
+        sizes = np.asarray(n_clusters)
+        if sizes.ndim == 0:
+            sizes = np.full(n_levels, sizes)
+        if sizes.shape != (n_levels,) or sizes.dtype.kind not in "iu":
+            raise ValueError(
+                f"n_clusters must be an int or {n_levels} ints (one per level); got {n_clusters!r}."
+            )
+    sizes = sizes.astype(np.int64)
+    low, high = codes.min(axis=0), codes.max(axis=0)
+    bad = np.flatnonzero((low < 0) | (high >= sizes))
+    if bad.size:
+        lvl = int(bad[0])
+        raise ValueError(
+            f"codes at level {lvl} range over [{low[lvl]}, {high[lvl]}], outside the "
+            f"codebook [0, {sizes[lvl]}) given by n_clusters."
+        )
+    out = {k: np.empty(n_levels) for k in ("n_used", "entropy", "largest_bucket")}
+    for lvl in range(n_levels):
+        counts = np.bincount(codes[:, lvl], minlength=sizes[lvl])
+        p = counts[counts > 0] / n
+        out["n_used"][lvl] = p.size
+        out["entropy"][lvl] = float(-np.sum(p * np.log(p)))
+        out["largest_bucket"][lvl] = p.max()
+    return {
+        "n_clusters": sizes,
+        "n_used": out["n_used"].astype(np.int64),
+        "used_fraction": out["n_used"] / sizes,
+        "entropy": out["entropy"],
+        "perplexity": np.exp(out["entropy"]),
+        "largest_bucket": out["largest_bucket"],
+    }
+
+
+def _check_pair(X, reconstruction, name="reconstruction"):
+    X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+    R = check_array(reconstruction, dtype=[np.float64, np.float32], input_name=name)
+    if R.shape != X.shape:
+        raise ValueError(
+            f"{name} has shape {R.shape} but X has shape {X.shape}; they must match "
+            "(one reconstructed row per row of X)."
+        )
+    return X, R
+
+
+@validate_params(
+    {"X": ["array-like"], "reconstruction": ["array-like"]}, prefer_skip_nested_validation=True
+)
+def quantization_mse(X, reconstruction):
+    """Mean squared error of a reconstruction, over every entry.
+
+    ::
+
+        quantization_mse = 1 / (n * d) * sum_ij (X_ij - R_ij) ** 2
+
+    for ``X`` of shape ``(n, d)`` and its reconstruction ``R`` (an encoder's
+    ``inverse_transform(transform(X))``), the definition of semantic-id. Multiply by
+    ``d`` for the mean squared residual norm per row.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Embeddings.
+    reconstruction : array-like of shape (n_samples, n_features)
+        Their reconstruction.
+
+    Returns
+    -------
+    mse : float
+
+    See Also
+    --------
+    sksemantic.metrics.get_scorer : ``get_scorer("neg_quantization_mse")(encoder, X)``
+        computes it for any fitted encoder with ``inverse_transform``.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import quantization_mse
+    >>> quantization_mse([[0.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 1.0]])
+    0.25
+    """
+    X, R = _check_pair(X, reconstruction)
+    diff = X.astype(np.float64) - R
+    return float(np.einsum("ij,ij->", diff, diff) / diff.size)
+
+
+@validate_params(
+    {"X": ["array-like"], "reconstruction": ["array-like"]}, prefer_skip_nested_validation=True
+)
+def reconstruction_cosine(X, reconstruction):
+    """Mean cosine similarity between each row and its reconstruction.
+
+    ::
+
+        reconstruction_cosine = 1/n * sum_i (x_i . r_i) / (|x_i| |r_i|)
+
+    A row where ``x_i`` or ``r_i`` is all zeros contributes 0 (its direction is
+    undefined). It is 1 for a perfect reconstruction and scale-free, unlike
+    :func:`quantization_mse`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Embeddings.
+    reconstruction : array-like of shape (n_samples, n_features)
+        Their reconstruction.
+
+    Returns
+    -------
+    cosine : float
+        In ``[-1, 1]``.
+
+    See Also
+    --------
+    sksemantic.metrics.get_scorer : ``get_scorer("reconstruction_cosine")(encoder, X)``
+        computes it for any fitted encoder with ``inverse_transform``.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import reconstruction_cosine
+    >>> round(reconstruction_cosine([[1.0, 0.0], [0.0, 2.0]], [[2.0, 0.0], [1.0, 1.0]]), 4)
+    0.8536
+    """
+    X, R = _check_pair(X, reconstruction)
+    X = X.astype(np.float64)
+    R = R.astype(np.float64)
+    dots = np.einsum("ij,ij->i", X, R)
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X) * np.einsum("ij,ij->i", R, R))
+    cos = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+    return float(np.mean(cos))

@@ -1,0 +1,119 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.metrics import pairwise_distances
+
+from sksemantic.neighbors import AnnoyIndex, BruteIndex, IVFIndex, make_index, resolve_algorithm
+from sksemantic.neighbors._topk import merge_candidates, put_self_first, topk_dense
+from tests.conftest import clustered_embeddings
+
+METRICS = ["cosine", "euclidean", "manhattan", "inner_product"]
+
+
+def _exact_ids(Q, X, metric, k):
+    if metric == "inner_product":
+        D = -(Q.astype(np.float64) @ X.T.astype(np.float64))
+    else:
+        D = pairwise_distances(Q.astype(np.float64), X.astype(np.float64), metric=metric)
+    return np.argsort(D, axis=1, kind="stable")[:, :k]
+
+
+def test_topk_dense_matches_full_sort():
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(50, 200)).astype(np.float32)
+    s, i = topk_dense(S, 7, offset=3)
+    ref = np.argsort(-S, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(i - 3, ref)
+    np.testing.assert_array_equal(s, np.take_along_axis(S, ref, axis=1))
+
+
+def test_merge_candidates_keeps_best_and_ignores_repeats():
+    best_s = np.array([[5.0, 3.0], [-np.inf, -np.inf]], dtype=np.float32)
+    best_i = np.array([[1, 2], [-1, -1]])
+    rows = np.array([0, 0, 1, 1, 1])
+    cand_s = np.array([4.0, 5.0, 1.0, 2.0, 0.5], dtype=np.float32)
+    cand_i = np.array([7, 1, 3, 4, 9])  # (0, 1) repeats an existing entry
+    merge_candidates(best_s, best_i, rows, cand_s, cand_i)
+    assert best_i.tolist() == [[1, 7], [4, 3]]
+    assert best_s.tolist() == [[5.0, 4.0], [2.0, 1.0]]
+
+
+def test_put_self_first_moves_or_inserts():
+    ids = np.array([[3, 0, 4], [5, 6, 7]])
+    s = np.array([[9.0, 8.0, 7.0], [3.0, 2.0, 1.0]], dtype=np.float32)
+    new_s, new_i = put_self_first(s, ids, np.array([0, 1]), np.array([10.0, 10.0], np.float32))
+    assert new_i.tolist() == [[0, 3, 4], [1, 5, 6]]
+    assert new_s[:, 0].tolist() == [10.0, 10.0]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("block_size", [None, 37])
+def test_brute_is_exact(metric, block_size):
+    X, _ = clustered_embeddings(n_samples=300, n_features=16)
+    index = BruteIndex(metric, block_size=block_size).fit(X)
+    _, ids, _ = index.query(X[:40], 6)
+    ref = _exact_ids(X[:40], X, metric, 6)
+    # Sets agree (exact search); order may differ only between round-off ties.
+    assert all(set(a) == set(b) for a, b in zip(ids, ref, strict=True))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+def test_brute_self_join_is_exact_with_self_first(metric):
+    X, _ = clustered_embeddings(n_samples=250, n_features=16)
+    scores, ids, sq = BruteIndex(metric, block_size=64).fit(X).self_join(5)
+    assert (ids[:, 0] == np.arange(len(X))).all()
+    D = pairwise_distances(X.astype(np.float64), metric=metric)
+    np.fill_diagonal(D, np.inf)
+    ref = np.argsort(D, axis=1, kind="stable")[:, :4]
+    assert all(set(a[1:]) == set(b) for a, b in zip(ids, ref, strict=True))
+
+
+def test_ivf_with_every_list_probed_is_exact():
+    X, _ = clustered_embeddings(n_samples=400, n_features=16)
+    index = IVFIndex("cosine", n_lists=10, n_probe=10, random_state=0).fit(X)
+    _, ids, _ = index.query(X[:50], 5)
+    ref = _exact_ids(X[:50], X, "cosine", 5)
+    assert all(set(a) == set(b) for a, b in zip(ids, ref, strict=True))
+
+
+@pytest.mark.parametrize("cls", [IVFIndex, AnnoyIndex])
+def test_approximate_indexes_reach_recall(cls):
+    X, _ = clustered_embeddings(n_samples=1500, n_features=24)
+    index = cls("cosine", random_state=0).fit(X)
+    _, ids, _ = index.query(X[:200], 10)
+    ref = _exact_ids(X[:200], X, "cosine", 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, ref, strict=True)])
+    assert recall >= 0.85
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
+def test_indexes_pickle_and_answer_identically(algorithm):
+    X, _ = clustered_embeddings(n_samples=300, n_features=16)
+    index = make_index(algorithm, "cosine", len(X), random_state=0).fit(X)
+    before = index.query(X[:30], 5)
+    after = pickle.loads(pickle.dumps(index)).query(X[:30], 5)
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ivf_does_not_depend_on_threads():
+    X, _ = clustered_embeddings(n_samples=800, n_features=16)
+    a = IVFIndex("euclidean", random_state=0, n_jobs=1).fit(X).self_join(6)
+    b = IVFIndex("euclidean", random_state=0, n_jobs=2).fit(X).self_join(6)
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_auto_resolution():
+    assert resolve_algorithm("auto", 1000, "cosine") == "brute"
+    assert resolve_algorithm("auto", 10**6, "cosine") == "ivf"
+    assert resolve_algorithm("annoy", 10, "cosine") == "annoy"
+
+
+def test_annoy_short_results_fall_back_to_exact():
+    # search_k=1 makes annoy return fewer than k items: those rows are answered exactly.
+    X, _ = clustered_embeddings(n_samples=200, n_features=8)
+    index = AnnoyIndex("euclidean", n_trees=1, search_k=1, random_state=0).fit(X)
+    _, ids, _ = index.query(X[:20], 10)
+    assert (ids >= 0).all()
+    assert all(len(set(r)) == 10 for r in ids)
