@@ -4,8 +4,9 @@ Each method runs in its own process (semantic-id in the peers venv), on the same
 and code size (3 levels x 256 codes) and, for the two RQ-VAEs, the same architecture
 (MLP 512-256-128, latent 32), batch size, learning rate and number of epochs. Printed
 per method: fit time, time per epoch, peak memory (max RSS of the process, data
-included), reconstruction MSE (mean over samples and features, and relative to the
-data's variance), collision rate (1 - unique codes / rows) and per-level codebook usage
+included, measured after fit), CPU seconds per epoch (all threads: a load-independent
+cost; wall time on this shared machine depends on the other jobs), reconstruction MSE
+(mean over samples and features, and relative to the data's variance), collision rate (1 - unique codes / rows) and per-level codebook usage
 (fraction of each level's codes used by the data).
 
 With ``--time-cap``, when an RQ-VAE's full run would exceed the cap (estimated from one
@@ -44,8 +45,23 @@ def load(name, n, dim):
     return X[:n] if n else X
 
 
-def summarize(X, codes, recon, n_clusters):
-    mse = float(np.mean((X - recon) ** 2, dtype=np.float64))
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def summarize(X, codes, decode, n_clusters):
+    """Quality numbers; the reconstruction is decoded in blocks to bound memory."""
+    sq = 0.0
+    for start in range(0, len(X), 10_000):
+        block = X[start : start + 10_000]
+        sq += float(np.sum((block - decode(codes[start : start + 10_000])) ** 2,
+                           dtype=np.float64))
+    mse = sq / X.size
     var = float(np.mean(X.var(axis=0, dtype=np.float64)))
     n_unique = len(np.unique(codes, axis=0))
     return dict(
@@ -53,8 +69,14 @@ def summarize(X, codes, recon, n_clusters):
         rel_mse=mse / var,
         collision_rate=1 - n_unique / len(X),
         usage=[len(np.unique(codes[:, j])) / k for j, k in enumerate(n_clusters)],
-        peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+
+
+def timed_fit(fit, X):
+    """Wall and CPU seconds (all threads) of ``fit(X)``, and the peak RSS after it."""
+    t, c = time.perf_counter(), cpu_seconds()
+    fit(X)
+    return dict(fit=time.perf_counter() - t, fit_cpu=cpu_seconds() - c, peak_mb=peak_mb())
 
 
 # ---------------------------------------------------------------- children
@@ -66,15 +88,13 @@ def child_sksemantic_rqvae(X, epochs, seed):
         batch_size=ARCH["batch_size"], learning_rate=ARCH["lr"], max_epochs=epochs,
         random_state=seed,
     )
-    t = time.perf_counter()
-    enc.fit(X)
-    fit = time.perf_counter() - t
+    out = timed_fit(enc.fit, X)
     t = time.perf_counter()
     codes = enc.transform(X)
-    encode = time.perf_counter() - t
-    out = summarize(X, codes, enc.inverse_transform(codes), enc.n_clusters_)
+    out["encode"] = time.perf_counter() - t
+    out.update(summarize(X, codes, enc.inverse_transform, enc.n_clusters_))
     durs = enc.history_[:, "dur"]
-    out.update(fit=fit, encode=encode, epochs=len(durs), per_epoch=float(np.mean(durs)),
+    out.update(epochs=len(durs), per_epoch=float(np.mean(durs)),
                first_epoch_usage=enc.history_[0, "codebook_usage"])
     return out
 
@@ -83,14 +103,12 @@ def child_rqkmeans(X, epochs, seed):
     from sksemantic.quantization import RQKMeansEncoder
 
     enc = RQKMeansEncoder(n_levels=3, n_clusters=256, random_state=seed)
-    t = time.perf_counter()
-    enc.fit(X)
-    fit = time.perf_counter() - t
+    out = timed_fit(enc.fit, X)
     t = time.perf_counter()
     codes = enc.transform(X)
-    encode = time.perf_counter() - t
-    out = summarize(X, codes, enc.inverse_transform(codes), enc.n_clusters_)
-    out.update(fit=fit, encode=encode, epochs=None, per_epoch=None)
+    out["encode"] = time.perf_counter() - t
+    out.update(summarize(X, codes, enc.inverse_transform, enc.n_clusters_))
+    out.update(epochs=None, per_epoch=None)
     return out
 
 
@@ -110,15 +128,13 @@ def child_semantic_id_rqvae(X, epochs, seed):
         # verbose=False it restores the model of the first epoch.
         verbose=True,
     )
-    t = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        model.fit(X)
-    fit = time.perf_counter() - t
+        out = timed_fit(model.fit, X)
     t = time.perf_counter()
     codes = model.encode(X).astype(np.int64)
-    encode = time.perf_counter() - t
-    out = summarize(X, codes, model.decode(codes), [256] * 3)
-    out.update(fit=fit, encode=encode, epochs=epochs, per_epoch=fit / epochs)
+    out["encode"] = time.perf_counter() - t
+    out.update(summarize(X, codes, model.decode, [256] * 3))
+    out.update(epochs=epochs, per_epoch=out["fit"] / epochs)
     return out
 
 
@@ -204,19 +220,20 @@ def main():
         print(json.dumps(res), flush=True)
 
     print()
-    print("| method | fit s | s/epoch | encode s | peak MB | MSE | rel. MSE | collisions "
-          "| usage per level | note |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| method | fit s | s/epoch | CPU s/epoch | encode s | peak MB | MSE | rel. MSE "
+          "| collisions | usage per level | note |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['method']} | - | - | - | - | - | - | - | - | {r['error']} |")
+            print(f"| {r['method']} | - | - | - | - | - | - | - | - | - | {r['error']} |")
             continue
         fit = f"{r['fit']:.1f}"
         if "fit_extrapolated" in r:
             fit = f"{r['fit']:.1f} ({args.epochs} ep. ~{r['fit_extrapolated']:.0f})"
         per_epoch = f"{r['per_epoch']:.1f}" if r.get("per_epoch") else "-"
+        cpu_epoch = f"{r['fit_cpu'] / r['epochs']:.1f}" if r.get("epochs") else "-"
         usage = "/".join(f"{u:.0%}" for u in r["usage"])
-        print(f"| {r['method']} | {fit} | {per_epoch} | {r['encode']:.1f} | "
+        print(f"| {r['method']} | {fit} | {per_epoch} | {cpu_epoch} | {r['encode']:.1f} | "
               f"{r['peak_mb']:.0f} | {r['mse']:.5f} | {r['rel_mse']:.3f} | "
               f"{r['collision_rate']:.4f} | {usage} | {r['note']} |")
 

@@ -389,10 +389,10 @@ class RQVAEEncoder(BaseResidualEncoder):
             cb.detach().cpu().numpy().astype(np.float32, copy=True)
             for cb in net.module_.quantizer.codebooks
         ]
-        codes = self._encode(X32)
-        self.codebook_usage_ = np.array(
-            [np.unique(codes[:, j]).size / k for j, k in enumerate(self.n_clusters_)]
-        )
+        from ..metrics import codebook_usage
+
+        usage = codebook_usage(self._encode(X32), n_clusters=self.n_clusters_)
+        self.codebook_usage_ = usage["used_fraction"]
         return self
 
     def _check_n_clusters(self, n_samples):
