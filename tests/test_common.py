@@ -6,6 +6,11 @@ from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer
 from sksemantic.quantization import RQKMeansEncoder
 from sksemantic.search import SemanticSearch
 
+try:  # RQVAEEncoder needs the torch extra; the other estimators do not.
+    from sksemantic.quantization import RQVAEEncoder
+except ImportError:  # pragma: no cover - depends on the environment
+    RQVAEEncoder = None
+
 
 def _estimators():
     # Small, fast settings; the checks use datasets of about 20-30 rows.
@@ -19,6 +24,11 @@ def _estimators():
     yield SemanticSearch(n_neighbors=3)
     yield SemanticSearch(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticSearch(n_neighbors=3, algorithm="annoy", random_state=0)
+    if RQVAEEncoder is not None:
+        yield RQVAEEncoder(
+            n_levels=2, n_clusters=4, hidden_dims=(8,), latent_dim=4, max_epochs=2,
+            batch_size=16, random_state=0,
+        )
 
 
 EXPECTED_FAILED_CHECKS = {

@@ -1,0 +1,313 @@
+"""RQVAEEncoder: training recipe, determinism, devices, persistence, errors."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+from unittest import mock
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from skorch.exceptions import DeviceWarning  # noqa: E402
+
+from sksemantic.quantization import RQVAEEncoder  # noqa: E402
+from sksemantic.quantization._torch_modules import (  # noqa: E402
+    ResidualQuantizer,
+    rotation_trick,
+    straight_through,
+)
+
+pytestmark = pytest.mark.torch
+
+SMALL_LR = 1e-2
+SMALL = dict(
+    n_levels=2, n_clusters=8, hidden_dims=(32,), latent_dim=8, max_epochs=6,
+    batch_size=64, learning_rate=SMALL_LR, random_state=0,
+)
+
+
+def _clustered(n=800, d=16, n_centers=12, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_centers, d)) * 3
+    labels = rng.integers(n_centers, size=n)
+    return (centers[labels] + rng.normal(scale=0.5, size=(n, d))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _clustered()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return RQVAEEncoder(**SMALL).fit(data)
+
+
+# ---------------------------------------------------------------- interface
+def test_transform_inverse_transform_score(fitted, data):
+    codes = fitted.transform(data)
+    assert codes.shape == (len(data), 2) and codes.dtype == np.int64
+    assert codes.min() >= 0 and codes.max() < 8
+    recon = fitted.inverse_transform(codes)
+    assert recon.shape == data.shape and recon.dtype == np.float32
+    mse = np.mean((data - recon) ** 2)
+    assert fitted.score(data) == pytest.approx(-mse, rel=1e-5)
+    # It learned the structure: far better than predicting the mean.
+    baseline = np.mean((data - data.mean(0)) ** 2)
+    assert mse < 0.4 * baseline
+    assert list(fitted.get_feature_names_out()) == [
+        "rqvaeencoder_level0", "rqvaeencoder_level1"
+    ]
+    assert [cb.shape for cb in fitted.codebooks_] == [(8, 8), (8, 8)]
+    assert fitted.n_features_in_ == data.shape[1]
+    assert fitted.device_ == "cpu"
+
+
+def test_fit_transform_equals_fit_then_transform(data):
+    a = RQVAEEncoder(**SMALL).fit_transform(data)
+    b = RQVAEEncoder(**SMALL).fit(data).transform(data)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_history_records_losses_and_per_level_usage(fitted):
+    h = fitted.history_
+    assert len(h) == fitted.n_epochs_ == SMALL["max_epochs"]
+    usage = np.array(h[:, "codebook_usage"])
+    assert usage.shape == (SMALL["max_epochs"], SMALL["n_levels"])
+    assert np.all((usage >= 0) & (usage <= 1))
+    for key in ("train_loss", "recon_loss", "quant_loss", "min_usage", "n_reset", "dur"):
+        assert len(h[:, key]) == len(h)
+    # Training reduces the loss; the cosine schedule lowers the learning rate.
+    assert h[-1, "train_loss"] < h[0, "train_loss"]
+    lrs = h[:, "event_lr"]
+    assert all(b < a for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_codebook_usage_with_default_recipe():
+    X = _clustered(n=3000, d=24, n_centers=40, seed=1)
+    enc = RQVAEEncoder(
+        n_levels=3, n_clusters=32, hidden_dims=(64,), latent_dim=8, max_epochs=4,
+        batch_size=256, random_state=0,
+    ).fit(X)
+    assert enc.codebook_usage_.shape == (3,)
+    assert np.all(enc.codebook_usage_ >= 0.9), enc.codebook_usage_
+
+
+# The fixture covers rotation + EMA; these cover the other estimator and update rule.
+@pytest.mark.parametrize("gradient, ema_decay", [("ste", 0.99), ("rotation", None)])
+def test_gradient_estimators_and_codebook_updates_train(data, gradient, ema_decay):
+    enc = RQVAEEncoder(**{**SMALL, "gradient": gradient, "ema_decay": ema_decay}).fit(data)
+    h = enc.history_
+    assert h[-1, "recon_loss"] < 0.5 * h[0, "recon_loss"]
+
+
+def test_constant_schedule_and_early_stopping(data):
+    enc = RQVAEEncoder(
+        **{**SMALL, "max_epochs": 30, "lr_schedule": "constant", "early_stopping": 2, "tol": 0.2}
+    ).fit(data)
+    # A 20% relative improvement per epoch cannot last 30 epochs.
+    assert 3 <= enc.n_epochs_ < 30
+    assert enc.net_.optimizer_.param_groups[0]["lr"] == SMALL_LR
+    assert "event_lr" not in enc.history_[-1]
+
+
+def test_kmeans_init_off_and_no_reset_still_works(data):
+    enc = RQVAEEncoder(**{**SMALL, "kmeans_init": False, "reset_dead_codes": False}).fit(data)
+    assert enc.transform(data).shape == (len(data), 2)
+    assert all(n == 0 for n in enc.history_[:, "n_reset"])
+
+
+def test_per_level_n_clusters(data):
+    enc = RQVAEEncoder(**{**SMALL, "n_clusters": [4, 16], "max_epochs": 2}).fit(data)
+    codes = enc.transform(data)
+    assert codes[:, 0].max() < 4 and codes[:, 1].max() < 16
+    np.testing.assert_array_equal(enc.n_clusters_, [4, 16])
+
+
+# -------------------------------------------------------------- modules
+def test_rotation_trick_value_and_gradient():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(5, 4, generator=g, requires_grad=True)
+    q = torch.randn(5, 4, generator=g)
+    out = rotation_trick(z, q)
+    torch.testing.assert_close(out, q, atol=1e-5, rtol=1e-5)
+    grad_out = torch.randn(5, 4, generator=g)
+    (out * grad_out).sum().backward()
+    rot_grad = z.grad.clone()
+    z.grad = None
+    (straight_through(z, q) * grad_out).sum().backward()
+    torch.testing.assert_close(z.grad, grad_out)  # STE copies the gradient
+    assert not torch.allclose(rot_grad, grad_out)  # the rotation changes it
+    # The rotation keeps the gradient's norm up to the |q|/|z| rescaling.
+    scale = (q.norm(dim=1) / z.detach().norm(dim=1))
+    torch.testing.assert_close(rot_grad.norm(dim=1), grad_out.norm(dim=1) * scale)
+
+
+def test_dead_code_reset_reseeds_unused_codewords():
+    quant = ResidualQuantizer([4], 3)
+    with torch.no_grad():
+        quant.codebooks[0].copy_(torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [50, 50, 50]]))
+    quant.train()
+    z = torch.tensor([[0.1, 0, 0], [0.9, 0, 0], [0, 1.1, 0], [0, 0.9, 0]])
+    quant(z)
+    assert quant.window_counts_0.tolist() == [1, 1, 2, 0]
+    n_reset = quant.reset_dead_codes(torch.Generator().manual_seed(0))
+    assert n_reset == [1]
+    # The far-away codeword 3 now sits on one of the batch's rows.
+    assert torch.isclose(quant.codebooks[0][3][None, :], z).all(1).any()
+    assert quant.window_counts_0.sum() == 0
+
+
+# ------------------------------------------------------------ semantic IDs
+def test_ids_and_uniqueness_policies(fitted, data):
+    from sksemantic.ids import SemanticIdAssigner
+
+    codes = fitted.transform(data)
+    ids = fitted.to_ids(data)
+    np.testing.assert_array_equal(fitted.from_ids(ids), codes)
+    # The last-level costs are this encoder's latent distances: their argmin is the code.
+    costs = fitted._last_level_costs(data, codes)
+    assert costs.shape == (len(data), 8) and np.all(np.isfinite(costs))
+    np.testing.assert_array_equal(np.argmin(costs, axis=1), codes[:, -1])
+    # 8 x 8 = 64 codes for 800 rows: plenty of collisions. Re-encoding needs at most 8
+    # items per first-level prefix: take up to 6 rows of each.
+    rows = np.concatenate([np.flatnonzero(codes[:, 0] == c)[:6] for c in range(8)])
+    n = len(rows)
+    assert len(np.unique(codes[rows], axis=0)) < n
+    for policy in ("nearest_free", "sinkhorn"):
+        out = SemanticIdAssigner(fitted, uniqueness=policy).assign(data[rows], keys=rows)
+        assert out.shape == (n, 2) and len(np.unique(out, axis=0)) == n
+        # Items keep their first-level code; only the last level moves.
+        np.testing.assert_array_equal(out[:, 0], codes[rows, 0])
+    out = SemanticIdAssigner(fitted, uniqueness="counter").assign(data, keys=range(len(data)))
+    assert out.shape == (len(data), 3) and len(np.unique(out, axis=0)) == len(data)
+
+
+# ---------------------------------------------------------- determinism
+def test_same_seed_same_model_global_rng_untouched(data):
+    torch_state = torch.random.get_rng_state()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002 (checked to be untouched)
+    a = RQVAEEncoder(**SMALL).fit(data)
+    assert torch.equal(torch_state, torch.random.get_rng_state())
+    np.testing.assert_array_equal(np_state, np.random.get_state()[1])  # noqa: NPY002
+    b = RQVAEEncoder(**SMALL).fit(data)
+    for pa, pb in zip(
+        a.net_.module_.state_dict().values(), b.net_.module_.state_dict().values(), strict=True
+    ):
+        assert torch.equal(pa, pb)
+    np.testing.assert_array_equal(a.transform(data), b.transform(data))
+    c = RQVAEEncoder(**{**SMALL, "random_state": 1, "max_epochs": 1}).fit(data)
+    assert not torch.equal(
+        a.net_.module_.encoder[0].weight, c.net_.module_.encoder[0].weight
+    )
+
+
+# ------------------------------------------------------------ persistence
+_LOAD_SCRIPT = """
+import sys, joblib, numpy as np
+est = joblib.load(sys.argv[1])
+np.save(sys.argv[3], est.transform(np.load(sys.argv[2])))
+"""
+
+
+def test_joblib_round_trip_in_new_process(fitted, data, tmp_path):
+    joblib.dump(fitted, tmp_path / "enc.joblib")
+    np.save(tmp_path / "X.npy", data)
+    subprocess.run(
+        [sys.executable, "-c", _LOAD_SCRIPT, str(tmp_path / "enc.joblib"),
+         str(tmp_path / "X.npy"), str(tmp_path / "codes.npy")],
+        check=True, capture_output=True, cwd=str(_repo_root()),
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), fitted.transform(data))
+
+
+def _repo_root():
+    import pathlib
+
+    return pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_gpu_trained_model_loads_and_encodes_on_cpu(data):
+    enc = RQVAEEncoder(**{**SMALL, "max_epochs": 2}).fit(data)
+    expected = enc.transform(data)
+    expected_recon = enc.inverse_transform(expected)
+    # Make it look trained on a GPU: the net and the estimator say "cuda", and every
+    # tensor is serialised with a CUDA location tag, as torch does for GPU storages.
+    enc.net_.device = "cuda"
+    enc.device_ = "cuda"
+    with mock.patch("torch.serialization.location_tag", lambda storage: "cuda:0"):
+        blob = pickle.dumps(enc)
+    assert b"cuda:0" in blob
+    with mock.patch("torch.cuda.is_available", lambda: False):
+        with pytest.warns(DeviceWarning):
+            loaded = pickle.loads(blob)
+        assert loaded.device_ == "cpu"
+        assert next(loaded.net_.module_.parameters()).device.type == "cpu"
+        np.testing.assert_array_equal(loaded.transform(data), expected)
+        np.testing.assert_array_equal(loaded.inverse_transform(expected), expected_recon)
+
+
+def test_cuda_requested_without_cuda_is_a_clear_error(data):
+    with mock.patch("torch.cuda.is_available", lambda: False):
+        with pytest.raises(ValueError, match="no cuda device"):
+            RQVAEEncoder(**{**SMALL, "device": "cuda"}).fit(data)
+    with pytest.raises(ValueError, match="device must be"):
+        RQVAEEncoder(**{**SMALL, "device": "abacus"}).fit(data)
+    with mock.patch("torch.cuda.is_available", lambda: False):
+        enc = RQVAEEncoder(**{**SMALL, "device": "auto", "max_epochs": 1}).fit(data)
+    assert enc.device_ == "cpu"
+
+
+# ------------------------------------------------------------ sklearn use
+def test_clone_pipeline_and_grid_search(data, fitted):
+    unfitted = clone(fitted)
+    assert not hasattr(unfitted, "net_")
+    assert unfitted.get_params() == fitted.get_params()
+    pipe = make_pipeline(StandardScaler(), RQVAEEncoder(**{**SMALL, "max_epochs": 2}))
+    assert pipe.fit_transform(data).shape == (len(data), 2)
+    search = GridSearchCV(
+        RQVAEEncoder(**{**SMALL, "max_epochs": 3}), {"latent_dim": [1, 8]}, cv=2
+    ).fit(data[:400])
+    # Score is the negative reconstruction error, so the larger latent space wins.
+    assert search.best_params_ == {"latent_dim": 8}
+
+
+# ------------------------------------------------------------- bad input
+def test_bad_input_errors(fitted, data):
+    bad = data.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        RQVAEEncoder(**SMALL).fit(bad)
+    with pytest.raises(ValueError, match="n_clusters=64 exceeds n_samples=20"):
+        RQVAEEncoder(**{**SMALL, "n_clusters": 64}).fit(data[:20])
+    with pytest.raises(ValueError, match="one per level"):
+        RQVAEEncoder(**{**SMALL, "n_clusters": [4, 4, 4]}).fit(data)
+    with pytest.raises(ValueError, match="hidden_dims"):
+        RQVAEEncoder(**{**SMALL, "hidden_dims": (8, -1)}).fit(data)
+    with pytest.raises(ValueError, match="n_levels"):
+        RQVAEEncoder(**{**SMALL, "n_levels": 0}).fit(data)
+    with pytest.raises(ValueError, match="features"):
+        fitted.transform(data[:, :5])
+    codes = fitted.transform(data[:4])
+    codes[2, 1] = 8
+    with pytest.raises(ValueError, match=r"codes\[2, 1\] = 8, but level 1 has codes 0..7"):
+        fitted.inverse_transform(codes)
+    with pytest.raises(ValueError, match="expected 2"):
+        fitted.inverse_transform(codes[:, :1])
+    with pytest.raises(TypeError, match="integers"):
+        fitted.inverse_transform(codes + 0.5)
+
+
+def test_warnings_free_fit(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RQVAEEncoder(**{**SMALL, "max_epochs": 1}).fit(data)
