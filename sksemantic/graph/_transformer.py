@@ -77,7 +77,7 @@ class SemanticGraphTransformer(
         IVF lists; ``round(4 * sqrt(n_samples))`` when None.
     n_probe : int, default=None
         IVF lists scanned per query (more is slower and more accurate);
-        ``round(1.1 * sqrt(n_lists)) + 2`` when None.
+        ``round(sqrt(n_lists)) + 2`` when None.
     n_trees : int, default=None
         Annoy trees; ``max(10, n_features // 8)`` when None.
     search_k : int, default=None
@@ -311,8 +311,13 @@ class SemanticGraphTransformer(
         else:
             values = np.ones(ids.shape, dtype=np.float32)
         indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
+        index_dtype = np.int32 if max(self.n_samples_fit_, ids.size) < 2**31 else np.int64
         return sp.csr_matrix(
-            (values[keep].astype(dtype, copy=False), ids[keep], indptr),
+            (
+                values[keep].astype(dtype, copy=False),
+                ids[keep].astype(index_dtype, copy=False),
+                indptr.astype(index_dtype, copy=False),
+            ),
             shape=(n_q, self.n_samples_fit_),
         )
 
