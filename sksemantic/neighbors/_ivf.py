@@ -37,6 +37,35 @@ def default_n_probe(n_lists):
     return int(max(1, min(n_lists, round(math.sqrt(n_lists)) + 2)))
 
 
+class _CandidateBuffer:
+    """Candidates above each query's threshold, merged whenever they pile up.
+
+    On data without cluster structure the first list's k-th best is a weak threshold and
+    most entries pass it; merging every ``limit`` candidates tightens the thresholds
+    (``thr`` is updated in place) and bounds the memory held.
+    """
+
+    def __init__(self, best_s, best_i, thr, limit):
+        self.best_s, self.best_i, self.thr, self.limit = best_s, best_i, thr, limit
+        self.parts, self.size = [], 0
+
+    def add(self, rows, scores, ids):
+        if rows.size:
+            self.parts.append((rows, scores, ids))
+            self.size += rows.size
+            if self.size >= self.limit:
+                self.flush()
+
+    def flush(self):
+        if not self.parts:
+            return
+        rows, scores, ids = (np.concatenate(p) for p in zip(*self.parts, strict=True))
+        self.parts, self.size = [], 0
+        # Every point lies in one list, and each list is scanned once: no repeats.
+        merge_candidates(self.best_s, self.best_i, rows, scores, ids, unique=True)
+        self.thr[:] = self.best_s[:, -1]
+
+
 class IVFIndex(BaseIndex):
     """Approximate nearest neighbours by an inverted file of k-means lists.
 
@@ -173,8 +202,8 @@ class IVFIndex(BaseIndex):
             s_, i_ = topk_dense(S, k, offset=lo)
             best_s[qs, : s_.shape[1]] = s_
             best_i[qs, : s_.shape[1]] = i_
-        thr = best_s[:, -1]
-        rows, cand_s, cand_i = [], [], []
+        thr = best_s[:, -1].copy()
+        buf = _CandidateBuffer(best_s, best_i, thr, limit=max(1 << 20, 64 * c))
         if n_probe > 1:
             rest = probes[:, 1:].ravel()
             for lst, pos in self._group_by_list(rest):
@@ -182,14 +211,8 @@ class IVFIndex(BaseIndex):
                 lo, hi = off[lst], off[lst + 1]
                 S = pairwise_scores(Qc[qs], X[lo:hi], self.metric, qsq[qs], sq[lo:hi])
                 r, col = np.nonzero(S > thr[qs, None])
-                rows.append(qs[r])
-                cand_s.append(S[r, col])
-                cand_i.append(col + lo)
-        if rows:
-            merge_candidates(
-                best_s, best_i, np.concatenate(rows), np.concatenate(cand_s),
-                np.concatenate(cand_i), unique=True,  # every point lies in one list
-            )
+                buf.add(qs[r], S[r, col], col + lo)
+        buf.flush()
         return best_s, best_i
 
     #: Batches up to this size take the per-query path (:meth:`_search_few`).
@@ -248,18 +271,20 @@ class IVFIndex(BaseIndex):
         budget = (32 * 2**20) // (8 * n_probe * k)
         chunk = int(max(256, min(n_q, budget, -(-n_q // 8))))
         progress = Progress(-(-n_q // chunk), "IVF search", self.verbose)
+        scores = np.empty((n_q, k), dtype=np.float32)
+        ids = np.empty((n_q, k), dtype=np.int64)
 
         def work(a, b):
-            out = self._search_chunk(Q_prep[a:b], q_sqnorm[a:b], k, n_probe)
+            # Written in place: concatenating per-chunk parts doubled the peak memory.
+            scores[a:b], ids[a:b] = self._search_chunk(Q_prep[a:b], q_sqnorm[a:b], k, n_probe)
             progress.update()
-            return out
 
         # The per-list products are small (a list holds about sqrt(n) / 4 points): BLAS
         # threads cost more than they bring there, and single queries pay that most.
         # Parallelism comes from the query spans instead.
         with blas_threads(1):
-            parts = run_spans(work, n_q, chunk, self.n_jobs)
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            run_spans(work, n_q, chunk, self.n_jobs)
+        return scores, ids
 
     def _fill_missing(self, Q_prep, q_sqnorm, scores, ids):
         """Rows that found fewer than k points (tiny lists) are answered exactly."""
@@ -292,10 +317,15 @@ class IVFIndex(BaseIndex):
             src, slot = np.nonzero((fwd_i >= a) & (fwd_i < a + step))
             merge_candidates(scores, ids, fwd_i[src, slot], fwd_s[src, slot], src)
         del fwd_i, fwd_s
+        # Back to the caller's row order, with int32 ids where they fit (half the memory).
+        perm = self.perm_
         out_s = np.empty_like(scores)
+        out_s[perm] = scores
+        del scores
+        ids = (perm.astype(np.int32) if n < 2**31 else perm)[ids]
         out_i = np.empty_like(ids)
-        out_s[self.perm_] = scores
-        out_i[self.perm_] = self.perm_[ids]
+        out_i[perm] = ids
+        del ids
         sq = np.empty_like(self.sqnorm_)
         sq[self.perm_] = self.sqnorm_
         return out_s, out_i, sq

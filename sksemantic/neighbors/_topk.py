@@ -91,6 +91,10 @@ def put_self_first(scores, ids, self_ids, self_score):
     would otherwise give. Rows keep their width; an inserted self drops the last entry.
     """
     n, k = ids.shape
+    if n and (ids[:, 0] == self_ids).all():
+        # The common case: every row already starts with itself; no copies.
+        scores[:, 0] = self_score
+        return scores, ids
     is_self = ids == self_ids[:, None]
     has = is_self.any(axis=1)
     # Position of self in each row (k - 1 where absent: the dropped last entry).
