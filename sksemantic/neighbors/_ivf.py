@@ -203,7 +203,7 @@ class IVFIndex(BaseIndex):
             best_s[qs, : s_.shape[1]] = s_
             best_i[qs, : s_.shape[1]] = i_
         thr = best_s[:, -1].copy()
-        buf = _CandidateBuffer(best_s, best_i, thr, limit=max(1 << 20, 64 * c))
+        buf = _CandidateBuffer(best_s, best_i, thr, limit=max(1 << 18, 32 * c))
         if n_probe > 1:
             rest = probes[:, 1:].ravel()
             for lst, pos in self._group_by_list(rest):
@@ -306,13 +306,13 @@ class IVFIndex(BaseIndex):
         scores, ids = self._query_sorted(self.X_, self.sqnorm_, k)
         scores, ids = self._fill_missing(self.X_, self.sqnorm_, scores, ids)
         # Offer every edge in reverse; self edges are already present and ignored.
-        # Target rows are merged an eighth at a time (found by one comparison pass
+        # Target rows are merged 1/32 at a time (found by one comparison pass
         # each), which bounds the sort buffers without a global sort of all edges.
         # The forward edges are a snapshot (int32 ids when they fit), so that edges
         # added to one range are not offered again from another.
         fwd_i = ids.astype(np.int32) if n < 2**31 else ids.copy()
         fwd_s = scores.copy()
-        step = max(16384, -(-n // 8))
+        step = max(16384, -(-n // 32))
         for a in range(0, n, step):
             src, slot = np.nonzero((fwd_i >= a) & (fwd_i < a + step))
             merge_candidates(scores, ids, fwd_i[src, slot], fwd_s[src, slot], src)
