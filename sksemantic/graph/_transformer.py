@@ -15,7 +15,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import VersionedPickleMixin
-from ..neighbors import ALGORITHMS, METRICS, make_index, resolve_algorithm
+from ..neighbors import (
+    INDEX_PARAMETER_CONSTRAINTS,
+    METRICS,
+    index_seed,
+    make_index,
+    resolve_algorithm,
+)
 from ..utils import check_n_neighbors
 
 __all__ = ["SemanticGraphTransformer"]
@@ -146,14 +152,7 @@ class SemanticGraphTransformer(
         "metric": [StrOptions(set(METRICS))],
         "max_distance": [Interval(Real, 0, None, closed="left"), None],
         "min_similarity": [Real, None],
-        "algorithm": [StrOptions(set(ALGORITHMS))],
-        "n_lists": [Interval(Integral, 1, None, closed="left"), None],
-        "n_probe": [Interval(Integral, 1, None, closed="left"), None],
-        "n_trees": [Interval(Integral, 1, None, closed="left"), None],
-        "search_k": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **INDEX_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -224,7 +223,7 @@ class SemanticGraphTransformer(
                     UserWarning,
                     stacklevel=3,
                 )
-        seed = self._seed()
+        seed = index_seed(self.random_state)
         self.algorithm_ = resolve_algorithm(self.algorithm, n, self.metric)
         self.index_ = make_index(
             self.algorithm_,
@@ -241,14 +240,6 @@ class SemanticGraphTransformer(
         self.n_samples_fit_ = n
         self._n_features_out = n
         return X
-
-    def _seed(self):
-        rs = self.random_state
-        if rs is None:
-            return None
-        if isinstance(rs, Integral):
-            return int(rs)
-        return int(rs.randint(np.iinfo(np.int32).max))
 
     def _k(self):
         return self.n_neighbors if self.mode == "connectivity" else self.n_neighbors + 1

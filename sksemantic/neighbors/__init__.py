@@ -12,13 +12,21 @@ One interface, three backends:
 from ._annoy import AnnoyIndex
 from ._base import BaseIndex
 from ._brute import BruteIndex
-from ._factory import ALGORITHMS, AUTO_BRUTE_MAX_SAMPLES, make_index, resolve_algorithm
+from ._factory import (
+    ALGORITHMS,
+    AUTO_BRUTE_MAX_SAMPLES,
+    INDEX_PARAMETER_CONSTRAINTS,
+    index_seed,
+    make_index,
+    resolve_algorithm,
+)
 from ._ivf import IVFIndex, default_n_lists, default_n_probe
 from ._metric import METRICS
 from ._persist import load_index, save_index
 
 __all__ = [
     "ALGORITHMS",
+    "INDEX_PARAMETER_CONSTRAINTS",
     "AUTO_BRUTE_MAX_SAMPLES",
     "AnnoyIndex",
     "BaseIndex",
@@ -27,6 +35,7 @@ __all__ = [
     "METRICS",
     "default_n_lists",
     "default_n_probe",
+    "index_seed",
     "load_index",
     "make_index",
     "resolve_algorithm",

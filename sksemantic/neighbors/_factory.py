@@ -1,16 +1,54 @@
 """Choosing and building an index from an estimator's parameters."""
 
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
 from ._annoy import AnnoyIndex
 from ._brute import BruteIndex
 from ._ivf import IVFIndex
 
-__all__ = ["ALGORITHMS", "AUTO_BRUTE_MAX_SAMPLES", "make_index", "resolve_algorithm"]
+__all__ = [
+    "ALGORITHMS",
+    "AUTO_BRUTE_MAX_SAMPLES",
+    "INDEX_PARAMETER_CONSTRAINTS",
+    "index_seed",
+    "make_index",
+    "resolve_algorithm",
+]
 
 ALGORITHMS = ("auto", "brute", "ivf", "annoy")
 
 #: Below this many indexed points "auto" searches exactly: the all-pairs product is then
 #: cheaper than building and probing lists (see benchmarks/bench_graph.py).
 AUTO_BRUTE_MAX_SAMPLES = 20_000
+
+
+#: Constraints of the index parameters every estimator over this layer exposes
+#: (merged into each estimator's ``_parameter_constraints``).
+INDEX_PARAMETER_CONSTRAINTS = {
+    "algorithm": [StrOptions(set(ALGORITHMS))],
+    "n_lists": [Interval(Integral, 1, None, closed="left"), None],
+    "n_probe": [Interval(Integral, 1, None, closed="left"), None],
+    "n_trees": [Interval(Integral, 1, None, closed="left"), None],
+    "search_k": [Interval(Integral, 1, None, closed="left"), None],
+    "n_jobs": [Integral, None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+def index_seed(random_state):
+    """An int seed (or None) for an index from an estimator's ``random_state``.
+
+    Annoy's ``set_seed`` takes an int; a RandomState instance gives one draw from it.
+    """
+    if random_state is None:
+        return None
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    return int(random_state.randint(np.iinfo(np.int32).max))
 
 
 def resolve_algorithm(algorithm, n_samples, metric):

@@ -16,9 +16,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import VersionedPickleMixin
 from ..neighbors import (
-    ALGORITHMS,
     AUTO_BRUTE_MAX_SAMPLES,
+    INDEX_PARAMETER_CONSTRAINTS,
     METRICS,
+    index_seed,
     load_index,
     make_index,
     resolve_algorithm,
@@ -143,15 +144,8 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(set(METRICS))],
-        "algorithm": [StrOptions(set(ALGORITHMS))],
-        "n_lists": [Interval(Integral, 1, None, closed="left"), None],
-        "n_probe": [Interval(Integral, 1, None, closed="left"), None],
-        "n_trees": [Interval(Integral, 1, None, closed="left"), None],
-        "search_k": [Interval(Integral, 1, None, closed="left"), None],
         "filter_overfetch": [Interval(Real, 1, None, closed="left")],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **INDEX_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -222,7 +216,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
             n_probe=self.n_probe,
             n_trees=self.n_trees,
             search_k=self.search_k,
-            random_state=self._seed(),
+            random_state=index_seed(self.random_state),
             n_jobs=self.n_jobs,
             verbose=self.verbose,
         ).fit(X)
@@ -293,14 +287,6 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
                 f"metadata has {len(metadata)} entries but X has {n} rows: one per item."
             )
         return metadata
-
-    def _seed(self):
-        rs = self.random_state
-        if rs is None:
-            return None
-        if isinstance(rs, Integral):
-            return int(rs)
-        return int(rs.randint(np.iinfo(np.int32).max))
 
     # -- querying --------------------------------------------------------------------
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True, *, filter=None,
