@@ -19,6 +19,8 @@ from ..neighbors import (
     AUTO_BRUTE_MAX_SAMPLES,
     INDEX_PARAMETER_CONSTRAINTS,
     METRICS,
+    default_n_lists,
+    default_n_probe,
     index_seed,
     load_index,
     make_index,
@@ -71,7 +73,8 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         IVF lists; ``round(4 * sqrt(n_samples))`` when None.
     n_probe : int, default=None
         IVF lists scanned per query (more is slower and more accurate);
-        ``round(0.025 * n_lists) + 8`` when None.
+        ``round(1.5 * sqrt(n_lists)) + 2`` when None (see
+        :func:`sksemantic.neighbors.default_n_probe`).
     n_trees : int, default=None
         Annoy trees; ``max(10, n_features // 8)`` when None.
     search_k : int, default=None
@@ -213,7 +216,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
             self.metric,
             n,
             n_lists=self.n_lists,
-            n_probe=self.n_probe,
+            n_probe=self._n_probe(n),
             n_trees=self.n_trees,
             search_k=self.search_k,
             random_state=index_seed(self.random_state),
@@ -222,6 +225,11 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         ).fit(X)
         self.n_samples_fit_ = n
         return self
+
+    def _n_probe(self, n):
+        if self.n_probe is not None or self.algorithm_ != "ivf":
+            return self.n_probe
+        return default_n_probe(self.n_lists or default_n_lists(n), search=True)
 
     def add(self, X, y=None, *, metadata=None):
         """Add items to the fitted index; they get the next corpus ids.
