@@ -318,16 +318,21 @@ class IVFIndex(BaseIndex):
         scores = np.empty((n_q, k), dtype=np.float32)
         ids = np.empty((n_q, k), dtype=np.int64)
         # The per-list products are small (a list holds about sqrt(n) / 4 points): BLAS
-        # threads cost more than they bring there. Parallelism comes from sharing the
-        # lists among threads instead.
+        # threads cost more than they bring there. Threads take whole chunks when
+        # there are many (a self-join), and share each chunk's lists otherwise (a
+        # search batch): the part of the work that holds the GIL then overlaps less.
+        by_chunk = n_chunks >= 2 * effective_n_jobs(self.n_jobs)
+        per_chunk_jobs = 1 if by_chunk else self.n_jobs
+
+        def work(a, b):
+            # Written in place: concatenating per-chunk parts doubled the peak memory.
+            scores[a:b], ids[a:b] = self._search_chunk(
+                Q_prep[a:b], q_sqnorm[a:b], k, n_probe, per_chunk_jobs
+            )
+            progress.update()
+
         with blas_threads(1):
-            for a in range(0, n_q, chunk):
-                b = min(a + chunk, n_q)
-                # Written in place: concatenating per-chunk parts doubled the peak memory.
-                scores[a:b], ids[a:b] = self._search_chunk(
-                    Q_prep[a:b], q_sqnorm[a:b], k, n_probe, self.n_jobs
-                )
-                progress.update()
+            run_spans(work, n_q, chunk, self.n_jobs if by_chunk else 1)
         return scores, ids
 
     def _fill_missing(self, Q_prep, q_sqnorm, scores, ids):
