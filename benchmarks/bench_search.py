@@ -141,6 +141,8 @@ def build_annoy_tutorial(X, k, n_trees):
 def build_sksemantic(X, k, **params):
     est = SemanticSearch(n_neighbors=k, random_state=0, **params)
     _, build_s = _timed(est.fit, X)
+    if "algorithm" not in params:
+        print(f"  (auto chose {est.algorithm_}; IVF's sample recall {est.auto_recall_})")
 
     def query(Qb):
         return est.kneighbors(Qb, k, return_distance=False)
@@ -192,6 +194,7 @@ def main():
             (f"annoy (tutorial, {args.annoy_trees} trees)",
              lambda X=X: build_annoy_tutorial(X, k, args.annoy_trees)),
             ("SemanticSearch brute", lambda X=X: build_sksemantic(X, k, algorithm="brute")),
+            ("SemanticSearch defaults (auto)", lambda X=X: build_sksemantic(X, k)),
         ]
         for p in args.n_probe.split(","):
             n_probe = None if p == "default" else int(p)
