@@ -9,12 +9,13 @@ j), which recovers most neighbours that sit across a list boundary.
 """
 
 import math
+import threading
 
 import numpy as np
 from sklearn.utils import check_random_state
 
 from ..cluster import kmeans, nearest_centroid
-from ..utils import Progress, blas_threads, run_spans
+from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
 from ._base import BaseIndex
 from ._metric import pairwise_scores, prepare
 from ._topk import merge_candidates, topk_dense
@@ -27,14 +28,19 @@ def default_n_lists(n_samples):
     return int(max(1, min(n_samples, round(4 * math.sqrt(n_samples)))))
 
 
-def default_n_probe(n_lists):
-    """Lists probed per query when ``n_probe`` is None: ``round(sqrt(n_lists)) + 2``.
+def default_n_probe(n_lists, *, search=False):
+    """Lists probed per query when ``n_probe`` is None.
 
-    Growing with the square root keeps the scanned share of the data falling as the
-    data grows (about 3% at 100,000 points, 1.6% at 1,000,000), where a fixed share
-    would make the search quadratic.
+    For a self-join (a neighbour graph): ``round(sqrt(n_lists)) + 2``. Growing with the
+    square root keeps the scanned share of the data falling as the data grows (about 3%
+    at 100,000 points, 1.6% at 1,000,000), where a fixed share would make the join
+    quadratic. For a search (``search=True``): ``round(1.5 * sqrt(n_lists)) + 2``. A
+    self-join also offers every edge found in reverse, which recovers neighbours across
+    list boundaries; a search has no such second chance, so it probes more lists for a
+    similar recall.
     """
-    return int(max(1, min(n_lists, round(math.sqrt(n_lists)) + 2)))
+    factor = 1.5 if search else 1.0
+    return int(max(1, min(n_lists, round(factor * math.sqrt(n_lists)) + 2)))
 
 
 class _CandidateBuffer:
@@ -163,15 +169,16 @@ class IVFIndex(BaseIndex):
             G *= 2
             G -= csq  # ranks as -|q - c|^2
         if n_probe < self.n_lists_:
-            probes = np.argpartition(G, self.n_lists_ - n_probe, axis=1)[:, self.n_lists_ - n_probe :]
-        else:
-            probes = np.broadcast_to(np.arange(self.n_lists_), G.shape)
-        best = np.take_along_axis(G, probes, axis=1).argmax(axis=1)
+            # Partitioned at two places: the n_probe best at the end, the very best last.
+            kth = sorted({self.n_lists_ - n_probe, self.n_lists_ - 1})
+            probes = np.argpartition(G, kth, axis=1)[:, self.n_lists_ - n_probe :][:, ::-1]
+            return np.ascontiguousarray(probes)
+        probes = np.broadcast_to(np.arange(self.n_lists_), G.shape)
+        best = G.argmax(axis=1)
         probes = np.array(probes)
-        first = probes[:, 0].copy()
         rows = np.arange(len(probes))
-        probes[:, 0] = probes[rows, best]
-        probes[rows, best] = first
+        probes[rows, best] = probes[:, 0]
+        probes[:, 0] = best
         return probes
 
     def _resolved_n_probe(self):
@@ -185,35 +192,70 @@ class IVFIndex(BaseIndex):
             if self.offsets_[lst + 1] > self.offsets_[lst]:
                 yield lst, order[bounds[lst] : bounds[lst + 1]]
 
-    def _search_chunk(self, Qc, qsq, k, n_probe):
+    def _list_scores(self, lst, Qc, qsq, qs):
+        """Scores of list ``lst``'s points (rows) against queries ``Qc[qs]`` (columns).
+
+        Points-by-queries: BLAS runs this orientation of the small products faster.
+        """
+        lo, hi = self.offsets_[lst], self.offsets_[lst + 1]
+        return pairwise_scores(
+            self.X_[lo:hi], Qc.take(qs, axis=0), self.metric, self.sqnorm_[lo:hi], qsq[qs]
+        )
+
+    def _search_chunk(self, Qc, qsq, k, n_probe, n_jobs=None):
         """Top-k of one chunk of queries over the stored (list-ordered) points.
 
-        Each query is first scored against its nearest list, whose k-th best score is
-        then a threshold: in the other probed lists only the entries above it are kept
-        (one vectorised comparison instead of a partial sort per list).
+        Pass 1 scores each query against its nearest list, all such products written
+        into one dense block; one partial sort of that block gives each query a
+        threshold, its k-th best score there. Pass 2 scores the other probed lists and
+        keeps only the entries at or above the threshold (one comparison per product,
+        no sort), merged whenever they pile up. Both passes loop over lists, each list
+        scored against all the chunk's queries that probe it in one product; the lists
+        are shared among ``n_jobs`` threads (BLAS releases the GIL).
         """
-        c, off, X, sq = len(Qc), self.offsets_, self.X_, self.sqnorm_
+        c, off = len(Qc), self.offsets_
         probes = self._probe(Qc, n_probe)
+        width = int(max(k, np.diff(off)[probes[:, 0]].max()))
+        first = np.full((c, width), -np.inf, dtype=np.float32)
+        groups = list(self._group_by_list(probes[:, 0]))
+
+        def pass1(a, b):
+            for lst, qs in groups[a:b]:
+                first[qs, : off[lst + 1] - off[lst]] = self._list_scores(lst, Qc, qsq, qs).T
+
+        self._run_groups(pass1, len(groups), n_jobs)
+        thr = np.partition(first, width - k, axis=1)[:, width - k]
+        r, col = np.nonzero((first >= thr[:, None]) & (first > -np.inf))
         best_s = np.full((c, k), -np.inf, dtype=np.float32)
         best_i = np.full((c, k), -1, dtype=np.int64)
-        for lst, qs in self._group_by_list(probes[:, 0]):
-            lo, hi = off[lst], off[lst + 1]
-            S = pairwise_scores(Qc[qs], X[lo:hi], self.metric, qsq[qs], sq[lo:hi])
-            s_, i_ = topk_dense(S, k, offset=lo)
-            best_s[qs, : s_.shape[1]] = s_
-            best_i[qs, : s_.shape[1]] = i_
-        thr = best_s[:, -1].copy()
         buf = _CandidateBuffer(best_s, best_i, thr, limit=max(1 << 18, 32 * c))
+        buf.add(r, first[r, col], off[probes[r, 0]] + col)
+        del r, col
+        buf.flush()
         if n_probe > 1:
-            rest = probes[:, 1:].ravel()
-            for lst, pos in self._group_by_list(rest):
-                qs = pos // (n_probe - 1)
-                lo, hi = off[lst], off[lst + 1]
-                S = pairwise_scores(Qc[qs], X[lo:hi], self.metric, qsq[qs], sq[lo:hi])
-                r, col = np.nonzero(S > thr[qs, None])
-                buf.add(qs[r], S[r, col], col + lo)
+            groups = list(self._group_by_list(probes[:, 1:].ravel()))
+            lock = threading.Lock()
+
+            def pass2(a, b):
+                for lst, pos in groups[a:b]:
+                    qs = pos // (n_probe - 1)
+                    S = self._list_scores(lst, Qc, qsq, qs)
+                    # Reading thr while another thread tightens it is safe: an older
+                    # (lower) threshold only lets through extra, still valid, candidates.
+                    col, r = np.nonzero(S >= thr[qs])
+                    if r.size:
+                        with lock:
+                            buf.add(qs[r], S[col, r], col + off[lst])
+
+            self._run_groups(pass2, len(groups), n_jobs)
         buf.flush()
         return best_s, best_i
+
+    def _run_groups(self, fn, n_groups, n_jobs):
+        """``fn(a, b)`` over spans of list groups, in threads (several spans per thread
+        so that uneven lists even out)."""
+        n_threads = effective_n_jobs(n_jobs)
+        run_spans(fn, n_groups, max(1, -(-n_groups // (4 * n_threads))), n_jobs)
 
     #: Batches up to this size take the per-query path (:meth:`_search_few`).
     _FEW_QUERIES = 8
@@ -263,27 +305,34 @@ class IVFIndex(BaseIndex):
         if n_q <= self._FEW_QUERIES:
             with blas_threads(1):
                 return self._search_few(Q_prep, q_sqnorm, k, n_probe)
-        # Chunks small enough for cache-friendly buffers (~32 MiB each), and at least
-        # eight per batch so that batches spread over threads; large enough that each
-        # list's queries make one sizeable product (512-query chunks made a WordNet
-        # self-join 1.6x slower than 4096). The size does not depend on n_jobs, so
-        # neither do the results.
-        budget = (32 * 2**20) // (8 * n_probe * k)
-        chunk = int(max(256, min(n_q, budget, -(-n_q // 8))))
-        progress = Progress(-(-n_q // chunk), "IVF search", self.verbose)
+        # Chunks as large as a ~32 MiB budget for the per-chunk buffers allows (the
+        # probes, pass 1's dense block, the candidates), evened out: every list is
+        # scored against all the chunk's queries that probe it in one product, so
+        # larger chunks make fewer, larger products. The size does not depend on n_jobs,
+        # so neither do the results.
+        max_list = int(np.diff(self.offsets_).max())
+        budget = min(2**25 // (8 * n_probe * k), 2**25 // (4 * max(max_list, k)))
+        n_chunks = -(-n_q // max(256, budget))
+        chunk = -(-n_q // n_chunks)
+        progress = Progress(n_chunks, "IVF search", self.verbose)
         scores = np.empty((n_q, k), dtype=np.float32)
         ids = np.empty((n_q, k), dtype=np.int64)
+        # The per-list products are small (a list holds about sqrt(n) / 4 points): BLAS
+        # threads cost more than they bring there. Threads take whole chunks when
+        # there are many (a self-join), and share each chunk's lists otherwise (a
+        # search batch): the part of the work that holds the GIL then overlaps less.
+        by_chunk = n_chunks >= 2 * effective_n_jobs(self.n_jobs)
+        per_chunk_jobs = 1 if by_chunk else self.n_jobs
 
         def work(a, b):
             # Written in place: concatenating per-chunk parts doubled the peak memory.
-            scores[a:b], ids[a:b] = self._search_chunk(Q_prep[a:b], q_sqnorm[a:b], k, n_probe)
+            scores[a:b], ids[a:b] = self._search_chunk(
+                Q_prep[a:b], q_sqnorm[a:b], k, n_probe, per_chunk_jobs
+            )
             progress.update()
 
-        # The per-list products are small (a list holds about sqrt(n) / 4 points): BLAS
-        # threads cost more than they bring there, and single queries pay that most.
-        # Parallelism comes from the query spans instead.
         with blas_threads(1):
-            run_spans(work, n_q, chunk, self.n_jobs)
+            run_spans(work, n_q, chunk, self.n_jobs if by_chunk else 1)
         return scores, ids
 
     def _fill_missing(self, Q_prep, q_sqnorm, scores, ids):

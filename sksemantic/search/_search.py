@@ -4,6 +4,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import warnings
 from numbers import Integral, Real
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -19,12 +21,15 @@ from ..neighbors import (
     AUTO_BRUTE_MAX_SAMPLES,
     INDEX_PARAMETER_CONSTRAINTS,
     METRICS,
+    default_n_lists,
+    default_n_probe,
     index_seed,
     load_index,
     make_index,
     resolve_algorithm,
     save_index,
 )
+from ..neighbors._metric import pairwise_scores, prepare
 
 __all__ = ["SemanticSearch"]
 
@@ -34,6 +39,12 @@ _ESTIMATOR_FILE = "search.pkl"
 #: for ``algorithm="auto"``, scoring that many points directly is cheaper than probing an
 #: approximate index for enough candidates (and it is exact).
 EXACT_FILTER_MAX_PASSING = AUTO_BRUTE_MAX_SAMPLES
+
+#: ``algorithm="auto"`` keeps an approximate index only when its recall@10, measured on
+#: :data:`AUTO_RECALL_SAMPLE` corpus items used as queries, reaches this; otherwise it
+#: searches exactly.
+AUTO_MIN_RECALL = 0.8
+AUTO_RECALL_SAMPLE = 200
 
 
 class SemanticSearch(VersionedPickleMixin, BaseEstimator):
@@ -66,12 +77,15 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         ``util.semantic_search`` does). ``"ivf"``: approximate, k-means inverted lists.
         ``"annoy"``: approximate, annoy's random-projection forest (as in the
         TensorFlow semantic-search tutorial). ``"auto"``: ``"brute"`` up to 20,000
-        items, ``"ivf"`` beyond.
+        items, ``"ivf"`` beyond, unless IVF's recall@10 on 200 corpus items used as
+        queries falls below 0.8 (data without cluster structure, such as random
+        vectors, where no approximate index finds the neighbours): then ``"brute"``.
     n_lists : int, default=None
         IVF lists; ``round(4 * sqrt(n_samples))`` when None.
     n_probe : int, default=None
         IVF lists scanned per query (more is slower and more accurate);
-        ``round(0.025 * n_lists) + 8`` when None.
+        ``round(1.5 * sqrt(n_lists)) + 2`` when None (see
+        :func:`sksemantic.neighbors.default_n_probe`).
     n_trees : int, default=None
         Annoy trees; ``max(10, n_features // 8)`` when None.
     search_k : int, default=None
@@ -93,6 +107,9 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         The fitted neighbour index (see :mod:`sksemantic.neighbors`).
     algorithm_ : str
         The algorithm used, with ``"auto"`` resolved.
+    auto_recall_ : float or None
+        For ``algorithm="auto"`` beyond 20,000 items: the recall@10 that IVF reached
+        on a sample of the corpus, which decided between IVF and exact search.
     n_samples_fit_ : int
         Number of indexed items, including those added by :meth:`add`.
     labels_ : ndarray of shape (n_samples_fit_,) or None
@@ -208,20 +225,44 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
                 stacklevel=2,
             )
         self.algorithm_ = resolve_algorithm(self.algorithm, n, self.metric)
-        self.index_ = make_index(
+        self.index_ = self._make_index(n).fit(X)
+        self.auto_recall_ = None
+        if self.algorithm == "auto" and self.algorithm_ == "ivf":
+            # "auto" keeps an approximate index only where it finds the neighbours:
+            # on data without cluster structure (random vectors) no list or tree
+            # does, and exact search is the right answer.
+            self.auto_recall_ = _sample_recall(self.index_, X, self.random_state)
+            if self.auto_recall_ < AUTO_MIN_RECALL:
+                if self.verbose:
+                    print(
+                        f"[SemanticSearch] {self.algorithm_} reached recall@10 "
+                        f"{self.auto_recall_:.2f} on a sample of the corpus (< "
+                        f"{AUTO_MIN_RECALL}): searching exactly instead.",
+                        file=sys.stderr,
+                    )
+                self.algorithm_ = "brute"
+                self.index_ = self._make_index(n).fit(X)
+        self.n_samples_fit_ = n
+        return self
+
+    def _make_index(self, n):
+        return make_index(
             self.algorithm_,
             self.metric,
             n,
             n_lists=self.n_lists,
-            n_probe=self.n_probe,
+            n_probe=self._n_probe(n),
             n_trees=self.n_trees,
             search_k=self.search_k,
             random_state=index_seed(self.random_state),
             n_jobs=self.n_jobs,
             verbose=self.verbose,
-        ).fit(X)
-        self.n_samples_fit_ = n
-        return self
+        )
+
+    def _n_probe(self, n):
+        if self.n_probe is not None or self.algorithm_ != "ivf":
+            return self.n_probe
+        return default_n_probe(self.n_lists or default_n_lists(n), search=True)
 
     def add(self, X, y=None, *, metadata=None):
         """Add items to the fitted index; they get the next corpus ids.
@@ -592,3 +633,30 @@ def _compact(scores, ids, allowed, k):
     out_s = np.take_along_axis(scores, order, axis=1)
     out_i = np.take_along_axis(ids, order, axis=1)
     return out_s, out_i, np.minimum(got, k)
+
+
+def _sample_recall(index, X, random_state, k=10):
+    """Recall@k of an IVF ``index`` against exact search, for a sample of corpus items
+    used as queries (each item itself left out of both answers).
+
+    The exact answers are scored against the index's own prepared copy of the corpus,
+    a few queries at a time, so the check adds no copy of ``X``.
+    """
+    n = X.shape[0]
+    k = min(k, n - 1)
+    rows = check_random_state(random_state).choice(n, min(n, AUTO_RECALL_SAMPLE), replace=False)
+    found = index.query(X[rows], k + 1)[1]
+    Q_prep, q_sqnorm = prepare(X[rows], index.metric)
+    pos = np.empty_like(index.perm_)
+    pos[index.perm_] = np.arange(n)
+    hits = 0
+    step = 16
+    for s in range(0, len(rows), step):
+        r = rows[s : s + step]
+        S = pairwise_scores(Q_prep[s : s + step], index.X_, index.metric,
+                            q_sqnorm[s : s + step], index.sqnorm_)
+        S[np.arange(len(r)), pos[r]] = -np.inf  # leave the item itself out
+        exact = index.perm_[np.argpartition(S, n - k, axis=1)[:, n - k :]]
+        for f, e, me in zip(found[s : s + step], exact, r, strict=True):
+            hits += len(set(f[f != me][:k].tolist()) & set(e.tolist()))
+    return hits / (len(rows) * k)

@@ -29,7 +29,7 @@ def import_optional(name, *, purpose=None):
     """
     try:
         return importlib.import_module(name)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:
         extra = _EXTRAS.get(name.split(".")[0])
         what = f" for {purpose}" if purpose else ""
         hint = (

@@ -311,3 +311,23 @@ def test_get_scorer_names_and_pickling(X):
         assert repr(again) == repr(scorer)
         if not name.startswith("graph"):
             assert again(est, X) == scorer(est, X)
+
+
+def test_report_without_pandas(X, monkeypatch):
+    # A user without pandas gets the dict form, and a clear error for as_frame=True.
+    import importlib
+
+    real_import = importlib.import_module
+
+    def no_pandas(name, *args):
+        if name.split(".")[0] == "pandas":
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_pandas)
+    rq = _pipe(n_clusters=8).fit(X)
+    rep = encoder_report(rq, X, k=5)
+    assert isinstance(rep["per_level"], dict)
+    np.testing.assert_array_equal(rep["per_level"]["n_clusters"], [8, 8])
+    with pytest.raises(ImportError, match="pandas"):
+        encoder_report(rq, X, k=5, as_frame=True)

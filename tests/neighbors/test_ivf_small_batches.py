@@ -56,3 +56,34 @@ def test_blas_threads_limits_and_restores():
     with blas_threads(1):
         assert all(n == 1 for n in blas_threads_now())
     assert blas_threads_now() == before
+
+
+@pytest.mark.parametrize("n_probe", [1, 3])
+def test_batch_with_lists_smaller_than_k_is_complete(n_probe):
+    # Pass 1's threshold is -inf for a query whose nearest list holds fewer than k
+    # points: every probed entry is then a candidate, and the fill-in completes the row.
+    X, Q = _data(200), _data(40, seed=3)
+    idx = IVFIndex(n_lists=50, n_probe=n_probe, random_state=0).fit(X)
+    s, i, _ = idx.query(Q, 30)
+    assert (i >= 0).all() and np.all(np.diff(s, axis=1) <= 0)
+    assert all(len(set(row.tolist())) == 30 for row in i)
+
+
+def test_search_probes_more_lists_than_a_self_join():
+    from sksemantic.neighbors import default_n_probe
+    from sksemantic.search import SemanticSearch
+
+    X, Q = _data(3000), _data(300, seed=4)
+    est = SemanticSearch(algorithm="ivf", n_lists=60, random_state=0).fit(X)
+    assert est.index_.n_probe == default_n_probe(60, search=True) > default_n_probe(60)
+    # More probed lists, so at least the recall of the graph default.
+    exact = SemanticSearch(algorithm="brute").fit(X).kneighbors(Q, 10, return_distance=False)
+    join = SemanticSearch(algorithm="ivf", n_lists=60, n_probe=default_n_probe(60),
+                          random_state=0).fit(X)
+
+    def recall(est):
+        found = est.kneighbors(Q, 10, return_distance=False)
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact, strict=True)])
+
+    assert recall(est) >= recall(join)
+    assert recall(est) >= 0.95
