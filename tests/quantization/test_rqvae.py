@@ -133,6 +133,36 @@ def test_per_level_n_clusters(data):
     np.testing.assert_array_equal(enc.n_clusters_, [4, 16])
 
 
+def test_n_jobs_sets_torch_threads_during_fit_and_encode_then_restores(data, monkeypatch):
+    from sksemantic.quantization import _torch_modules
+
+    seen = []
+    step = _torch_modules.RQVAENet.train_step
+
+    def spy(self, batch, **kw):
+        seen.append(torch.get_num_threads())
+        return step(self, batch, **kw)
+
+    monkeypatch.setattr(_torch_modules.RQVAENet, "train_step", spy)
+    before = torch.get_num_threads()
+    target = 2 if before == 1 else 1
+    enc = RQVAEEncoder(**{**SMALL, "max_epochs": 1, "n_jobs": target}).fit(data)
+    assert seen and set(seen) == {target}
+    assert torch.get_num_threads() == before
+    encoder = enc.net_.module_.encoder
+    calls = []
+    hook = encoder.register_forward_hook(lambda *a: calls.append(torch.get_num_threads()))
+    try:
+        enc.transform(data[:5])
+    finally:
+        hook.remove()
+    assert calls == [target] and torch.get_num_threads() == before
+    # None leaves torch's setting alone.
+    seen.clear()
+    RQVAEEncoder(**{**SMALL, "max_epochs": 1}).fit(data)
+    assert set(seen) == {before}
+
+
 # -------------------------------------------------------------- modules
 def test_rotation_trick_value_and_gradient():
     g = torch.Generator().manual_seed(0)
