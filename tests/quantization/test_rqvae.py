@@ -197,6 +197,54 @@ def test_dead_code_reset_reseeds_unused_codewords():
     assert quant.window_counts_0.sum() == 0
 
 
+def test_losses_are_mean_squared_errors_per_coordinate():
+    from types import SimpleNamespace
+
+    from sksemantic.quantization._torch_modules import RQVAENet
+
+    quant = ResidualQuantizer([2], 3, beta=0.5, ema_decay=None)
+    with torch.no_grad():
+        quant.codebooks[0].copy_(torch.tensor([[0.0, 0, 0], [4, 4, 4]]))
+    z = torch.tensor([[1.0, 0, 0], [3, 4, 6], [0, 2, 0], [5, 5, 5]])
+    q = torch.tensor([[0.0, 0, 0], [4, 4, 4], [0, 0, 0], [4, 4, 4]])
+    _, codes, loss = quant(z)
+    assert codes[:, 0].tolist() == [0, 1, 0, 1]
+    # codebook term + beta * commitment, both the per-coordinate mean of (z - q)^2.
+    torch.testing.assert_close(loss, 1.5 * ((z - q) ** 2).mean())
+    X = torch.arange(12.0).reshape(3, 4)
+    x_hat = X + torch.tensor([[1.0, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 3]])
+    net = SimpleNamespace(quantization_weight=2.0)
+    total = RQVAENet.get_loss(net, (x_hat, None, torch.tensor(0.25)), None, X=X)
+    torch.testing.assert_close(total, torch.tensor(14 / 12 + 0.5))
+
+
+def test_keep_best_restores_the_epoch_with_fewest_monitor_collisions(data):
+    kw = {**SMALL, "n_clusters": 4, "max_epochs": 6}
+    enc = RQVAEEncoder(**kw).fit(data)
+    rates = enc.history_[:, "monitor_collisions"]
+    assert len(rates) == enc.n_epochs_ == 6
+    # The later epoch wins ties.
+    expected = max(i for i, r in enumerate(rates) if r == min(rates)) + 1
+    assert enc.best_epoch_ == expected
+    # With fewer rows than the monitor sample, the monitor is the data itself: the
+    # kept model's codes collide exactly as the best epoch's did.
+    codes = enc.transform(data)
+    rate = 1 - len(np.unique(codes, axis=0)) / len(data)
+    assert rate == pytest.approx(min(rates), abs=2 / len(data))
+    # The monitor sample and the saved state are not kept in the fitted net.
+    best = dict(enc.net_.callbacks_)["best_collisions"]
+    assert best.X_ is None and best.best_state_ is None
+    last = RQVAEEncoder(**{**kw, "keep_best": False}).fit(data)
+    assert last.best_epoch_ == last.n_epochs_ == 6
+    assert "monitor_collisions" not in last.history_[-1]
+    # The monitor only watches: training is the same with and without it.
+    assert last.history_[:, "train_loss"] == enc.history_[:, "train_loss"]
+    if enc.best_epoch_ < 6:  # a different model from the last epoch's
+        assert not torch.equal(
+            enc.net_.module_.encoder[0].weight, last.net_.module_.encoder[0].weight
+        )
+
+
 # ------------------------------------------------------------ semantic IDs
 def test_ids_and_uniqueness_policies(fitted, data):
     from sksemantic.ids import SemanticIdAssigner
