@@ -100,7 +100,9 @@ def child_sksemantic_rqvae(X, epochs, seed):
     out.update(summarize(X, codes, enc.inverse_transform, enc.n_clusters_))
     durs = enc.history_[:, "dur"]
     out.update(epochs=len(durs), per_epoch=float(np.mean(durs)),
-               first_epoch_usage=enc.history_[0, "codebook_usage"])
+               first_epoch_usage=enc.history_[0, "codebook_usage"],
+               best_epoch=enc.best_epoch_,
+               monitor_collisions=[round(r, 4) for r in enc.history_[:, "monitor_collisions"]])
     return out
 
 
