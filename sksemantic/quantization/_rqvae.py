@@ -121,13 +121,14 @@ class RQVAEEncoder(BaseResidualEncoder):
         coordinate). Larger values tie the encoder's outputs more tightly to the
         codewords. Half of TIGER's 1.0: on data with little structure for the
         decoder to learn (Gaussian noise, 20,000 x 768, 15 epochs), codes collide 5
-        times as often with 1.0 as with 0.5 (1.0% of rows against 0.2%), while on real sentence embeddings (Debian
-        descriptions, 25,000 x 384, 20 epochs) the two differ little (8.8% against
-        9.0%) and both collide less than the sum-over-coordinates loss used before
-        (about 9.7%, a weight 12 times smaller there). On unstructured data the
-        summed loss did better: on 100,000 x 768 Gaussian noise, 2.4% of rows
-        collide after 6 epochs against 0.44% after 5 epochs with it; a weight of
-        ``latent_dim / n_features`` (about 0.04 there) restores that balance.
+        times as often with 1.0 as with 0.5 (1.0% of rows against 0.2%), while on
+        real sentence embeddings (Debian descriptions, 25,000 x 384, 20 epochs) the
+        two differ little (8.8% against 9.0%) and both collide less than with the
+        sum-over-coordinates loss used before (about 9.7%, a weight 12 times smaller
+        there). On unstructured data the summed loss did better: on 100,000 x 768
+        Gaussian noise, 2.4% of rows collide after 6 epochs against 0.44% after 5
+        epochs with it; a weight of ``latent_dim / n_features`` (about 0.04 there)
+        restores that balance.
     gradient : {"rotation", "ste"}, default="rotation"
         ``"ste"``: straight-through (gradient copied from the quantised vector to the
         encoder output). ``"rotation"``: the rotation trick (Fifty et al. 2024),

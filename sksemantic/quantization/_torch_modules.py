@@ -15,7 +15,10 @@ semantic-id's port of it), with the pieces that keep codebooks alive:
   (dead-code reset, in :meth:`RQVAENet.train_step`);
 - straight-through or rotation-trick gradients through the quantiser;
 - codebooks updated by moving averages of their residuals, or by gradient;
-- loss = reconstruction + ``quantization_weight`` * (codebook + ``beta`` * commitment).
+- loss = reconstruction + ``quantization_weight`` * (codebook + ``beta`` * commitment),
+  each a per-coordinate mean squared error;
+- optionally, the model of the epoch whose codes collide least on a monitor sample
+  kept (:class:`BestCollisions`).
 """
 
 import sys
