@@ -9,6 +9,11 @@ cost; wall time on this shared machine depends on the other jobs), reconstructio
 (mean over samples and features, and relative to the data's variance), collision rate (1 - unique codes / rows) and per-level codebook usage
 (fraction of each level's codes used by the data).
 
+``--threads N`` sets torch's thread count in every child (both RQ-VAEs alike); by
+default each uses torch's own (one per core). On a machine shared with other busy
+processes, one thread is often much faster than two (the threads wait for each other
+at the end of every operation); the header prints the load average at the start.
+
 With ``--time-cap``, when an RQ-VAE's full run would exceed the cap (estimated from one
 epoch on a 10,000-row subset), both RQ-VAEs train the same smaller number of epochs;
 the fit time for the requested epochs is then extrapolated from the measured time per
@@ -95,7 +100,9 @@ def child_sksemantic_rqvae(X, epochs, seed):
     out.update(summarize(X, codes, enc.inverse_transform, enc.n_clusters_))
     durs = enc.history_[:, "dur"]
     out.update(epochs=len(durs), per_epoch=float(np.mean(durs)),
-               first_epoch_usage=enc.history_[0, "codebook_usage"])
+               first_epoch_usage=enc.history_[0, "codebook_usage"],
+               best_epoch=enc.best_epoch_,
+               monitor_collisions=[round(r, 4) for r in enc.history_[:, "monitor_collisions"]])
     return out
 
 
@@ -145,13 +152,14 @@ CHILDREN = {
 }
 
 
-def run_child(method, data, n, dim, epochs, seed, timeout):
+def run_child(method, data, n, dim, epochs, seed, timeout, threads=0):
     python = sys.executable
     if method == "semantic-id-rqvae":
         python = subprocess.run([PEERS, "/work/peers"], capture_output=True, text=True,
                                 check=True).stdout.strip()
     cmd = [python, os.path.abspath(__file__), "--child", method, "--data", data,
-           "--n", str(n), "--dim", str(dim), "--epochs", str(epochs), "--seed", str(seed)]
+           "--n", str(n), "--dim", str(dim), "--epochs", str(epochs), "--seed", str(seed),
+           "--threads", str(threads)]
     env = dict(os.environ, PYTHONPATH=ROOT)
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
@@ -172,11 +180,17 @@ def main():
     p.add_argument("--methods", default="sksemantic-rqvae,rqkmeans,semantic-id-rqvae")
     p.add_argument("--time-cap", type=float, default=0,
                    help="seconds per RQ-VAE fit; fewer epochs (extrapolated) beyond it")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads in every child (default: torch's own)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     n = args.n or (100_000 if args.data == "random" else 0)
 
     if args.child:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         X = load(args.data, n, args.dim)
         print(json.dumps(CHILDREN[args.child](X, args.epochs, args.seed)))
         return
@@ -186,7 +200,9 @@ def main():
     del X
     print(f"# {args.data}: {n_rows} x {dim}, 3 levels x 256 codes, {args.epochs} epochs "
           f"(RQ-VAEs: MLP {ARCH['hidden']}, latent {ARCH['latent']}, batch "
-          f"{ARCH['batch_size']}, lr {ARCH['lr']})", flush=True)
+          f"{ARCH['batch_size']}, lr {ARCH['lr']}); torch threads: "
+          f"{args.threads or 'default'}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores", flush=True)
     methods = args.methods.split(",")
     epochs, note = args.epochs, ""
     if args.time_cap:
@@ -198,7 +214,7 @@ def main():
             if method == "rqkmeans":
                 continue
             probe = run_child(method, args.data, probe_n, dim, 1, args.seed,
-                              timeout=args.time_cap)
+                              timeout=args.time_cap, threads=args.threads)
             if "error" in probe:
                 continue
             est = probe["per_epoch"] * n_rows / probe_n
@@ -211,7 +227,7 @@ def main():
     for method in methods:
         timeout = 3 * args.time_cap if args.time_cap else None
         t = time.perf_counter()
-        res = run_child(method, args.data, n, dim, epochs, args.seed, timeout)
+        res = run_child(method, args.data, n, dim, epochs, args.seed, timeout, args.threads)
         res.update(method=method, wall=time.perf_counter() - t,
                    note=note if method != "rqkmeans" else "")
         if "error" not in res and res.get("per_epoch") and epochs < args.epochs:
@@ -219,6 +235,7 @@ def main():
         rows.append(res)
         print(json.dumps(res), flush=True)
 
+    print(f"# load average at the end {os.getloadavg()[0]:.1f}")
     print()
     print("| method | fit s | s/epoch | CPU s/epoch | encode s | peak MB | MSE | rel. MSE "
           "| collisions | usage per level | note |")

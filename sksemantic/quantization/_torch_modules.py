@@ -15,7 +15,10 @@ semantic-id's port of it), with the pieces that keep codebooks alive:
   (dead-code reset, in :meth:`RQVAENet.train_step`);
 - straight-through or rotation-trick gradients through the quantiser;
 - codebooks updated by moving averages of their residuals, or by gradient;
-- loss = reconstruction + ``quantization_weight`` * (codebook + ``beta`` * commitment).
+- loss = reconstruction + ``quantization_weight`` * (codebook + ``beta`` * commitment),
+  each a per-coordinate mean squared error;
+- optionally, the model of the epoch whose codes collide least on a monitor sample
+  kept (:class:`BestCollisions`).
 """
 
 import sys
@@ -34,6 +37,7 @@ __all__ = [
     "ResidualQuantizer",
     "RQVAEModule",
     "RQVAENet",
+    "BestCollisions",
     "CodebookInit",
     "CodebookUsage",
     "rotation_trick",
@@ -209,8 +213,8 @@ class ResidualQuantizer(nn.Module):
         """Quantise ``z``: returns ``(z_q, codes, quantization_loss)``.
 
         The loss is TIGER's: for each level, ``|sg(r) - e|^2 + beta |r - sg(e)|^2`` with
-        ``r`` the residual entering the level (squared error summed over the latent
-        dimension, averaged over rows), averaged over the levels.
+        ``r`` the residual entering the level (squared error averaged over the rows and
+        the latent coordinates), averaged over the levels.
         """
         residual = z
         q_sum = torch.zeros_like(z)
@@ -222,8 +226,8 @@ class ResidualQuantizer(nn.Module):
                 idx = nearest_code(residual.detach(), codebook)
             q = codebook[idx]
             if self.ema_decay is None:
-                codebook_loss = codebook_loss + (q - residual.detach()).pow(2).sum(1).mean()
-            commitment = commitment + (residual - q.detach()).pow(2).sum(1).mean()
+                codebook_loss = codebook_loss + (q - residual.detach()).pow(2).mean()
+            commitment = commitment + (residual - q.detach()).pow(2).mean()
             if self.training:
                 counts, _ = self._counts(level, idx, onehot=False)
                 getattr(self, f"window_counts_{level}").add_(counts)
@@ -399,7 +403,10 @@ class RQVAENet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         x_hat, _, quant_loss = y_pred
         X = X.to(x_hat.device)
-        recon = (x_hat - X).pow(2).sum(1).mean()
+        # Both terms are mean squared errors per coordinate (as in TIGER and
+        # semantic-id), so their balance does not depend on the input and latent
+        # dimensions.
+        recon = (x_hat - X).pow(2).mean()
         if training:
             self.history.record_batch("recon_loss", recon.item())
             self.history.record_batch("quant_loss", quant_loss.item())
@@ -501,6 +508,74 @@ class CodebookUsage(Callback):
         net.history.record("min_usage", min(usage))
         batches = net.history[-1]["batches"]
         net.history.record("n_reset", int(sum(sum(b.get("n_reset", ())) for b in batches)))
+
+
+class BestCollisions(Callback):
+    """Keep the model of the epoch whose codes collide least on a monitor sample.
+
+    Before the first epoch, ``monitor_size`` training rows are drawn (seeded); after
+    every epoch they are encoded and their collision rate (1 - distinct codes / rows)
+    is recorded as ``monitor_collisions``. When training ends, the module's state of
+    the epoch with the lowest rate (the later one on ties) is restored, and its
+    number (1-based) is left in ``best_epoch_``.
+
+    Parameters
+    ----------
+    monitor_size : int
+        Rows of the monitor sample (every row when the data has fewer).
+    seed : int
+        Seed of the sample.
+    """
+
+    def __init__(self, monitor_size, seed=0):
+        self.monitor_size = monitor_size
+        self.seed = seed
+
+    def initialize(self):
+        self.best_epoch_ = None
+        self._reset()
+        return self
+
+    def _reset(self):
+        self.X_ = None
+        self.best_rate_ = float("inf")
+        self.best_state_ = None
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        X = net.get_dataset(X)
+        n = X.shape[0]
+        if self.monitor_size < n:
+            rng = np.random.RandomState(self.seed)
+            rows = np.sort(rng.choice(n, self.monitor_size, replace=False))
+            X = X[torch.from_numpy(rows)]
+        self.X_ = X
+        self.best_rate_ = float("inf")
+        self.best_state_ = None
+
+    @torch.no_grad()
+    def on_epoch_end(self, net, **kwargs):
+        module = net.module_
+        was_training = module.training
+        module.eval()
+        device = next(module.parameters()).device
+        codes = []
+        for start in range(0, self.X_.shape[0], 8192):
+            z = module.encoder(self.X_[start : start + 8192].to(device))
+            codes.append(module.quantizer.encode(z)[0])
+        module.train(was_training)
+        codes = torch.cat(codes)
+        rate = 1.0 - torch.unique(codes, dim=0).shape[0] / codes.shape[0]
+        net.history.record("monitor_collisions", rate)
+        if rate <= self.best_rate_:
+            self.best_rate_ = rate
+            self.best_epoch_ = len(net.history)
+            self.best_state_ = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+        # The sample and the saved state are training data, not model state.
+        self._reset()
 
 
 def silent_sink(*args, **kwargs):

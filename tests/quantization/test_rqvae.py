@@ -133,6 +133,36 @@ def test_per_level_n_clusters(data):
     np.testing.assert_array_equal(enc.n_clusters_, [4, 16])
 
 
+def test_n_jobs_sets_torch_threads_during_fit_and_encode_then_restores(data, monkeypatch):
+    from sksemantic.quantization import _torch_modules
+
+    seen = []
+    step = _torch_modules.RQVAENet.train_step
+
+    def spy(self, batch, **kw):
+        seen.append(torch.get_num_threads())
+        return step(self, batch, **kw)
+
+    monkeypatch.setattr(_torch_modules.RQVAENet, "train_step", spy)
+    before = torch.get_num_threads()
+    target = 2 if before == 1 else 1
+    enc = RQVAEEncoder(**{**SMALL, "max_epochs": 1, "n_jobs": target}).fit(data)
+    assert seen and set(seen) == {target}
+    assert torch.get_num_threads() == before
+    encoder = enc.net_.module_.encoder
+    calls = []
+    hook = encoder.register_forward_hook(lambda *a: calls.append(torch.get_num_threads()))
+    try:
+        enc.transform(data[:5])
+    finally:
+        hook.remove()
+    assert calls == [target] and torch.get_num_threads() == before
+    # None leaves torch's setting alone.
+    seen.clear()
+    RQVAEEncoder(**{**SMALL, "max_epochs": 1}).fit(data)
+    assert set(seen) == {before}
+
+
 # -------------------------------------------------------------- modules
 def test_rotation_trick_value_and_gradient():
     g = torch.Generator().manual_seed(0)
@@ -165,6 +195,54 @@ def test_dead_code_reset_reseeds_unused_codewords():
     # The far-away codeword 3 now sits on one of the batch's rows.
     assert torch.isclose(quant.codebooks[0][3][None, :], z).all(1).any()
     assert quant.window_counts_0.sum() == 0
+
+
+def test_losses_are_mean_squared_errors_per_coordinate():
+    from types import SimpleNamespace
+
+    from sksemantic.quantization._torch_modules import RQVAENet
+
+    quant = ResidualQuantizer([2], 3, beta=0.5, ema_decay=None)
+    with torch.no_grad():
+        quant.codebooks[0].copy_(torch.tensor([[0.0, 0, 0], [4, 4, 4]]))
+    z = torch.tensor([[1.0, 0, 0], [3, 4, 6], [0, 2, 0], [5, 5, 5]])
+    q = torch.tensor([[0.0, 0, 0], [4, 4, 4], [0, 0, 0], [4, 4, 4]])
+    _, codes, loss = quant(z)
+    assert codes[:, 0].tolist() == [0, 1, 0, 1]
+    # codebook term + beta * commitment, both the per-coordinate mean of (z - q)^2.
+    torch.testing.assert_close(loss, 1.5 * ((z - q) ** 2).mean())
+    X = torch.arange(12.0).reshape(3, 4)
+    x_hat = X + torch.tensor([[1.0, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 3]])
+    net = SimpleNamespace(quantization_weight=2.0)
+    total = RQVAENet.get_loss(net, (x_hat, None, torch.tensor(0.25)), None, X=X)
+    torch.testing.assert_close(total, torch.tensor(14 / 12 + 0.5))
+
+
+def test_keep_best_restores_the_epoch_with_fewest_monitor_collisions(data):
+    kw = {**SMALL, "n_clusters": 4, "max_epochs": 6}
+    enc = RQVAEEncoder(**kw).fit(data)
+    rates = enc.history_[:, "monitor_collisions"]
+    assert len(rates) == enc.n_epochs_ == 6
+    # The later epoch wins ties.
+    expected = max(i for i, r in enumerate(rates) if r == min(rates)) + 1
+    assert enc.best_epoch_ == expected
+    # With fewer rows than the monitor sample, the monitor is the data itself: the
+    # kept model's codes collide exactly as the best epoch's did.
+    codes = enc.transform(data)
+    rate = 1 - len(np.unique(codes, axis=0)) / len(data)
+    assert rate == pytest.approx(min(rates), abs=2 / len(data))
+    # The monitor sample and the saved state are not kept in the fitted net.
+    best = dict(enc.net_.callbacks_)["best_collisions"]
+    assert best.X_ is None and best.best_state_ is None
+    last = RQVAEEncoder(**{**kw, "keep_best": False}).fit(data)
+    assert last.best_epoch_ == last.n_epochs_ == 6
+    assert "monitor_collisions" not in last.history_[-1]
+    # The monitor only watches: training is the same with and without it.
+    assert last.history_[:, "train_loss"] == enc.history_[:, "train_loss"]
+    if enc.best_epoch_ < 6:  # a different model from the last epoch's
+        assert not torch.equal(
+            enc.net_.module_.encoder[0].weight, last.net_.module_.encoder[0].weight
+        )
 
 
 # ------------------------------------------------------------ semantic IDs
