@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..utils import Progress, run_spans
-from ._kmeans import _row_chunks, centroid_sums, init_centers
+from ._kmeans import _row_chunks, best_seeding, centroid_sums
 
 __all__ = ["sinkhorn_potentials", "balanced_assign", "balanced_kmeans"]
 
@@ -147,6 +147,7 @@ def balanced_kmeans(
     tol=1e-4,
     init="k-means++",
     init_size=None,
+    n_init=1,
     reg=0.02,
     sinkhorn_iter=20,
     sinkhorn_size=None,
@@ -171,11 +172,15 @@ def balanced_kmeans(
     max_iter : int, default=20
         Lloyd iterations.
     tol : float, default=1e-4
-        Centre-shift tolerance relative to the mean per-feature variance.
+        Stop when an iteration changes the inertia (to the assigned centres) by less
+        than ``tol`` times its value.
     init : {"k-means++", "random"} or ndarray, default="k-means++"
         Seeding (see :func:`init_centers`).
     init_size : int, default=None
         Rows used for seeding.
+    n_init : int, default=1
+        Seedings tried (see :func:`kmeans`); the best plain k-means on the seeding
+        subsample starts the balanced iterations.
     reg : float, default=0.02
         Entropic regularisation relative to the spread of the point-to-centre squared
         distances. Smaller balances the hard assignment more tightly and needs more
@@ -221,28 +226,35 @@ def balanced_kmeans(
     n = X.shape[0]
     if n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
-    centers = init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng)
+    centers, _ = best_seeding(
+        X, n_clusters, n_init=n_init, init=init, init_size=init_size, random_state=rng,
+        max_iter=max_iter, tol=tol, split_small=None, chunk_size=chunk_size,
+        verbose=verbose, label=label,
+    )
     size = sinkhorn_size or min(n, max(4096, 64 * n_clusters))
     sub = np.arange(n) if size >= n else np.sort(rng.choice(n, size, replace=False))
-    variance = float(np.mean(np.var(X, axis=0))) if n > 1 else 0.0
-    threshold = tol * variance
     progress = Progress(max_iter, label, verbose)
     g = None
     n_iter = 0
     labels = None
+    previous = np.inf
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
         offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter)
         g = offsets
-        labels, _ = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
+        labels, sq_dist = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
+        # The offsets move too, so the inertia need not fall monotonically: stop on a
+        # small relative change either way.
+        inertia = float(sq_dist.sum(dtype=np.float64))
+        if abs(previous - inertia) <= tol * inertia:
+            n_iter -= 1
+            break
+        previous = inertia
         sums, counts = centroid_sums(X, labels, n_clusters)
         new_centers = centers.copy()
         nonempty = counts > 0
         new_centers[nonempty] = sums[nonempty] / counts[nonempty, None]
-        shift = float(np.sum((new_centers - centers) ** 2))
         centers = new_centers
         progress.update()
-        if shift <= threshold:
-            break
     offsets = _fit_offsets(X[sub], centers, g, reg, 5 * sinkhorn_iter)
     labels, sq_dist = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
     return centers, labels, float(sq_dist.sum(dtype=np.float64)), n_iter, offsets
