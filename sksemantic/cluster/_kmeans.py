@@ -190,15 +190,22 @@ def init_centers(X, n_clusters, *, init="k-means++", init_size=None, random_stat
 def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress):
     """Lloyd iterations from ``centers``; returns (centers, labels, inertia, n_iter)."""
     n, n_clusters = X.shape[0], centers.shape[0]
+    # Total sum of squares about the mean: what the clustering starts from explaining.
+    mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)[None]
+    total = float(nearest_centroid(X, mean, chunk_size=chunk_size)[1].sum(dtype=np.float64))
     previous = np.inf
     reseeded = False
     for n_iter in range(1, max_iter + 1):
         labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
         inertia = float(sq_dist.sum(dtype=np.float64))
-        # Converged: the last update lowered the inertia by less than tol (relative).
-        # The labels and inertia just computed belong to the returned centres, so no
-        # extra assignment pass is needed.
-        if not reseeded and previous - inertia <= tol * inertia:
+        # Converged (see kmeans' tol). The labels and inertia just computed belong to the
+        # returned centres, so no extra assignment pass is needed.
+        decrease = previous - inertia
+        if (
+            not reseeded
+            and decrease <= tol * inertia
+            and decrease <= 10 * tol * (total - inertia)
+        ):
             return centers, labels, inertia, n_iter - 1
         previous = inertia
         sums, counts = centroid_sums(X, labels, n_clusters)
@@ -287,9 +294,13 @@ def kmeans(
         Maximum number of Lloyd iterations.
     tol : float, default=1e-4
         Stop when an iteration lowers the inertia by less than ``tol`` times its value
-        (a relative change: independent of the scale of ``X``, and checked for free,
-        as every assignment pass yields the inertia). ``tol=0`` runs until the
-        assignment no longer improves, or ``max_iter``.
+        and by less than ``10 * tol`` times the sum of squares explained so far (the
+        total sum of squares about the mean minus the inertia). Both are relative, so
+        independent of the scale of ``X``, and free to check: every assignment pass
+        yields the inertia. The second test keeps going where few clusters explain
+        little of the variance (few codewords, deep residual levels): there the inertia
+        hardly moves relative to its size while the clustering still improves.
+        ``tol=0`` runs until the inertia stops falling, or ``max_iter``.
     init : {"k-means++", "random"} or ndarray, default="k-means++"
         Seeding. k-means++ runs on a subsample of ``init_size`` rows.
     init_size : int, default=None

@@ -34,11 +34,12 @@ class RQKMeansEncoder(BaseResidualEncoder):
         Codewords per level: one value for every level, or one per level.
     max_iter : int, default=100
         Most Lloyd iterations per level (a cap: levels stop at ``tol``, typically
-        after 15 to 40 iterations).
+        after 15 to 40 iterations at 256 codewords).
     tol : float, default=1e-4
         A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
-        times its value (a relative change, so it does not depend on the scale of
-        the data).
+        times its value and by less than ``10 * tol`` times the sum of squares the
+        level explains (see :func:`sksemantic.cluster.kmeans`; balanced levels stop
+        when the inertia changes by less than ``tol`` times its value).
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each level's k-means (greedy k-means++ runs on a subsample of
         ``max(40 * n_clusters, 10_000)`` rows).
