@@ -61,6 +61,8 @@ def nearest_centroid(X, centers, *, centers_sqnorm=None, chunk_size=None, n_jobs
         labels[start:stop] = lab
         sq_dist[start:stop] = d[np.arange(len(lab)), lab] + np.einsum("ij,ij->i", block, block)
 
+    if n * k * X.shape[1] < 2**26:  # too little work to pay for starting threads
+        n_jobs = 1
     run_spans(work, n, chunk, n_jobs)
     np.maximum(sq_dist, 0, out=sq_dist)
     return labels, sq_dist

@@ -53,9 +53,11 @@ class RQKMeansEncoder(BaseResidualEncoder):
         cost little then; at 256 codewords and more one seeding is used.
     max_samples : int, "auto" or None, default="auto"
         Rows used to learn the codebooks: a random subset of this size (every level uses
-        the same subset). ``"auto"`` uses at most ``512 * max(n_clusters)`` rows, which
-        at 256 codewords is every row up to 131,072 (the quality of k-means gains little
-        beyond a few hundred points per centre); None uses every row.
+        the same subset). ``"auto"`` uses at most ``max(131_072, 512 *
+        max(n_clusters))`` rows: every row up to 131,072, beyond that 512 per codeword
+        (a codeword estimated from ``m`` rows adds about ``1/m`` to the relative error
+        of its rows, so a few hundred per codeword are enough once the data is large;
+        small codebooks still get 131,072 rows, which cost little). None uses every row.
     batch_size : int, default=None
         Rows per distance matrix product; bounds the memory of fit and transform
         (None: about 32 MiB of distances per block).
@@ -251,7 +253,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         if self.max_samples is None:
             return n
         if self.max_samples == "auto":
-            return min(n, 512 * max(n_clusters))
+            return min(n, max(2**17, 512 * max(n_clusters)))
         return max(min(n, int(self.max_samples)), max(n_clusters))
 
     def _n_init(self, k):

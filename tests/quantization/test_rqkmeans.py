@@ -69,6 +69,24 @@ def test_first_level_matches_sklearn_kmeans(X):
     assert ours <= 1.05 * theirs
 
 
+def test_few_codewords_match_best_of_ten_kmeans():
+    # n_init="auto" restarts each level when codewords are few: one level must be as
+    # good as scikit-learn's best of 10 full runs (semantic-id's setting), up to 1%.
+    X = _blobs(n=1500, d=8, n_centers=40, seed=3)
+    enc = RQKMeansEncoder(n_levels=1, n_clusters=6, random_state=0).fit(X)
+    ours = -enc.score(X) * X.shape[1] * len(X)
+    theirs = KMeans(6, n_init=10, max_iter=100, random_state=0).fit(X).inertia_
+    assert ours <= 1.01 * theirs
+    single = RQKMeansEncoder(n_levels=1, n_clusters=6, n_init=1, random_state=0)
+    assert enc._n_init(6) == 10 and single._n_init(6) == 1
+    assert enc._n_init(256) == 1
+
+
+def test_bad_n_init(X):
+    with pytest.raises(ValueError, match="n_init"):
+        RQKMeansEncoder(n_clusters=4, n_init=0).fit(X)
+
+
 def test_per_level_n_clusters(X):
     enc = RQKMeansEncoder(n_levels=3, n_clusters=[8, 4, 2], random_state=0).fit(X)
     assert enc.n_clusters_ == [8, 4, 2]
