@@ -192,9 +192,7 @@ def init_centers(X, n_clusters, *, init="k-means++", init_size=None, random_stat
 def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress):
     """Lloyd iterations from ``centers``; returns (centers, labels, inertia, n_iter)."""
     n, n_clusters = X.shape[0], centers.shape[0]
-    # Total sum of squares about the mean: what the clustering starts from explaining.
-    mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)[None]
-    total = float(nearest_centroid(X, mean, chunk_size=chunk_size)[1].sum(dtype=np.float64))
+    total = None  # sum of squares about the mean, computed when first needed
     previous = np.inf
     reseeded = False
     for n_iter in range(1, max_iter + 1):
@@ -203,12 +201,13 @@ def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress)
         # Converged (see kmeans' tol). The labels and inertia just computed belong to the
         # returned centres, so no extra assignment pass is needed.
         decrease = previous - inertia
-        if (
-            not reseeded
-            and decrease <= tol * inertia
-            and decrease <= 10 * tol * (total - inertia)
-        ):
-            return centers, labels, inertia, n_iter - 1
+        if not reseeded and decrease <= tol * inertia:
+            if total is None:
+                mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)[None]
+                _, sq_mean = nearest_centroid(X, mean, chunk_size=chunk_size)
+                total = float(sq_mean.sum(dtype=np.float64))
+            if decrease <= 10 * tol * (total - inertia):
+                return centers, labels, inertia, n_iter - 1
         previous = inertia
         sums, counts = centroid_sums(X, labels, n_clusters)
         new_centers = centers.copy()
