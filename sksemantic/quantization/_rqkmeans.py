@@ -38,8 +38,9 @@ class RQKMeansEncoder(BaseResidualEncoder):
     tol : float, default=1e-4
         A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
         times its value and by less than ``10 * tol`` times the sum of squares the
-        level explains (see :func:`sksemantic.cluster.kmeans`; balanced levels stop
-        when the inertia changes by less than ``tol`` times its value).
+        level explains (see :func:`sksemantic.cluster.kmeans`). Balanced levels stop
+        when the inertia changes by less than ``10 * tol`` times its value: their
+        offsets, estimated on a subsample, make it jitter below that.
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each level's k-means (greedy k-means++ runs on a subsample of
         ``max(40 * n_clusters, 10_000)`` rows).
@@ -273,6 +274,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
             label=label,
         )
         if self.balanced:
+            common["tol"] = 10 * self.tol
             centers, labels, _, n_iter, offsets = balanced_kmeans(residual, k, **common)
             return centers, labels, offsets, n_iter
         centers, labels, _, n_iter = kmeans(residual, k, split_small=0.05, **common)
@@ -326,7 +328,7 @@ def _fit_level_torch(residual, k, est, seed, device):
             labels, inertia = assign(centers, offsets)
             # The same relative-inertia criterion as the numpy kernel (either way for
             # balanced fits, whose offsets move too).
-            if abs(previous - inertia) <= est.tol * inertia:
+            if abs(previous - inertia) <= (10 if est.balanced else 1) * est.tol * inertia:
                 n_iter -= 1
                 break
             previous = inertia
