@@ -39,8 +39,8 @@ class RQKMeansEncoder(BaseResidualEncoder):
         A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
         times its value and by less than ``10 * tol`` times the sum of squares the
         level explains (see :func:`sksemantic.cluster.kmeans`). Balanced levels stop
-        when the inertia changes by less than ``10 * tol`` times its value: their
-        offsets, estimated on a subsample, make it jitter below that.
+        when an iteration lowers the inertia by less than ``tol`` times its value or
+        raises it (their offsets, estimated on a subsample, make it jitter).
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each level's k-means (greedy k-means++ runs on a subsample of
         ``max(40 * n_clusters, 10_000)`` rows).
@@ -274,7 +274,6 @@ class RQKMeansEncoder(BaseResidualEncoder):
             label=label,
         )
         if self.balanced:
-            common["tol"] = 10 * self.tol
             centers, labels, _, n_iter, offsets = balanced_kmeans(residual, k, **common)
             return centers, labels, offsets, n_iter
         centers, labels, _, n_iter = kmeans(residual, k, split_small=0.05, **common)
@@ -326,9 +325,9 @@ def _fit_level_torch(residual, k, est, seed, device):
                     residual[sub], centers.cpu().numpy(), offsets, 0.02, 20
                 )
             labels, inertia = assign(centers, offsets)
-            # The same relative-inertia criterion as the numpy kernel (either way for
-            # balanced fits, whose offsets move too).
-            if abs(previous - inertia) <= (10 if est.balanced else 1) * est.tol * inertia:
+            # The numpy kernels' relative-inertia test (a rise also stops balanced
+            # fits, whose offsets move too).
+            if previous - inertia <= est.tol * inertia:
                 n_iter -= 1
                 break
             previous = inertia
