@@ -196,8 +196,7 @@ def balanced_kmeans(
         Lloyd iterations.
     tol : float, default=1e-4
         Stop when an iteration lowers the inertia (to the assigned centres) by less
-        than ``tol`` times its value, or raises it: the offsets are estimated on a
-        subsample, so once the clustering has settled the inertia jitters.
+        than ``tol`` times its value (a rise, from the offsets moving, does not stop).
     init : {"k-means++", "random"} or ndarray, default="k-means++"
         Seeding (see :func:`init_centers`).
     init_size : int, default=None
@@ -266,11 +265,12 @@ def balanced_kmeans(
         offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter)
         g = offsets
         labels, sq_dist = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
-        # Stop once an iteration no longer lowers the inertia by tol (relative). The
-        # offsets, estimated on a subsample, move too, so once the clustering has
-        # settled the inertia jitters up and down, and a rise also stops.
+        # Stop once an iteration lowers the inertia by less than tol (relative). The
+        # offsets move too, so the inertia can rise: that is the balancing still
+        # reshaping the clusters (stopping there leaves centres that do not fit the
+        # balanced partition), not convergence.
         inertia = float(sq_dist.sum(dtype=np.float64))
-        if previous - inertia <= tol * inertia:
+        if 0 <= previous - inertia <= tol * inertia:
             n_iter -= 1
             break
         previous = inertia

@@ -34,13 +34,15 @@ class RQKMeansEncoder(BaseResidualEncoder):
         Codewords per level: one value for every level, or one per level.
     max_iter : int, default=100
         Most Lloyd iterations per level (a cap: levels stop at ``tol``, typically
-        after 15 to 40 iterations at 256 codewords).
+        after 15 to 40 iterations at 256 codewords). Balanced levels run at most
+        ``min(max_iter, 20)``: their inertia jitters by about half a percent as the
+        Sinkhorn offsets move, so the ``tol`` test rarely ends them.
     tol : float, default=1e-4
         A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
         times its value and by less than ``10 * tol`` times the sum of squares the
         level explains (see :func:`sksemantic.cluster.kmeans`). Balanced levels stop
-        when an iteration lowers the inertia by less than ``tol`` times its value or
-        raises it (their offsets, estimated on a subsample, make it jitter).
+        when an iteration lowers the inertia by less than ``tol`` times its value (a
+        rise, from their offsets moving, does not stop them).
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each level's k-means (greedy k-means++ runs on a subsample of
         ``max(40 * n_clusters, 10_000)`` rows).
@@ -274,10 +276,16 @@ class RQKMeansEncoder(BaseResidualEncoder):
             label=label,
         )
         if self.balanced:
+            common["max_iter"] = _balanced_max_iter(self.max_iter)
             centers, labels, _, n_iter, offsets = balanced_kmeans(residual, k, **common)
             return centers, labels, offsets, n_iter
         centers, labels, _, n_iter = kmeans(residual, k, split_small=0.05, **common)
         return centers, labels, None, n_iter
+
+
+def _balanced_max_iter(max_iter):
+    """Balanced levels' iteration cap (see ``max_iter``)."""
+    return min(int(max_iter), 20)
 
 
 def _fit_level_torch(residual, k, est, seed, device):
@@ -315,19 +323,21 @@ def _fit_level_torch(residual, k, est, seed, device):
             inertia += float((best + x_sq[start : start + chunk]).clamp(min=0).sum())
         return labels, inertia
 
-    progress = Progress(est.max_iter, f"torch k-means ({device})", max(int(est.verbose) - 1, 0))
+    max_iter = _balanced_max_iter(est.max_iter) if est.balanced else est.max_iter
+    progress = Progress(max_iter, f"torch k-means ({device})", max(int(est.verbose) - 1, 0))
     n_iter = 0
     previous = np.inf
     with torch.no_grad():
-        for n_iter in range(1, est.max_iter + 1):  # noqa: B007 (used after the loop)
+        for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
             if est.balanced:
                 offsets = _fit_offsets(
                     residual[sub], centers.cpu().numpy(), offsets, 0.02, 20
                 )
             labels, inertia = assign(centers, offsets)
-            # The numpy kernels' relative-inertia test (a rise also stops balanced
+            # The numpy kernels' relative-inertia test (a rise does not stop balanced
             # fits, whose offsets move too).
-            if previous - inertia <= est.tol * inertia:
+            decrease = previous - inertia
+            if decrease <= est.tol * inertia and (decrease >= 0 or not est.balanced):
                 n_iter -= 1
                 break
             previous = inertia
@@ -344,6 +354,6 @@ def _fit_level_torch(residual, k, est, seed, device):
         if est.balanced:
             offsets = _fit_offsets(residual[sub], centers.cpu().numpy(), offsets, 0.02, 100)
             labels, _ = assign(centers, offsets)
-        elif n_iter == est.max_iter:
+        elif n_iter == max_iter:
             labels, _ = assign(centers, offsets)
     return centers.cpu().numpy(), labels.cpu().numpy(), offsets, n_iter
