@@ -165,6 +165,15 @@ def test_balanced_levels_are_near_equal():
     assert len(np.unique(bal, axis=0)) > len(np.unique(plain, axis=0))
 
 
+def test_balanced_levels_are_capped_plain_levels_converge(X):
+    # Plain levels stop at tol well before the max_iter cap; balanced levels (whose
+    # inertia jitters with the offsets) run at most 20 iterations.
+    plain = RQKMeansEncoder(n_levels=2, n_clusters=8, n_init=1, random_state=0).fit(X)
+    assert max(plain.n_iter_per_level_) < 100
+    bal = RQKMeansEncoder(n_levels=2, n_clusters=8, balanced=True, random_state=0).fit(X)
+    assert max(bal.n_iter_per_level_) <= 20
+
+
 def test_ids_round_trip(X, fitted):
     ids = fitted.to_ids(X[:5], fmt="token")
     assert ids[0].startswith("<a_")
