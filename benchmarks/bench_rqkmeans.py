@@ -1,17 +1,22 @@
 """Residual k-means side by side: sksemantic vs semantic-id 0.2.5 vs scikit-learn KMeans.
 
 Fits and encodes embeddings with ``n_levels`` x ``n_clusters`` residual k-means and
-prints, per data set and method: fit and encode wall time, peak memory above the loaded
-data, relative reconstruction MSE (MSE / total variance: 1.0 is "predict the mean"),
-and the fraction of rows whose code is unique.
+prints, per configuration (rows x codewords), data set and method: fit and encode wall
+time, peak memory above the loaded data, relative reconstruction MSE (MSE / total
+variance: 1.0 is "predict the mean"), the fraction of rows whose code is unique, and
+sksemantic's fit speed-up and MSE ratio against each peer row of the same data.
 
 Methods (each runs in its own process, with a timeout):
 
 - ``sksemantic``: :class:`sksemantic.quantization.RQKMeansEncoder` (defaults).
+- ``sksemantic-n_init1``: the same with ``n_init=1`` (one seeding per level; only run
+  where ``n_init="auto"`` tries more, i.e. below 128 codewords).
 - ``sksemantic-balanced``: the same with ``balanced=True``.
-- ``sklearn``: one ``sklearn.cluster.KMeans(n_init=1, max_iter=20)`` per level on the
-  residuals (the same Lloyd budget as ours), encoding with ``predict`` per level.
-- ``semantic-id``: ``semantic_id.RQKMeans`` (its defaults), run with the peers' Python
+- ``sklearn``: one ``sklearn.cluster.KMeans(n_init=1)`` per level on the residuals
+  (scikit-learn's defaults otherwise: k-means++ on every row, Lloyd to convergence),
+  encoding with ``predict`` per level.
+- ``semantic-id``: ``semantic_id.RQKMeans`` (its defaults: per level scikit-learn
+  ``KMeans(n_init=10, max_iter=100)``), run with the peers' Python
   (``/work/shared/tools/peers-venv /work/peers`` prints it; ``--peer-python`` overrides).
 
 Data: ``synthetic`` (clustered Gaussian, 1,000 centres, float32) and ``real`` (the first
@@ -19,8 +24,13 @@ Data: ``synthetic`` (clustered Gaussian, 1,000 centres, float32) and ``real`` (t
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_rqkmeans.py                      # 100,000 rows, all methods
-    python benchmarks/bench_rqkmeans.py --n 10000 --data synthetic
+    python benchmarks/bench_rqkmeans.py                      # the two configurations below
+    python benchmarks/bench_rqkmeans.py --configs 10000x256 --data synthetic
+
+``--configs`` takes comma-separated ``ROWSxCODEWORDS`` items. The default runs the
+headline 100,000 x 256 (where semantic-id does not finish within the timeout, so its
+speed-up is a lower bound) and 10,000 x 32 (where semantic-id finishes in a minute or
+two, so the MSE is compared head to head).
 """
 
 import argparse
@@ -35,7 +45,7 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-METHODS = ("sksemantic", "sksemantic-balanced", "sklearn", "semantic-id")
+METHODS = ("sksemantic", "sksemantic-n_init1", "sksemantic-balanced", "sklearn", "semantic-id")
 
 
 # --------------------------------------------------------------------------- data
@@ -57,11 +67,12 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _run_sksemantic(X, levels, clusters, balanced):
+def _run_sksemantic(X, levels, clusters, balanced, n_init="auto"):
     sys.path.insert(0, ROOT)
     from sksemantic.quantization import RQKMeansEncoder
 
-    enc = RQKMeansEncoder(n_levels=levels, n_clusters=clusters, balanced=balanced, random_state=0)
+    enc = RQKMeansEncoder(n_levels=levels, n_clusters=clusters, balanced=balanced,
+                          n_init=n_init, random_state=0)
     t0 = time.perf_counter()
     enc.fit(X)
     t1 = time.perf_counter()
@@ -77,7 +88,7 @@ def _run_sklearn(X, levels, clusters):
     residual = X.copy()
     models = []
     for level in range(levels):
-        km = KMeans(clusters, n_init=1, max_iter=20, random_state=level).fit(residual)
+        km = KMeans(clusters, n_init=1, random_state=level).fit(residual)
         residual -= km.cluster_centers_[km.labels_].astype(X.dtype)
         models.append(km)
     t1 = time.perf_counter()
@@ -106,7 +117,9 @@ def child(method, path, levels, clusters):
     X = np.load(path)
     base = _peak_mb()
     if method.startswith("sksemantic"):
-        fit_s, enc_s, codes, recon = _run_sksemantic(X, levels, clusters, method.endswith("balanced"))
+        fit_s, enc_s, codes, recon = _run_sksemantic(
+            X, levels, clusters, method.endswith("balanced"),
+            1 if method.endswith("n_init1") else "auto")
     elif method == "sklearn":
         fit_s, enc_s, codes, recon = _run_sklearn(X, levels, clusters)
     else:
@@ -135,16 +148,25 @@ def _peer_python(arg):
     return None
 
 
+def _configs(text):
+    out = []
+    for item in text.split(","):
+        rows, clusters = item.lower().split("x")
+        out.append((int(rows), int(clusters)))
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--configs", default="100000x256,10000x32",
+                   help="comma-separated ROWSxCODEWORDS configurations")
     p.add_argument("--dim", type=int, default=768, help="features of the synthetic data")
     p.add_argument("--levels", type=int, default=3)
-    p.add_argument("--clusters", type=int, default=256)
     p.add_argument("--data", default="synthetic,real")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per method run")
     p.add_argument("--peer-python", default=None)
+    p.add_argument("--clusters", type=int, default=256, help=argparse.SUPPRESS)
     p.add_argument("--child", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -154,44 +176,61 @@ def main():
     peer = _peer_python(args.peer_python)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.data.split(","):
-            X = synthetic(args.n, args.dim) if name == "synthetic" else real(args.n)
-            path = os.path.join(tmp, f"{name}.npy")
-            np.save(path, X)
-            shape = f"{X.shape[0]}x{X.shape[1]}"
-            del X
-            for method in args.methods.split(","):
-                python = peer if method == "semantic-id" else sys.executable
-                if python is None:
-                    rows.append((name, shape, method, "peers venv not found"))
-                    continue
-                cmd = [python, os.path.abspath(__file__), "--child", method, path,
-                       "--levels", str(args.levels), "--clusters", str(args.clusters)]
-                try:
-                    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-                except subprocess.TimeoutExpired:
-                    rows.append((name, shape, method, f"did not finish in {args.timeout:.0f} s"))
-                    print(f"{name} {method}: did not finish in {args.timeout:.0f} s", flush=True)
-                    continue
-                if out.returncode != 0:
-                    rows.append((name, shape, method, "failed: " + out.stderr.strip().splitlines()[-1]))
-                    continue
-                res = json.loads(out.stdout.strip().splitlines()[-1])
-                rows.append((name, shape, method, res))
-                print(f"{name} {method}: {res}", flush=True)
+        for n, clusters in _configs(args.configs):
+            for name in args.data.split(","):
+                X = synthetic(n, args.dim) if name == "synthetic" else real(n)
+                path = os.path.join(tmp, f"{name}.npy")
+                np.save(path, X)
+                shape = f"{X.shape[0]}x{X.shape[1]}"
+                del X
+                for method in args.methods.split(","):
+                    if method == "sksemantic-n_init1" and clusters >= 128:
+                        continue  # n_init="auto" already uses one seeding there
+                    key = (name, shape, clusters, method)
+                    python = peer if method == "semantic-id" else sys.executable
+                    if python is None:
+                        rows.append((*key, "peers venv not found"))
+                        continue
+                    cmd = [python, os.path.abspath(__file__), "--child", method, path,
+                           "--levels", str(args.levels), "--clusters", str(clusters)]
+                    try:
+                        out = subprocess.run(cmd, capture_output=True, text=True,
+                                             timeout=args.timeout)
+                    except subprocess.TimeoutExpired:
+                        rows.append((*key, f"did not finish in {args.timeout:.0f} s"))
+                        print(f"{key}: did not finish in {args.timeout:.0f} s", flush=True)
+                        continue
+                    if out.returncode != 0:
+                        rows.append((*key, "failed: " + out.stderr.strip().splitlines()[-1]))
+                        continue
+                    res = json.loads(out.stdout.strip().splitlines()[-1])
+                    rows.append((*key, res))
+                    print(f"{key}: {res}", flush=True)
 
+    ours = {r[:3]: r[4] for r in rows if r[3] == "sksemantic" and isinstance(r[4], dict)}
     print()
-    print(f"{args.levels} levels x {args.clusters} clusters; relative MSE = MSE / total variance")
-    head = ("data", "n x d", "method", "fit s", "encode s", "peak MB", "rel MSE", "unique", "L0 size CV")
+    print(f"{args.levels} levels; relative MSE = MSE / total variance; 'x ours' = peer fit "
+          "time / sksemantic fit time (a lower bound when the peer did not finish); "
+          "'MSE / ours' = peer rel MSE / sksemantic rel MSE (> 1: ours is lower)")
+    head = ("data", "n x d", "codewords", "method", "fit s", "encode s", "peak MB", "rel MSE",
+            "unique", "L0 size CV", "x ours", "MSE / ours")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for name, shape, method, res in rows:
+    for name, shape, clusters, method, res in rows:
+        base = ours.get((name, shape, clusters))
         if isinstance(res, str):
-            print(f"| {name} | {shape} | {method} | {res} | | | | | |")
-        else:
-            print(f"| {name} | {shape} | {method} | {res['fit_s']:.1f} | {res['encode_s']:.1f} | "
-                  f"{res['peak_mb']:.0f} | {res['rel_mse']:.4f} | {res['unique']:.3f} | "
-                  f"{res['level0_size_cv']:.2f} |")
+            bound = ""
+            if base and res.startswith("did not finish"):
+                bound = f">= {args.timeout / base['fit_s']:.0f}"
+            print(f"| {name} | {shape} | {clusters} | {method} | {res} | | | | | | {bound} | |")
+            continue
+        speed = ratio = ""
+        if base and not method.startswith("sksemantic"):
+            speed = f"{res['fit_s'] / base['fit_s']:.1f}"
+            ratio = f"{res['rel_mse'] / base['rel_mse']:.4f}"
+        print(f"| {name} | {shape} | {clusters} | {method} | {res['fit_s']:.1f} | "
+              f"{res['encode_s']:.1f} | {res['peak_mb']:.0f} | {res['rel_mse']:.4f} | "
+              f"{res['unique']:.3f} | {res['level0_size_cv']:.2f} | {speed} | {ratio} |")
 
 
 if __name__ == "__main__":

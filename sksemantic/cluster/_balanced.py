@@ -12,11 +12,14 @@ Sinkhorn runs on a random subsample of rows (a few hundred points per cluster es
 the offsets well); each sweep is then cheap compared with the distance products.
 """
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ..utils import Progress, run_spans
-from ._kmeans import _row_chunks, centroid_sums, init_centers
+from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
+from ._kmeans import _row_chunks, best_seeding, centroid_sums
 
 __all__ = ["sinkhorn_potentials", "balanced_assign", "balanced_kmeans"]
 
@@ -95,17 +98,37 @@ def sinkhorn_potentials(
     a = np.exp(log_a) * np.ones(n, dtype=dtype)
     target = np.exp(log_b)
     work = np.empty_like(scaled)
-    for _ in range(n_iter):
+    # Rows are independent within a sweep: a fixed number of row blocks (so the sum of
+    # their column masses, and the result, does not depend on the thread count) run
+    # in threads, as numpy's element-wise kernels release the GIL.
+    n_blocks = int(min(8, max(1, n * k // 2**18)))
+    bounds = np.linspace(0, n, n_blocks + 1).astype(int)
+    blocks = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+    def sweep(block):
         # One exponential per sweep: rows are stabilised by their maximum (log domain),
         # the row update is a row sum and the column masses one matrix-vector product.
-        np.add(scaled, g, out=work)
-        work -= np.max(work, axis=1, keepdims=True)
-        np.exp(work, out=work)
-        row = work.sum(axis=1)
-        mass = (a / row) @ work  # column masses of the plan after the row update
-        if np.max(np.abs(mass / target - 1.0)) < tol:
-            break
-        g = g + log_b - np.log(np.maximum(mass, np.finfo(dtype).tiny))
+        lo, hi = block
+        w = work[lo:hi]
+        np.add(scaled[lo:hi], g, out=w)
+        w -= np.max(w, axis=1, keepdims=True)
+        np.exp(w, out=w)
+        return (a[lo:hi] / w.sum(axis=1)) @ w
+
+    n_threads = min(effective_n_jobs(None), n_blocks)
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if n_threads > 1:
+            stack.enter_context(blas_threads(1))
+            pool = stack.enter_context(ThreadPoolExecutor(n_threads))
+        for _ in range(n_iter):
+            parts = list(pool.map(sweep, blocks)) if pool else [sweep(b) for b in blocks]
+            mass = parts[0]
+            for part in parts[1:]:
+                mass = mass + part  # column masses of the plan after the row update
+            if np.max(np.abs(mass / target - 1.0)) < tol:
+                break
+            g = g + log_b - np.log(np.maximum(mass, np.finfo(dtype).tiny))
     g = g - g.mean()
     return g * dtype.type(eps)
 
@@ -147,6 +170,7 @@ def balanced_kmeans(
     tol=1e-4,
     init="k-means++",
     init_size=None,
+    n_init=1,
     reg=0.02,
     sinkhorn_iter=20,
     sinkhorn_size=None,
@@ -171,11 +195,15 @@ def balanced_kmeans(
     max_iter : int, default=20
         Lloyd iterations.
     tol : float, default=1e-4
-        Centre-shift tolerance relative to the mean per-feature variance.
+        Stop when an iteration lowers the inertia (to the assigned centres) by less
+        than ``tol`` times its value (a rise, from the offsets moving, does not stop).
     init : {"k-means++", "random"} or ndarray, default="k-means++"
         Seeding (see :func:`init_centers`).
     init_size : int, default=None
         Rows used for seeding.
+    n_init : int, default=1
+        Seedings tried (see :func:`kmeans`); the best plain k-means on the seeding
+        subsample starts the balanced iterations.
     reg : float, default=0.02
         Entropic regularisation relative to the spread of the point-to-centre squared
         distances. Smaller balances the hard assignment more tightly and needs more
@@ -221,28 +249,37 @@ def balanced_kmeans(
     n = X.shape[0]
     if n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
-    centers = init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng)
+    centers, _ = best_seeding(
+        X, n_clusters, n_init=n_init, init=init, init_size=init_size, random_state=rng,
+        max_iter=max_iter, tol=tol, split_small=None, chunk_size=chunk_size,
+        verbose=verbose, label=label,
+    )
     size = sinkhorn_size or min(n, max(4096, 64 * n_clusters))
     sub = np.arange(n) if size >= n else np.sort(rng.choice(n, size, replace=False))
-    variance = float(np.mean(np.var(X, axis=0))) if n > 1 else 0.0
-    threshold = tol * variance
     progress = Progress(max_iter, label, verbose)
     g = None
     n_iter = 0
     labels = None
+    previous = np.inf
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
         offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter)
         g = offsets
-        labels, _ = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
+        labels, sq_dist = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
+        # Stop once an iteration lowers the inertia by less than tol (relative). The
+        # offsets move too, so the inertia can rise: that is the balancing still
+        # reshaping the clusters (stopping there leaves centres that do not fit the
+        # balanced partition), not convergence.
+        inertia = float(sq_dist.sum(dtype=np.float64))
+        if 0 <= previous - inertia <= tol * inertia:
+            n_iter -= 1
+            break
+        previous = inertia
         sums, counts = centroid_sums(X, labels, n_clusters)
         new_centers = centers.copy()
         nonempty = counts > 0
         new_centers[nonempty] = sums[nonempty] / counts[nonempty, None]
-        shift = float(np.sum((new_centers - centers) ** 2))
         centers = new_centers
         progress.update()
-        if shift <= threshold:
-            break
     offsets = _fit_offsets(X[sub], centers, g, reg, 5 * sinkhorn_iter)
     labels, sq_dist = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
     return centers, labels, float(sq_dist.sum(dtype=np.float64)), n_iter, offsets

@@ -6,13 +6,16 @@ k-means++ seeding (scikit-learn's ``kmeans_plusplus``) on a subsample. Nothing l
 samples in Python; the loop is over iterations and row chunks only.
 """
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
-from ..utils import Progress, run_spans
+from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
 
-__all__ = ["kmeans", "nearest_centroid", "centroid_sums", "init_centers"]
+__all__ = ["best_seeding", "kmeans", "nearest_centroid", "centroid_sums", "init_centers"]
 
 
 def _row_chunks(n_rows, n_cols, budget_bytes=256 * 2**20):
@@ -58,6 +61,8 @@ def nearest_centroid(X, centers, *, centers_sqnorm=None, chunk_size=None, n_jobs
         labels[start:stop] = lab
         sq_dist[start:stop] = d[np.arange(len(lab)), lab] + np.einsum("ij,ij->i", block, block)
 
+    if n * k * X.shape[1] < 2**26:  # too little work to pay for starting threads
+        n_jobs = 1
     run_spans(work, n, chunk, n_jobs)
     np.maximum(sq_dist, 0, out=sq_dist)
     return labels, sq_dist
@@ -74,39 +79,66 @@ def centroid_sums(X, labels, n_clusters):
     return sums, counts
 
 
-def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None):
+def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
     """Greedy k-means++ (as scikit-learn's ``kmeans_plusplus``), one small GEMM per step.
 
     scikit-learn's version spends most of its time in per-step overhead at hundreds of
     centres on wide data (about a minute for 256 centres on 10,000 x 768 here); this one
     computes each step's candidate distances as one matrix product and updates the
-    closest-distance array in place, about 100 times faster.
+    closest-distance array in place, about 100 times faster. The products have only a
+    few rows (the candidates), a shape multi-threaded BLAS handles badly (slower than one
+    thread on a busy machine), so the rows of ``X`` are split between threads instead,
+    each running single-threaded BLAS on its span.
     """
     n = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     x_sq = np.einsum("ij,ij->i", X, X)
-    centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
-    first = rng.randint(n)
-    centers[0] = X[first]
-    closest = np.maximum(x_sq - 2 * (X @ X[first]) + x_sq[first], 0)
-    for c in range(1, n_clusters):
-        cum = np.cumsum(closest, dtype=np.float64)
-        total = cum[-1]
-        if total <= 0:  # fewer distinct points than centres: any point will do
-            cand = rng.randint(n, size=n_local_trials)
+    n_threads = min(effective_n_jobs(n_jobs), max(1, n // 4096))
+    bounds = np.linspace(0, n, n_threads + 1).astype(int)
+    spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+    def sq_distances(rows, pool):
+        """Squared distances, shape (n, len(rows)), from all rows of X to rows ``rows``."""
+        C = X[rows].T.copy()
+        out = np.empty((n, len(rows)), dtype=X.dtype)
+
+        def work(span):
+            a, b = span
+            block = out[a:b]
+            np.matmul(X[a:b], C, out=block)
+            block *= -2
+            block += x_sq[a:b, None]
+
+        if pool is None:
+            work((0, n))
         else:
-            cand = np.searchsorted(cum, rng.uniform(size=n_local_trials) * total)
-            cand = np.minimum(cand, n - 1)
-        d = X[cand] @ X.T
-        d *= -2
-        d += x_sq
-        d += x_sq[cand, None]
-        np.maximum(d, 0, out=d)
-        np.minimum(d, closest, out=d)
-        best = int(np.argmin(d.sum(axis=1, dtype=np.float64)))
-        closest = d[best]
-        centers[c] = X[cand[best]]
+            list(pool.map(work, spans))
+        out += x_sq[rows]
+        return np.maximum(out, 0, out=out)
+
+    centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if n_threads > 1:
+            stack.enter_context(blas_threads(1))
+            pool = stack.enter_context(ThreadPoolExecutor(n_threads))
+        first = rng.randint(n)
+        centers[0] = X[first]
+        closest = sq_distances(np.array([first]), pool)[:, 0]
+        for c in range(1, n_clusters):
+            cum = np.cumsum(closest, dtype=np.float64)
+            total = cum[-1]
+            if total <= 0:  # fewer distinct points than centres: any point will do
+                cand = rng.randint(n, size=n_local_trials)
+            else:
+                cand = np.searchsorted(cum, rng.uniform(size=n_local_trials) * total)
+                cand = np.minimum(cand, n - 1)
+            d = sq_distances(cand, pool)
+            np.minimum(d, closest[:, None], out=d)
+            best = int(np.argmin(d.sum(axis=0, dtype=np.float64)))
+            closest = np.ascontiguousarray(d[:, best])
+            centers[c] = X[cand[best]]
     return centers
 
 
@@ -157,6 +189,85 @@ def init_centers(X, n_clusters, *, init="k-means++", init_size=None, random_stat
     raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}.")
 
 
+def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress):
+    """Lloyd iterations from ``centers``; returns (centers, labels, inertia, n_iter)."""
+    n, n_clusters = X.shape[0], centers.shape[0]
+    total = None  # sum of squares about the mean, computed when first needed
+    previous = np.inf
+    reseeded = False
+    for n_iter in range(1, max_iter + 1):
+        labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
+        inertia = float(sq_dist.sum(dtype=np.float64))
+        # Converged (see kmeans' tol). The labels and inertia just computed belong to the
+        # returned centres, so no extra assignment pass is needed.
+        decrease = previous - inertia
+        if not reseeded and decrease <= tol * inertia:
+            if total is None:
+                mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)[None]
+                _, sq_mean = nearest_centroid(X, mean, chunk_size=chunk_size)
+                total = float(sq_mean.sum(dtype=np.float64))
+            if decrease <= 10 * tol * (total - inertia):
+                return centers, labels, inertia, n_iter - 1
+        previous = inertia
+        sums, counts = centroid_sums(X, labels, n_clusters)
+        new_centers = centers.copy()
+        nonempty = counts > 0
+        new_centers[nonempty] = sums[nonempty] / counts[nonempty, None]
+        if split_small is None:
+            empty = np.flatnonzero(~nonempty)
+            if empty.size:
+                # Re-seed empty clusters at the points farthest from their centres.
+                far = np.argpartition(sq_dist, -empty.size)[-empty.size :]
+                new_centers[empty] = X[far]
+        else:
+            empty = np.flatnonzero(counts < max(1.0, split_small * n / n_clusters))
+            if empty.size and empty.size < n_clusters:
+                _split_large(new_centers, empty, counts, sq_dist, labels, rng)
+        reseeded = bool(empty.size)
+        centers = new_centers
+        progress.update()
+    labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
+    return centers, labels, float(sq_dist.sum(dtype=np.float64)), max_iter
+
+
+def best_seeding(
+    X,
+    n_clusters,
+    *,
+    n_init=1,
+    init="k-means++",
+    init_size=None,
+    random_state=None,
+    verbose=0,
+    label="k-means",
+    **lloyd,
+):
+    """The best of ``n_init`` seedings, each refined by Lloyd on one subsample of X.
+
+    Every candidate is seeded (see :func:`init_centers`) and run to convergence on the
+    same ``init_size`` rows; the one with the lowest inertia on them wins, as in
+    scikit-learn's ``n_init`` but at the cost of the subsample. Returns
+    ``(centers, result)``: ``result`` is the winner's ``(centers, labels, inertia,
+    n_iter)`` on all of ``X`` when the subsample is all of ``X`` (nothing left to
+    refine), else None. ``lloyd`` holds ``_lloyd``'s keyword arguments.
+    """
+    rng = check_random_state(random_state)
+    n = X.shape[0]
+    if n_init <= 1 or isinstance(init, np.ndarray):
+        return init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng), None
+    size = init_size or min(n, max(40 * n_clusters, 10_000))
+    whole = size >= n
+    sample = X if whole else X[np.sort(rng.choice(n, size, replace=False))]
+    best = None
+    for i in range(n_init):
+        seeds = init_centers(sample, n_clusters, init=init, init_size=size, random_state=rng)
+        progress = Progress(lloyd["max_iter"], f"{label} (seeding {i + 1}/{n_init})", verbose)
+        result = _lloyd(sample, seeds, rng=rng, progress=progress, **lloyd)
+        if best is None or result[2] < best[2]:
+            best = result
+    return best[0], (best if whole else None)
+
+
 def kmeans(
     X,
     n_clusters,
@@ -165,6 +276,7 @@ def kmeans(
     tol=1e-4,
     init="k-means++",
     init_size=None,
+    n_init=1,
     random_state=None,
     chunk_size=None,
     verbose=0,
@@ -182,12 +294,24 @@ def kmeans(
     max_iter : int, default=20
         Maximum number of Lloyd iterations.
     tol : float, default=1e-4
-        Stop when the summed squared centre shift falls below ``tol`` times the mean
-        per-feature variance of ``X`` (scikit-learn's criterion).
+        Stop when an iteration lowers the inertia by less than ``tol`` times its value
+        and by less than ``10 * tol`` times the sum of squares explained so far (the
+        total sum of squares about the mean minus the inertia). Both are relative, so
+        independent of the scale of ``X``, and free to check: every assignment pass
+        yields the inertia. The second test keeps going where few clusters explain
+        little of the variance (few codewords, deep residual levels): there the inertia
+        hardly moves relative to its size while the clustering still improves.
+        ``tol=0`` runs until the inertia stops falling, or ``max_iter``.
     init : {"k-means++", "random"} or ndarray, default="k-means++"
         Seeding. k-means++ runs on a subsample of ``init_size`` rows.
     init_size : int, default=None
         Rows used for seeding; ``min(n_samples, max(40 * n_clusters, 10_000))`` when None.
+    n_init : int, default=1
+        Seedings tried. With more than one, each is seeded and run to convergence on
+        the same ``init_size`` rows and the lowest inertia there wins; the winner is
+        then refined on all rows (when ``init_size`` covers every row, this is
+        scikit-learn's ``n_init``: the best of full runs). Restarts pay off most with
+        few clusters, where one poor seeding leaves a whole region badly served.
     random_state : int, RandomState instance or None, default=None
         Seed for the subsample and the seeding.
     chunk_size : int, default=None
@@ -212,7 +336,8 @@ def kmeans(
     inertia : float
         Sum of squared distances to the nearest centre.
     n_iter : int
-        Lloyd iterations run.
+        Lloyd iterations (centre updates) run on all rows; every iteration is one
+        assignment pass over ``X``, plus one final pass.
 
     Examples
     --------
@@ -227,32 +352,12 @@ def kmeans(
     n = X.shape[0]
     if n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
-    centers = init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng)
-    variance = float(np.mean(np.var(X, axis=0))) if n > 1 else 0.0
-    threshold = tol * variance
+    lloyd = dict(max_iter=max_iter, tol=tol, split_small=split_small, chunk_size=chunk_size)
+    centers, done = best_seeding(
+        X, n_clusters, n_init=n_init, init=init, init_size=init_size, random_state=rng,
+        verbose=verbose, label=label, **lloyd,
+    )
+    if done is not None:
+        return done
     progress = Progress(max_iter, label, verbose)
-    labels = None
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
-        labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
-        sums, counts = centroid_sums(X, labels, n_clusters)
-        new_centers = centers.copy()
-        nonempty = counts > 0
-        new_centers[nonempty] = sums[nonempty] / counts[nonempty, None]
-        if split_small is None:
-            empty = np.flatnonzero(~nonempty)
-            if empty.size:
-                # Re-seed empty clusters at the points farthest from their centres.
-                far = np.argpartition(sq_dist, -empty.size)[-empty.size :]
-                new_centers[empty] = X[far]
-        else:
-            empty = np.flatnonzero(counts < max(1.0, split_small * n / n_clusters))
-            if empty.size and empty.size < n_clusters:
-                _split_large(new_centers, empty, counts, sq_dist, labels, rng)
-        shift = float(np.sum((new_centers - centers) ** 2))
-        centers = new_centers
-        progress.update()
-        if shift <= threshold and not empty.size:
-            break
-    labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
-    return centers, labels, float(sq_dist.sum(dtype=np.float64)), n_iter
+    return _lloyd(X, centers, rng=rng, progress=progress, **lloyd)

@@ -8,8 +8,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ..cluster import balanced_kmeans, init_centers, kmeans
+from ..cluster import balanced_kmeans, kmeans
 from ..cluster._balanced import _fit_offsets
+from ..cluster._kmeans import best_seeding
 from ..utils import Progress, import_optional
 from ._base import BaseResidualEncoder, resolve_device
 
@@ -31,18 +32,35 @@ class RQKMeansEncoder(BaseResidualEncoder):
         Number of levels (codebooks), i.e. the length of a code.
     n_clusters : int or list of int, default=256
         Codewords per level: one value for every level, or one per level.
-    max_iter : int, default=20
-        Lloyd iterations per level.
+    max_iter : int, default=100
+        Most Lloyd iterations per level (a cap: levels stop at ``tol``, typically
+        after 15 to 40 iterations at 256 codewords). Balanced levels run at most
+        ``min(max_iter, 20)``: their inertia jitters by about half a percent as the
+        Sinkhorn offsets move, so the ``tol`` test rarely ends them.
     tol : float, default=1e-4
-        A level stops early when its centre shift falls below ``tol`` times the mean
-        per-feature variance of its residuals.
+        A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
+        times its value and by less than ``10 * tol`` times the sum of squares the
+        level explains (see :func:`sksemantic.cluster.kmeans`). Balanced levels stop
+        when an iteration lowers the inertia by less than ``tol`` times its value (a
+        rise, from their offsets moving, does not stop them).
     init : {"k-means++", "random"}, default="k-means++"
-        Seeding of each level's k-means (k-means++ runs on a subsample).
+        Seeding of each level's k-means (greedy k-means++ runs on a subsample of
+        ``max(40 * n_clusters, 10_000)`` rows).
+    n_init : int or "auto", default="auto"
+        Seedings tried per level. Each candidate is seeded and run to convergence on
+        the seeding subsample and the lowest inertia there is refined on all rows,
+        so extra seedings cost a fraction of a full run (on data no larger than the
+        subsample they are full runs, as scikit-learn's ``n_init``). ``"auto"`` tries
+        ``min(10, max(1, 256 // n_clusters))`` per level: restarts pay off with few
+        codewords, where one poor seeding leaves a whole region badly served, and
+        cost little then; at 256 codewords and more one seeding is used.
     max_samples : int, "auto" or None, default="auto"
         Rows used to learn the codebooks: a random subset of this size (every level uses
-        the same subset). ``"auto"`` uses at most ``512 * max(n_clusters)`` rows, which
-        at 256 codewords is every row up to 131,072 (the quality of k-means gains little
-        beyond a few hundred points per centre); None uses every row.
+        the same subset). ``"auto"`` uses at most ``max(131_072, 512 *
+        max(n_clusters))`` rows: every row up to 131,072, beyond that 512 per codeword
+        (a codeword estimated from ``m`` rows adds about ``1/m`` to the relative error
+        of its rows, so a few hundred per codeword are enough once the data is large;
+        small codebooks still get 131,072 rows, which cost little). None uses every row.
     batch_size : int, default=None
         Rows per distance matrix product; bounds the memory of fit and transform
         (None: about 32 MiB of distances per block).
@@ -125,6 +143,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "init": [StrOptions({"k-means++", "random"})],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_samples": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "balanced": ["boolean"],
@@ -138,9 +157,10 @@ class RQKMeansEncoder(BaseResidualEncoder):
         *,
         n_levels=3,
         n_clusters=256,
-        max_iter=20,
+        max_iter=100,
         tol=1e-4,
         init="k-means++",
+        n_init="auto",
         max_samples="auto",
         batch_size=None,
         balanced=False,
@@ -153,6 +173,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         self.max_iter = max_iter
         self.tol = tol
         self.init = init
+        self.n_init = n_init
         self.max_samples = max_samples
         self.batch_size = batch_size
         self.balanced = balanced
@@ -235,61 +256,91 @@ class RQKMeansEncoder(BaseResidualEncoder):
         if self.max_samples is None:
             return n
         if self.max_samples == "auto":
-            return min(n, 512 * max(n_clusters))
+            return min(n, max(2**17, 512 * max(n_clusters)))
         return max(min(n, int(self.max_samples)), max(n_clusters))
+
+    def _n_init(self, k):
+        if self.n_init == "auto":
+            return min(10, max(1, 256 // k))
+        return int(self.n_init)
 
     def _fit_level_numpy(self, residual, k, seed, label):
         common = dict(
             max_iter=self.max_iter,
             tol=self.tol,
             init=self.init,
-            init_size=min(residual.shape[0], max(20 * k, 1024)),
+            n_init=self._n_init(k),
             random_state=seed,
             chunk_size=self.batch_size,
             verbose=max(int(self.verbose) - 1, 0),
             label=label,
         )
         if self.balanced:
+            common["max_iter"] = _balanced_max_iter(self.max_iter)
             centers, labels, _, n_iter, offsets = balanced_kmeans(residual, k, **common)
             return centers, labels, offsets, n_iter
         centers, labels, _, n_iter = kmeans(residual, k, split_small=0.05, **common)
         return centers, labels, None, n_iter
 
 
+def _balanced_max_iter(max_iter):
+    """Balanced levels' iteration cap (see ``max_iter``)."""
+    return min(int(max_iter), 20)
+
+
 def _fit_level_torch(residual, k, est, seed, device):
     """One level's (balanced) k-means in torch; returns numpy centres and labels."""
     torch = import_optional("torch", purpose=f"device={device!r}")
     rng = check_random_state(seed)
-    centers_np = init_centers(residual, k, init=est.init, random_state=rng)
+    # Seeding (and the n_init candidates, on the seeding subsample) runs in numpy.
+    centers_np, _ = best_seeding(
+        residual, k, n_init=est._n_init(k), init=est.init, random_state=rng,
+        max_iter=est.max_iter, tol=est.tol, split_small=None if est.balanced else 0.05,
+        chunk_size=est.batch_size,
+    )
     X = torch.from_numpy(residual).to(device)
     centers = torch.from_numpy(centers_np).to(device)
     n = X.shape[0]
     chunk = est.batch_size or max(1024, (64 * 2**20) // (4 * max(k, 1)))
-    threshold = est.tol * float(X.var(dim=0, unbiased=False).mean())
     if est.balanced:
         size = min(n, max(4096, 64 * k))
         sub = np.sort(rng.choice(n, size, replace=False)) if size < n else np.arange(n)
     offsets = None
+    x_sq = (X * X).sum(dim=1)
 
     def assign(centers, offsets):
+        """Labels and the inertia (squared distances to the chosen centres)."""
         shift = (centers * centers).sum(dim=1)
         if offsets is not None:
             shift = shift - torch.from_numpy(offsets).to(device)
         labels = torch.empty(n, dtype=torch.int64, device=device)
+        inertia = 0.0
         for start in range(0, n, chunk):
             d = torch.addmm(shift, X[start : start + chunk], centers.T, alpha=-2)
-            labels[start : start + chunk] = torch.argmin(d, dim=1)
-        return labels
+            best, labels[start : start + chunk] = torch.min(d, dim=1)
+            if offsets is not None:
+                best = best + torch.from_numpy(offsets).to(device)[labels[start : start + chunk]]
+            inertia += float((best + x_sq[start : start + chunk]).clamp(min=0).sum())
+        return labels, inertia
 
-    progress = Progress(est.max_iter, f"torch k-means ({device})", max(int(est.verbose) - 1, 0))
+    max_iter = _balanced_max_iter(est.max_iter) if est.balanced else est.max_iter
+    progress = Progress(max_iter, f"torch k-means ({device})", max(int(est.verbose) - 1, 0))
     n_iter = 0
+    previous = np.inf
     with torch.no_grad():
-        for n_iter in range(1, est.max_iter + 1):  # noqa: B007 (used after the loop)
+        for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
             if est.balanced:
                 offsets = _fit_offsets(
                     residual[sub], centers.cpu().numpy(), offsets, 0.02, 20
                 )
-            labels = assign(centers, offsets)
+            labels, inertia = assign(centers, offsets)
+            # The numpy kernels' relative-inertia test (a rise does not stop balanced
+            # fits, whose offsets move too).
+            decrease = previous - inertia
+            if decrease <= est.tol * inertia and (decrease >= 0 or not est.balanced):
+                n_iter -= 1
+                break
+            previous = inertia
             sums = torch.zeros_like(centers).index_add_(0, labels, X)
             counts = torch.bincount(labels, minlength=k)
             new = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centers)
@@ -297,12 +348,12 @@ def _fit_level_torch(residual, k, est, seed, device):
             if empty.numel() and not est.balanced:
                 far = ((X - new[labels]) ** 2).sum(dim=1).topk(empty.numel()).indices
                 new[empty] = X[far]
-            shift = float(((new - centers) ** 2).sum())
+                previous = np.inf  # re-seeded: do not stop on the next comparison
             centers = new
             progress.update()
-            if shift <= threshold and not empty.numel():
-                break
         if est.balanced:
             offsets = _fit_offsets(residual[sub], centers.cpu().numpy(), offsets, 0.02, 100)
-        labels = assign(centers, offsets)
+            labels, _ = assign(centers, offsets)
+        elif n_iter == max_iter:
+            labels, _ = assign(centers, offsets)
     return centers.cpu().numpy(), labels.cpu().numpy(), offsets, n_iter

@@ -37,3 +37,38 @@ def test_kmeans_reseeds_empty_clusters():
 def test_kmeans_rejects_too_many_clusters():
     with pytest.raises(ValueError, match="n_clusters=5 must not exceed n_samples=3"):
         kmeans(np.zeros((3, 2), dtype=np.float32), 5)
+
+
+def _blobs(n, d, n_centers, seed):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, (n_centers, d))
+    return (centers[rng.integers(0, n_centers, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_kmeans_stops_at_tol_close_to_full_convergence():
+    X = _blobs(3000, 16, 40, seed=0)
+    _, _, inertia, n_iter = kmeans(X, 12, max_iter=300, random_state=0)
+    _, _, inertia_full, n_iter_full = kmeans(X, 12, max_iter=300, tol=0, random_state=0)
+    assert n_iter < 300 and n_iter <= n_iter_full
+    assert inertia <= 1.005 * inertia_full
+
+
+def test_kmeans_n_init_beats_a_typical_single_seeding():
+    X = _blobs(1500, 8, 30, seed=1)
+    singles = [kmeans(X, 10, max_iter=100, random_state=s)[2] for s in range(10)]
+    best = kmeans(X, 10, max_iter=100, n_init=10, random_state=0)[2]
+    assert best <= np.median(singles)
+    # Candidates seeded and compared on a subsample, the winner refined on every row.
+    sub = kmeans(X, 10, max_iter=100, n_init=10, init_size=500, random_state=0)
+    assert sub[2] <= np.median(singles)
+    lab, d = nearest_centroid(X, sub[0])
+    np.testing.assert_array_equal(lab, sub[1])
+
+
+def test_kmeans_plusplus_does_not_depend_on_threads():
+    from sksemantic.cluster._kmeans import _kmeans_plusplus
+
+    X = _blobs(9000, 8, 50, seed=2)
+    one = _kmeans_plusplus(X, 20, np.random.RandomState(0), n_jobs=1)
+    two = _kmeans_plusplus(X, 20, np.random.RandomState(0), n_jobs=2)
+    np.testing.assert_array_equal(one, two)

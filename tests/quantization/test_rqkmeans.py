@@ -69,6 +69,24 @@ def test_first_level_matches_sklearn_kmeans(X):
     assert ours <= 1.05 * theirs
 
 
+def test_few_codewords_match_best_of_ten_kmeans():
+    # n_init="auto" restarts each level when codewords are few: one level must be as
+    # good as scikit-learn's best of 10 full runs (semantic-id's setting), up to 1%.
+    X = _blobs(n=1500, d=8, n_centers=40, seed=3)
+    enc = RQKMeansEncoder(n_levels=1, n_clusters=6, random_state=0).fit(X)
+    ours = -enc.score(X) * X.shape[1] * len(X)
+    theirs = KMeans(6, n_init=10, max_iter=100, random_state=0).fit(X).inertia_
+    assert ours <= 1.01 * theirs
+    single = RQKMeansEncoder(n_levels=1, n_clusters=6, n_init=1, random_state=0)
+    assert enc._n_init(6) == 10 and single._n_init(6) == 1
+    assert enc._n_init(256) == 1
+
+
+def test_bad_n_init(X):
+    with pytest.raises(ValueError, match="n_init"):
+        RQKMeansEncoder(n_clusters=4, n_init=0).fit(X)
+
+
 def test_per_level_n_clusters(X):
     enc = RQKMeansEncoder(n_levels=3, n_clusters=[8, 4, 2], random_state=0).fit(X)
     assert enc.n_clusters_ == [8, 4, 2]
@@ -141,8 +159,19 @@ def test_balanced_levels_are_near_equal():
         c_plain = np.bincount(plain[:, level], minlength=8)
         c_bal = np.bincount(bal[:, level], minlength=8)
         assert c_bal.std() / c_bal.mean() < 0.25
-        assert c_bal.std() < 0.5 * c_plain.std()
+        # Plain levels restart at few codewords (n_init='auto'), which already evens
+        # them out somewhat; balanced ones must still be clearly more even.
+        assert c_bal.std() < 0.7 * c_plain.std()
     assert len(np.unique(bal, axis=0)) > len(np.unique(plain, axis=0))
+
+
+def test_balanced_levels_are_capped_plain_levels_converge(X):
+    # Plain levels stop at tol well before the max_iter cap; balanced levels (whose
+    # inertia jitters with the offsets) run at most 20 iterations.
+    plain = RQKMeansEncoder(n_levels=2, n_clusters=8, n_init=1, random_state=0).fit(X)
+    assert max(plain.n_iter_per_level_) < 100
+    bal = RQKMeansEncoder(n_levels=2, n_clusters=8, balanced=True, random_state=0).fit(X)
+    assert max(bal.n_iter_per_level_) <= 20
 
 
 def test_ids_round_trip(X, fitted):
