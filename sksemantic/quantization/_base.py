@@ -78,17 +78,20 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
 
     def _encode(self, X):
         """Codes of validated ``X`` (codebook dtype); nearest codewords level by level."""
-        offsets = getattr(self, "balance_offsets_", None)
+        return self._encode_with(X, self.codebooks_, getattr(self, "balance_offsets_", None))
+
+    def _encode_with(self, X, codebooks, offsets=None):
+        """Greedy residual codes of ``X`` for ``codebooks``, on this encoder's device."""
         device = self._encode_device()
         if device == "cpu" and self._encode_backend != "torch":
-            return encode_numpy(X, self.codebooks_, offsets)
+            return encode_numpy(X, codebooks, offsets)
         if device != "cpu":
             try:
                 device = resolve_device(device)
             except (ImportError, ValueError):
                 # A model fitted on a GPU encodes on a CPU-only machine, with numpy.
-                return encode_numpy(X, self.codebooks_, offsets)
-        return encode_torch(X, self.codebooks_, offsets, device=device)
+                return encode_numpy(X, codebooks, offsets)
+        return encode_torch(X, codebooks, offsets, device=device)
 
     def _decode(self, codes):
         """Reconstruction of validated codes."""
