@@ -23,7 +23,10 @@ def _row_chunks(n_rows, n_cols, budget_bytes=256 * 2**20):
     return int(max(256, min(n_rows, budget_bytes // max(4 * n_cols, 1))))
 
 
-def nearest_centroid(X, centers, *, centers_sqnorm=None, chunk_size=None, n_jobs=None):
+def nearest_centroid(
+    X, centers, *, centers_sqnorm=None, X_sqnorm=None, chunk_size=None, n_jobs=None,
+    with_sums=False,
+):
     """Index of, and squared distance to, the nearest centre for every row of ``X``.
 
     Parameters
@@ -34,21 +37,32 @@ def nearest_centroid(X, centers, *, centers_sqnorm=None, chunk_size=None, n_jobs
         Centres, same dtype as ``X``.
     centers_sqnorm : ndarray of shape (n_clusters,), default=None
         Precomputed squared norms of ``centers``.
+    X_sqnorm : ndarray of shape (n_samples,), default=None
+        Precomputed squared norms of the rows of ``X`` (Lloyd's iterations reuse them).
     chunk_size : int, default=None
         Rows per matrix product; chosen to bound memory when None.
     n_jobs : int, default=None
         Threads (None: every core). The result does not depend on it.
+    with_sums : bool, default=False
+        Also return the per-cluster sums and counts of the rows (the k-means update),
+        computed block by block while each block is still in cache, instead of in a
+        second pass over ``X``.
 
     Returns
     -------
     labels : ndarray of shape (n_samples,), dtype int64
     sq_dist : ndarray of shape (n_samples,)
         Squared Euclidean distance to the chosen centre (clipped at 0).
+    sums, counts : ndarray of shape (n_clusters, n_features) and (n_clusters,)
+        Only with ``with_sums=True``.
     """
     n, k = X.shape[0], centers.shape[0]
     if centers_sqnorm is None:
         centers_sqnorm = np.einsum("ij,ij->i", centers, centers)
     chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
+    if with_sums:
+        # Small blocks: the block is read again for the sums right after its product.
+        chunk = min(chunk, max(256, 2**22 // (4 * max(X.shape[1], 1))))
     labels = np.empty(n, dtype=np.int64)
     sq_dist = np.empty(n, dtype=X.dtype)
 
@@ -59,24 +73,54 @@ def nearest_centroid(X, centers, *, centers_sqnorm=None, chunk_size=None, n_jobs
         d += centers_sqnorm
         lab = np.argmin(d, axis=1)
         labels[start:stop] = lab
-        sq_dist[start:stop] = d[np.arange(len(lab)), lab] + np.einsum("ij,ij->i", block, block)
+        norms = (
+            np.einsum("ij,ij->i", block, block) if X_sqnorm is None else X_sqnorm[start:stop]
+        )
+        sq_dist[start:stop] = d[np.arange(len(lab)), lab] + norms
+        if with_sums:
+            return _onehot_sums(block, lab, k)
+        return None
 
     if n * k * X.shape[1] < 2**26:  # too little work to pay for starting threads
         n_jobs = 1
-    run_spans(work, n, chunk, n_jobs)
+    parts = run_spans(work, n, chunk, n_jobs)
     np.maximum(sq_dist, 0, out=sq_dist)
-    return labels, sq_dist
+    if not with_sums:
+        return labels, sq_dist
+    return labels, sq_dist, _add_in_order(parts), np.bincount(labels, minlength=k)
 
 
-def centroid_sums(X, labels, n_clusters):
-    """Per-cluster sums and counts of ``X`` by ``labels`` (a sparse one-hot product)."""
-    n = X.shape[0]
+def _onehot_sums(block, labels, n_clusters):
+    """Per-cluster sums of the rows of ``block`` (one sparse one-hot product)."""
+    m = block.shape[0]
     onehot = sp.csr_matrix(
-        (np.ones(n, dtype=X.dtype), (labels, np.arange(n))), shape=(n_clusters, n)
+        (np.ones(m, dtype=block.dtype), (labels, np.arange(m))), shape=(n_clusters, m)
     )
-    sums = np.asarray(onehot @ X)
-    counts = np.bincount(labels, minlength=n_clusters)
-    return sums, counts
+    return np.asarray(onehot @ block)
+
+
+def _add_in_order(parts):
+    """Sum of partial sums, in span order (so the total does not depend on threads)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def centroid_sums(X, labels, n_clusters, *, n_jobs=None):
+    """Per-cluster sums and counts of ``X`` by ``labels`` (sparse one-hot products).
+
+    Rows are taken in fixed spans, one product each, shared among ``n_jobs`` threads;
+    the partial sums are added in span order, so the result does not depend on
+    ``n_jobs``.
+    """
+    n = X.shape[0]
+    step = max(256, 2**22 // (4 * max(X.shape[1], 1)))
+    parts = run_spans(
+        lambda a, b: _onehot_sums(X[a:b], labels[a:b], n_clusters), n, step,
+        n_jobs if n * X.shape[1] >= 2**22 else 1,
+    )
+    return _add_in_order(parts), np.bincount(labels, minlength=n_clusters)
 
 
 def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
@@ -195,8 +239,11 @@ def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress)
     total = None  # sum of squares about the mean, computed when first needed
     previous = np.inf
     reseeded = False
+    x_sq = np.einsum("ij,ij->i", X, X)
     for n_iter in range(1, max_iter + 1):
-        labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
+        labels, sq_dist, sums, counts = nearest_centroid(
+            X, centers, X_sqnorm=x_sq, chunk_size=chunk_size, with_sums=True
+        )
         inertia = float(sq_dist.sum(dtype=np.float64))
         # Converged (see kmeans' tol). The labels and inertia just computed belong to the
         # returned centres, so no extra assignment pass is needed.
@@ -209,7 +256,6 @@ def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress)
             if decrease <= 10 * tol * (total - inertia):
                 return centers, labels, inertia, n_iter - 1
         previous = inertia
-        sums, counts = centroid_sums(X, labels, n_clusters)
         new_centers = centers.copy()
         nonempty = counts > 0
         new_centers[nonempty] = sums[nonempty] / counts[nonempty, None]
@@ -226,7 +272,7 @@ def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress)
         reseeded = bool(empty.size)
         centers = new_centers
         progress.update()
-    labels, sq_dist = nearest_centroid(X, centers, chunk_size=chunk_size)
+    labels, sq_dist = nearest_centroid(X, centers, X_sqnorm=x_sq, chunk_size=chunk_size)
     return centers, labels, float(sq_dist.sum(dtype=np.float64)), max_iter
 
 

@@ -78,17 +78,24 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
 
     def _encode(self, X):
         """Codes of validated ``X`` (codebook dtype); nearest codewords level by level."""
-        offsets = getattr(self, "balance_offsets_", None)
+        return self._encode_with(X, self.codebooks_, getattr(self, "balance_offsets_", None))
+
+    def _encode_with(self, X, codebooks, offsets=None, residual_out=None):
+        """Greedy residual codes of ``X`` for ``codebooks``, on this encoder's device;
+        ``residual_out`` (optional) receives ``X`` minus the reconstruction."""
         device = self._encode_device()
-        if device == "cpu" and self._encode_backend != "torch":
-            return encode_numpy(X, self.codebooks_, offsets)
         if device != "cpu":
             try:
                 device = resolve_device(device)
             except (ImportError, ValueError):
                 # A model fitted on a GPU encodes on a CPU-only machine, with numpy.
-                return encode_numpy(X, self.codebooks_, offsets)
-        return encode_torch(X, self.codebooks_, offsets, device=device)
+                device = "cpu"
+        if device == "cpu" and self._encode_backend != "torch":
+            return encode_numpy(X, codebooks, offsets, residual_out=residual_out)
+        codes = encode_torch(X, codebooks, offsets, device=device)
+        if residual_out is not None:
+            np.subtract(X, decode_numpy(codes, codebooks, X.dtype), out=residual_out)
+        return codes
 
     def _decode(self, codes):
         """Reconstruction of validated codes."""

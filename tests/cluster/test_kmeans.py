@@ -72,3 +72,35 @@ def test_kmeans_plusplus_does_not_depend_on_threads():
     one = _kmeans_plusplus(X, 20, np.random.RandomState(0), n_jobs=1)
     two = _kmeans_plusplus(X, 20, np.random.RandomState(0), n_jobs=2)
     np.testing.assert_array_equal(one, two)
+
+
+def test_centroid_sums_match_a_direct_sum_and_do_not_depend_on_threads():
+    from sksemantic.cluster._kmeans import centroid_sums
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40_000, 64))  # float64: the direct sum is exact enough
+    labels = rng.integers(0, 7, len(X))
+    sums, counts = centroid_sums(X, labels, 9, n_jobs=2)
+    direct = np.stack([X[labels == c].sum(axis=0) for c in range(9)])
+    np.testing.assert_allclose(sums, direct, rtol=1e-10, atol=1e-9)
+    np.testing.assert_array_equal(counts, np.bincount(labels, minlength=9))
+    one, _ = centroid_sums(X, labels, 9, n_jobs=1)
+    np.testing.assert_array_equal(one, sums)
+
+
+def test_nearest_centroid_with_sums_is_the_assignment_and_its_update():
+    from sksemantic.cluster._kmeans import centroid_sums
+
+    X = _blobs(30_000, 16, 12, seed=4)
+    centers = X[:12].copy()
+    lab, d = nearest_centroid(X, centers)
+    lab2, d2, sums, counts = nearest_centroid(
+        X, centers, X_sqnorm=np.einsum("ij,ij->i", X, X), with_sums=True, n_jobs=2
+    )
+    np.testing.assert_array_equal(lab, lab2)
+    np.testing.assert_allclose(d, d2, rtol=1e-5, atol=1e-3)
+    ref, ref_counts = centroid_sums(X.astype(np.float64), lab, 12)
+    np.testing.assert_allclose(sums, ref, rtol=1e-4, atol=1e-2)
+    np.testing.assert_array_equal(counts, ref_counts)
+    _, _, sums1, _ = nearest_centroid(X, centers, with_sums=True, n_jobs=1)
+    np.testing.assert_array_equal(sums1, sums)
