@@ -51,8 +51,9 @@ class _CandidateBuffer:
     (``thr`` is updated in place) and bounds the memory held.
     """
 
-    def __init__(self, best_s, best_i, thr, limit):
+    def __init__(self, best_s, best_i, thr, limit, n_jobs=1):
         self.best_s, self.best_i, self.thr, self.limit = best_s, best_i, thr, limit
+        self.n_jobs = n_jobs
         self.parts, self.size = [], 0
 
     def add(self, rows, scores, ids):
@@ -67,8 +68,20 @@ class _CandidateBuffer:
             return
         rows, scores, ids = (np.concatenate(p) for p in zip(*self.parts, strict=True))
         self.parts, self.size = [], 0
+        n_rows = len(self.best_s)
+        n_threads = min(effective_n_jobs(self.n_jobs), max(1, rows.size // 2**15))
+        # Rows are independent: with several threads each merges one range of rows.
         # Every point lies in one list, and each list is scanned once: no repeats.
-        merge_candidates(self.best_s, self.best_i, rows, scores, ids, unique=True)
+        step = -(-n_rows // n_threads)
+
+        def work(a, b):
+            if n_threads == 1:
+                sel = slice(None)
+            else:
+                sel = np.flatnonzero((rows >= a) & (rows < b))
+            merge_candidates(self.best_s, self.best_i, rows[sel], scores[sel], ids[sel], unique=True)
+
+        run_spans(work, n_rows, step, n_threads)
         self.thr[:] = self.best_s[:, -1]
 
 
@@ -151,34 +164,42 @@ class IVFIndex(BaseIndex):
         return self.X_[pos[ids]], self.sqnorm_[pos[ids]]
 
     # -- probing ---------------------------------------------------------------------
-    def _probe(self, Q_prep, n_probe):
+    def _probe(self, Q_prep, n_probe, n_jobs=1):
         """The ``n_probe`` best lists for each query; column 0 holds the very best.
 
-        Scored 1,024 queries at a time: a partial sort returns an int64 index for every
-        entry, which for a whole chunk was several times the size of the data.
+        Scored at most 1,024 queries at a time (a partial sort returns an int64 index
+        for every entry, which for a whole chunk was several times the size of the
+        data), the blocks shared among ``n_jobs`` threads: in a large batch the probe
+        was a quarter of the time while it ran on one core.
         """
         out = np.empty((len(Q_prep), n_probe), dtype=np.int64)
-        for s in range(0, len(Q_prep), 1024):
-            out[s : s + 1024] = self._probe_block(Q_prep[s : s + 1024], n_probe)
+
+        def work(a, b):
+            out[a:b] = self._probe_block(Q_prep[a:b], n_probe)
+
+        n = len(Q_prep)
+        run_spans(work, n, min(1024, max(128, -(-n // effective_n_jobs(n_jobs)))), n_jobs)
         return out
 
     def _probe_block(self, Q_prep, n_probe):
         C, csq = self.centers_, self.centers_sqnorm_
+        n_lists = self.n_lists_
         G = Q_prep @ C.T
         if self.metric != "inner_product":
             G *= 2
             G -= csq  # ranks as -|q - c|^2
-        if n_probe < self.n_lists_:
-            # Partitioned at two places: the n_probe best at the end, the very best last.
-            kth = sorted({self.n_lists_ - n_probe, self.n_lists_ - 1})
-            probes = np.argpartition(G, kth, axis=1)[:, self.n_lists_ - n_probe :][:, ::-1]
-            return np.ascontiguousarray(probes)
-        probes = np.broadcast_to(np.arange(self.n_lists_), G.shape)
-        best = G.argmax(axis=1)
-        probes = np.array(probes)
+        if n_probe < n_lists:
+            # One partition point (two cost half as much again); the best of the
+            # n_probe is then found among them and moved to column 0.
+            probes = np.argpartition(G, n_lists - n_probe, axis=1)[:, n_lists - n_probe :]
+            best = np.take_along_axis(G, probes, axis=1).argmax(axis=1)
+        else:
+            probes = np.tile(np.arange(n_lists), (len(G), 1))
+            best = G.argmax(axis=1)
         rows = np.arange(len(probes))
+        first = probes[rows, best]
         probes[rows, best] = probes[:, 0]
-        probes[:, 0] = best
+        probes[:, 0] = first
         return probes
 
     def _resolved_n_probe(self):
@@ -214,7 +235,7 @@ class IVFIndex(BaseIndex):
         are shared among ``n_jobs`` threads (BLAS releases the GIL).
         """
         c, off = len(Qc), self.offsets_
-        probes = self._probe(Qc, n_probe)
+        probes = self._probe(Qc, n_probe, n_jobs)
         width = int(max(k, np.diff(off)[probes[:, 0]].max()))
         first = np.full((c, width), -np.inf, dtype=np.float32)
         groups = list(self._group_by_list(probes[:, 0]))
@@ -228,7 +249,7 @@ class IVFIndex(BaseIndex):
         r, col = np.nonzero((first >= thr[:, None]) & (first > -np.inf))
         best_s = np.full((c, k), -np.inf, dtype=np.float32)
         best_i = np.full((c, k), -1, dtype=np.int64)
-        buf = _CandidateBuffer(best_s, best_i, thr, limit=max(1 << 18, 32 * c))
+        buf = _CandidateBuffer(best_s, best_i, thr, limit=max(1 << 18, 32 * c), n_jobs=n_jobs)
         buf.add(r, first[r, col], off[probes[r, 0]] + col)
         del r, col
         buf.flush()
