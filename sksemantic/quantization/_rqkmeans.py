@@ -373,7 +373,7 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0):
             shift_by_codewords(target, cb, labels)
         new_codes, new_err, new_inertia = errors(new)
         progress.update()
-        if new_inertia > inertia * (1.0 - tol):
+        if not new_inertia < inertia * (1.0 - tol):  # also ends at zero error
             break
         codebooks, codes, err, inertia = new, new_codes, new_err, new_inertia
         n_kept += 1
