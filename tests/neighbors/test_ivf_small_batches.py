@@ -87,3 +87,32 @@ def test_search_probes_more_lists_than_a_self_join():
 
     assert recall(est) >= recall(join)
     assert recall(est) >= 0.95
+
+
+def test_threaded_candidate_merges_match_one_thread():
+    # Enough candidates that the merge splits the queries among threads; ties in score
+    # (rounded values) must still resolve by id, whatever thread merged them.
+    from sksemantic.neighbors._ivf import _CandidateBuffer
+
+    rng = np.random.default_rng(0)
+    n_q, k, n_cand = 3000, 7, 200_000
+    rows = rng.integers(0, n_q, n_cand)
+    ids = rng.permutation(10 * n_cand)[:n_cand]  # unique ids, as a list scan gives
+    scores = np.round(rng.random(n_cand), 2).astype(np.float32)
+    out = []
+    for n_jobs in (1, 2):
+        best_s = np.full((n_q, k), -np.inf, dtype=np.float32)
+        best_i = np.full((n_q, k), -1, dtype=np.int64)
+        thr = np.full(n_q, -np.inf, dtype=np.float32)
+        buf = _CandidateBuffer(best_s, best_i, thr, limit=1 << 30, n_jobs=n_jobs)
+        buf.add(rows, scores, ids)
+        buf.flush()
+        np.testing.assert_array_equal(thr, best_s[:, -1])
+        out.append((best_s, best_i))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    # Each row holds its k best candidates.
+    r = 5
+    mine = np.flatnonzero(rows == r)
+    order = np.lexsort((ids[mine], -scores[mine]))[:k]
+    np.testing.assert_array_equal(out[0][1][r], ids[mine][order])
