@@ -281,8 +281,20 @@ def balanced_kmeans(
         centers = new_centers
         progress.update()
     offsets = _fit_offsets(X[sub], centers, g, reg, 5 * sinkhorn_iter)
+    if not _near_balanced(X[sub], centers, offsets):
+        # The warm start can be stuck far from the offsets the final centres need (a
+        # centre that moved away from its points needs a large one): anneal from cold.
+        offsets = _fit_offsets(X[sub], centers, None, reg, 5 * sinkhorn_iter)
     labels, sq_dist = _offset_distances(X, centers, offsets, chunk_size=chunk_size)
     return centers, labels, float(sq_dist.sum(dtype=np.float64)), n_iter, offsets
+
+
+def _near_balanced(sample, centers, offsets, slack=0.5):
+    """Whether every cluster gets between ``1 - slack`` and ``1 + slack`` of its share."""
+    labels, _ = _offset_distances(sample, centers, offsets)
+    counts = np.bincount(labels, minlength=centers.shape[0])
+    share = sample.shape[0] / centers.shape[0]
+    return bool(counts.min() >= (1 - slack) * share and counts.max() <= (1 + slack) * share)
 
 
 def _fit_offsets(sample, centers, g_init, reg, n_iter, tol=1e-2):

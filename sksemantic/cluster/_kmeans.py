@@ -91,10 +91,16 @@ def nearest_centroid(
 
 
 def _onehot_sums(block, labels, n_clusters):
-    """Per-cluster sums of the rows of ``block`` (one sparse one-hot product)."""
+    """Per-cluster sums of the rows of ``block`` (one sparse one-hot product).
+
+    The one-hot matrix is built directly in CSC form (one entry per column, so no
+    sorting); the product adds the rows in their order, as the CSR form would.
+    """
     m = block.shape[0]
-    onehot = sp.csr_matrix(
-        (np.ones(m, dtype=block.dtype), (labels, np.arange(m))), shape=(n_clusters, m)
+    onehot = sp.csc_matrix(
+        (np.ones(m, dtype=block.dtype), labels.astype(np.int32, copy=False),
+         np.arange(m + 1, dtype=np.int32)),
+        shape=(n_clusters, m),
     )
     return np.asarray(onehot @ block)
 
@@ -200,7 +206,9 @@ def _split_large(centers, small, counts, sq_dist, labels, rng):
     centers[small] = centers[parents] + delta.astype(centers.dtype)
 
 
-def init_centers(X, n_clusters, *, init="k-means++", init_size=None, random_state=None):
+def init_centers(
+    X, n_clusters, *, init="k-means++", init_size=None, random_state=None, n_jobs=None
+):
     """Initial centres: k-means++ or random rows of a subsample, or a given array.
 
     Parameters
@@ -215,6 +223,8 @@ def init_centers(X, n_clusters, *, init="k-means++", init_size=None, random_stat
         Rows used for seeding; ``min(n_samples, max(40 * n_clusters, 10_000))`` when None.
     random_state : int, RandomState instance or None, default=None
         Seed for the subsample and the seeding.
+    n_jobs : int, default=None
+        Threads for k-means++ (None: every core). The result does not depend on it.
 
     Returns
     -------
@@ -227,31 +237,54 @@ def init_centers(X, n_clusters, *, init="k-means++", init_size=None, random_stat
     size = init_size or min(n, max(40 * n_clusters, 10_000))
     sample = X if size >= n else X[np.sort(rng.choice(n, size, replace=False))]
     if init == "k-means++":
-        return _kmeans_plusplus(sample, n_clusters, rng).astype(X.dtype, copy=False)
+        return _kmeans_plusplus(sample, n_clusters, rng, n_jobs=n_jobs).astype(
+            X.dtype, copy=False
+        )
     if init == "random":
         return sample[rng.choice(sample.shape[0], n_clusters, replace=False)].copy()
     raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}.")
 
 
-def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress):
-    """Lloyd iterations from ``centers``; returns (centers, labels, inertia, n_iter)."""
+# Over-relaxation of Lloyd's update (see ``_lloyd``): the step grows by this factor after
+# every update that lowered the inertia, up to the cap; a step that raised it is undone.
+_STEP_GROWTH = 1.5
+_MAX_STEP = 4.0
+
+
+def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress, n_jobs=None):
+    """Lloyd iterations from ``centers``; returns (centers, labels, inertia, n_iter).
+
+    Over-relaxed: once an update has lowered the inertia, the next one moves the centres
+    ``step`` times as far as Lloyd's update would (``step`` grows by ``_STEP_GROWTH`` per
+    successful update, up to ``_MAX_STEP``). Where the inertia falls slowly, as on the
+    nearly structureless deep levels of a residual quantiser, the centres drift the same
+    way for many iterations and the longer steps get there in fewer passes. A step that
+    raises the inertia is undone: the next pass evaluates Lloyd's own update from the
+    last accepted centres and the step starts again at 1, so the accepted inertia never
+    rises. Every pass, accepted or not, counts towards ``max_iter``.
+    """
     n, n_clusters = X.shape[0], centers.shape[0]
     total = None  # sum of squares about the mean, computed when first needed
     previous = np.inf
     reseeded = False
     x_sq = np.einsum("ij,ij->i", X, X)
+    step, fallback = 1.0, None
     for n_iter in range(1, max_iter + 1):
         labels, sq_dist, sums, counts = nearest_centroid(
-            X, centers, X_sqnorm=x_sq, chunk_size=chunk_size, with_sums=True
+            X, centers, X_sqnorm=x_sq, chunk_size=chunk_size, with_sums=True, n_jobs=n_jobs
         )
         inertia = float(sq_dist.sum(dtype=np.float64))
+        if fallback is not None and inertia > previous:
+            centers, fallback, step = fallback, None, 1.0
+            progress.update()
+            continue
         # Converged (see kmeans' tol). The labels and inertia just computed belong to the
         # returned centres, so no extra assignment pass is needed.
         decrease = previous - inertia
         if not reseeded and decrease <= tol * inertia:
             if total is None:
                 mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)[None]
-                _, sq_mean = nearest_centroid(X, mean, chunk_size=chunk_size)
+                _, sq_mean = nearest_centroid(X, mean, chunk_size=chunk_size, n_jobs=n_jobs)
                 total = float(sq_mean.sum(dtype=np.float64))
             if decrease <= 10 * tol * (total - inertia):
                 return centers, labels, inertia, n_iter - 1
@@ -270,10 +303,24 @@ def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress)
             if empty.size and empty.size < n_clusters:
                 _split_large(new_centers, empty, counts, sq_dist, labels, rng)
         reseeded = bool(empty.size)
-        centers = new_centers
+        if reseeded or step == 1.0:
+            centers, fallback = new_centers, None
+        else:
+            fallback = new_centers
+            centers = centers + np.asarray(step, dtype=centers.dtype) * (new_centers - centers)
+        step = 1.0 if reseeded else min(step * _STEP_GROWTH, _MAX_STEP)
         progress.update()
-    labels, sq_dist = nearest_centroid(X, centers, X_sqnorm=x_sq, chunk_size=chunk_size)
-    return centers, labels, float(sq_dist.sum(dtype=np.float64)), max_iter
+    labels, sq_dist = nearest_centroid(
+        X, centers, X_sqnorm=x_sq, chunk_size=chunk_size, n_jobs=n_jobs
+    )
+    inertia = float(sq_dist.sum(dtype=np.float64))
+    if fallback is not None and inertia > previous:
+        centers = fallback
+        labels, sq_dist = nearest_centroid(
+            X, centers, X_sqnorm=x_sq, chunk_size=chunk_size, n_jobs=n_jobs
+        )
+        inertia = float(sq_dist.sum(dtype=np.float64))
+    return centers, labels, inertia, max_iter
 
 
 def best_seeding(
@@ -291,11 +338,17 @@ def best_seeding(
     """The best of ``n_init`` seedings, each refined by Lloyd on one subsample of X.
 
     Every candidate is seeded (see :func:`init_centers`) and run to convergence on the
-    same ``init_size`` rows; the one with the lowest inertia on them wins, as in
-    scikit-learn's ``n_init`` but at the cost of the subsample. Returns
-    ``(centers, result)``: ``result`` is the winner's ``(centers, labels, inertia,
-    n_iter)`` on all of ``X`` when the subsample is all of ``X`` (nothing left to
-    refine), else None. ``lloyd`` holds ``_lloyd``'s keyword arguments.
+    same ``init_size`` rows; the one with the lowest inertia on them wins (the first on
+    a tie), as in scikit-learn's ``n_init`` but at the cost of the subsample. The
+    candidates run side by side, one per thread with single-threaded BLAS: on a subsample
+    their matrix products are too small for BLAS to use several cores well. Each draws
+    from its own random seed, taken from ``random_state`` before any of them starts, so
+    the result does not depend on the number of threads. When the subsample is not all of
+    ``X``, the candidates stop at ``10 * tol``: the winner is refined on every row
+    anyway. Returns ``(centers, result)``:
+    ``result`` is the winner's ``(centers, labels, inertia, n_iter)`` on all of ``X``
+    when the subsample is all of ``X`` (nothing left to refine), else None. ``lloyd``
+    holds ``_lloyd``'s keyword arguments.
     """
     rng = check_random_state(random_state)
     n = X.shape[0]
@@ -304,14 +357,28 @@ def best_seeding(
     size = init_size or min(n, max(40 * n_clusters, 10_000))
     whole = size >= n
     sample = X if whole else X[np.sort(rng.choice(n, size, replace=False))]
-    best = None
-    for i in range(n_init):
-        seeds = init_centers(sample, n_clusters, init=init, init_size=size, random_state=rng)
+    seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
+
+    def candidate(i):
+        cand_rng = np.random.RandomState(seeds[i])
+        start = init_centers(
+            sample, n_clusters, init=init, init_size=size, random_state=cand_rng, n_jobs=1
+        )
         progress = Progress(lloyd["max_iter"], f"{label} (seeding {i + 1}/{n_init})", verbose)
-        result = _lloyd(sample, seeds, rng=rng, progress=progress, **lloyd)
-        if best is None or result[2] < best[2]:
-            best = result
-    return best[0], (best if whole else None)
+        return _lloyd(sample, start, rng=cand_rng, progress=progress, n_jobs=1, **rank_lloyd)
+
+    # Candidates that the full data will refine only need ranking: a looser tol (10x)
+    # ranks them alike at a fraction of the iterations.
+    rank_lloyd = dict(lloyd) if whole else dict(lloyd, tol=10 * lloyd["tol"])
+
+    n_threads = min(effective_n_jobs(None), n_init)
+    if n_threads > 1:
+        with blas_threads(1), ThreadPoolExecutor(n_threads) as pool:
+            results = list(pool.map(candidate, range(n_init)))
+    else:
+        results = [candidate(i) for i in range(n_init)]
+    best = min(range(n_init), key=lambda i: (results[i][2], i))
+    return results[best][0], (results[best] if whole else None)
 
 
 def kmeans(

@@ -101,7 +101,9 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     max_sq = [float(np.max(np.abs(s))) for s in shifts]
     tol = tie_tolerance(X.dtype, n_features)
     k_max = max(c.shape[0] for c in codebooks)
-    chunk = chunk_size or min(_row_chunks(n, k_max + n_features, 32 * 2**20), max(256, -(-n // 2)))
+    # Blocks of about 4 MiB: a block's residual stays in cache through every level (at
+    # 32 MiB blocks, encoding 100,000 x 384 rows at 3 x 10 codewords took 1.5x as long).
+    chunk = chunk_size or min(_row_chunks(n, k_max + n_features, 4 * 2**20), max(256, -(-n // 2)))
     codes = np.empty((n, n_levels), dtype=np.int64)
 
     def work(start, stop):

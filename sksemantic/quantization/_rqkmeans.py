@@ -251,7 +251,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         train = np.ascontiguousarray(train)
         residual = np.array(train, copy=True)
         progress = Progress(self.n_levels, "RQKMeansEncoder levels", self.verbose)
-        codebooks, offsets, n_iters = [], [], []
+        codebooks, offsets, n_iters, level_labels = [], [], [], []
         for level, k in enumerate(n_clusters):
             seed = int(rng.randint(np.iinfo(np.int32).max))
             label = f"RQKMeansEncoder level {level}"
@@ -263,19 +263,23 @@ class RQKMeansEncoder(BaseResidualEncoder):
                 )
             shift_by_codewords(residual, centers, labels)
             codebooks.append(centers)
+            level_labels.append(labels)
             offsets.append(offset)
             n_iters.append(n_iter)
             progress.update()
         self.balance_offsets_ = offsets if self.balanced else None
         n_refined = 0
         if self.balanced or self.refine_iter == 0:
-            inertia = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64))
+            inertia = _sum_squares(residual)
         else:
-            del residual
+            # The levels' own final assignments are the greedy codes of their codebooks
+            # (nearest codeword of the residual), so refinement starts from them.
             codebooks, inertia, n_refined = refine_codebooks(
                 train, codebooks, n_rounds=self.refine_iter, tol=self.tol,
                 encode=self._encode_with, verbose=self.verbose,
+                start=(np.stack(level_labels, axis=1), residual),
             )
+            del residual
         self.codebooks_ = codebooks
         self.n_clusters_ = n_clusters
         self.n_iter_per_level_ = n_iters
@@ -317,7 +321,12 @@ class RQKMeansEncoder(BaseResidualEncoder):
         return centers, labels, None, n_iter
 
 
-def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0):
+def _sum_squares(a):
+    """Sum of squares of a float32/64 matrix, accumulated in float64 per row."""
+    return float(np.einsum("ij,ij->i", a, a).sum(dtype=np.float64))
+
+
+def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=None):
     """Joint refinement of residual codebooks by block coordinate descent.
 
     Each round visits the levels in order; with the other levels' codes fixed, the
@@ -343,6 +352,9 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0):
         reconstruction when given.
     verbose : int, default=0
         Print progress.
+    start : tuple of (ndarray, ndarray), default=None
+        The greedy codes of ``X`` for ``codebooks`` and what they leave of ``X`` (the
+        residual, used and overwritten), when the caller has them; computed otherwise.
 
     Returns
     -------
@@ -356,9 +368,13 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0):
     def errors(codebooks):
         err = np.empty_like(X)
         codes = encode(X, codebooks, residual_out=err)
-        return codes, err, float(np.einsum("ij,ij->", err, err, dtype=np.float64))
+        return codes, err, _sum_squares(err)
 
-    codes, err, inertia = errors(codebooks)
+    if start is None:
+        codes, err, inertia = errors(codebooks)
+    else:
+        codes, err = start
+        inertia = _sum_squares(err)
     progress = Progress(n_rounds, "RQKMeansEncoder refinement", verbose)
     n_kept = 0
     for _ in range(n_rounds):

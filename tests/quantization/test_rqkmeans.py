@@ -188,14 +188,19 @@ def test_torch_fit_path(X):
     assert enc.score(X) >= 1.1 * numpy_fit.score(X)
 
 
-def test_balanced_levels_are_near_equal():
+@pytest.mark.parametrize("random_state", [0, 1, 2, 3])
+def test_balanced_levels_are_near_equal(random_state):
+    # Several seeds: with some, the last Lloyd step moves a centre far from its points
+    # and the warm-started offsets no longer balance the level (fixed by re-annealing).
     rng = np.random.default_rng(0)
     sizes = [4000, 1000, 300, 100, 50, 30, 20]
     X = np.concatenate(
         [rng.normal(rng.normal(0, 5, 8), 1, (s, 8)) for s in sizes]
     ).astype(np.float32)
-    plain = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=0).fit_transform(X)
-    enc = RQKMeansEncoder(n_levels=2, n_clusters=8, balanced=True, random_state=0).fit(X)
+    plain = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=random_state).fit_transform(X)
+    enc = RQKMeansEncoder(
+        n_levels=2, n_clusters=8, balanced=True, random_state=random_state
+    ).fit(X)
     bal = enc.transform(X)
     assert enc.balance_offsets_ is not None and len(enc.balance_offsets_) == 2
     for level in range(2):
