@@ -398,6 +398,12 @@ def kmeans(
 ):
     """Lloyd's k-means with BLAS distance computations.
 
+    The updates are over-relaxed: after an update that lowered the inertia, the next
+    moves the centres up to 4 times as far as Lloyd's own update would, and a step that
+    raises the inertia is undone (so the inertia of the accepted centres never rises).
+    Where clusters explain little and the centres drift slowly, as on the deep levels
+    of a residual quantiser, this reaches a given inertia in fewer passes.
+
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
@@ -449,8 +455,8 @@ def kmeans(
     inertia : float
         Sum of squared distances to the nearest centre.
     n_iter : int
-        Lloyd iterations (centre updates) run on all rows; every iteration is one
-        assignment pass over ``X``, plus one final pass.
+        Lloyd iterations run on all rows; every iteration is one assignment pass over
+        ``X`` (an undone over-relaxed step counts as one), plus one final pass.
 
     Examples
     --------

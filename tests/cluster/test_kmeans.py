@@ -104,3 +104,60 @@ def test_nearest_centroid_with_sums_is_the_assignment_and_its_update():
     np.testing.assert_array_equal(counts, ref_counts)
     _, _, sums1, _ = nearest_centroid(X, centers, with_sums=True, n_jobs=1)
     np.testing.assert_array_equal(sums1, sums)
+
+
+def _drifting_blobs(n=6000, d=48, seed=3):
+    """Many weak blobs under strong noise: few clusters explain little of the variance
+    and Lloyd's centres drift slowly (the deep levels of a residual quantiser)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((300, d))
+    X = centers[rng.integers(0, 300, n)] + 2.0 * rng.standard_normal((n, d))
+    return X.astype(np.float32)
+
+
+def test_over_relaxed_lloyd_gets_further_in_the_same_passes(monkeypatch):
+    import sksemantic.cluster._kmeans as K
+
+    X = _drifting_blobs()
+    start = X[np.random.default_rng(0).choice(len(X), 8, replace=False)]
+    relaxed = kmeans(X, 8, init=start, max_iter=15, tol=0)
+    monkeypatch.setattr(K, "_STEP_GROWTH", 1.0)  # every step is Lloyd's own
+    plain = kmeans(X, 8, init=start, max_iter=15, tol=0)
+    assert relaxed[2] < plain[2]
+    # The returned labels and inertia belong to the returned centres.
+    lab, d = nearest_centroid(X, relaxed[0])
+    np.testing.assert_array_equal(lab, relaxed[1])
+    assert relaxed[2] == pytest.approx(float(d.sum(dtype=np.float64)), rel=1e-5)
+
+
+def test_over_relaxed_lloyd_never_keeps_a_worse_step(monkeypatch):
+    import sksemantic.cluster._kmeans as K
+
+    seen = []
+    real = K.nearest_centroid
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if kwargs.get("with_sums"):
+            seen.append(float(out[1].sum(dtype=np.float64)))
+        return out
+
+    monkeypatch.setattr(K, "nearest_centroid", spy)
+    X = _drifting_blobs(seed=4)
+    _, _, inertia, _ = kmeans(X, 8, max_iter=40, tol=0, random_state=0)
+    # Some extrapolated steps were undone (the inertia of a pass rose) ...
+    rises = [b > a for a, b in zip(seen, seen[1:], strict=False)]
+    assert any(rises)
+    # ... yet the result is no worse than the best centres any pass evaluated.
+    assert inertia <= min(seen) * (1 + 1e-6)
+
+
+def test_kmeans_restarts_do_not_depend_on_threads(monkeypatch):
+    import sksemantic.cluster._kmeans as K
+
+    X = _blobs(4000, 8, 30, seed=5)
+    two = kmeans(X, 6, n_init=4, init_size=1000, random_state=0)
+    monkeypatch.setattr(K, "effective_n_jobs", lambda n_jobs: 1)
+    one = kmeans(X, 6, n_init=4, init_size=1000, random_state=0)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
