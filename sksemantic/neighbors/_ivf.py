@@ -205,23 +205,46 @@ class IVFIndex(BaseIndex):
     def _resolved_n_probe(self):
         return int(min(self.n_probe or default_n_probe(self.n_lists_), self.n_lists_))
 
-    def _group_by_list(self, lists):
-        """(list, positions) for each list named in ``lists``, positions into ``lists``."""
-        order = np.argsort(lists, kind="stable")
-        bounds = np.searchsorted(lists[order], np.arange(self.n_lists_ + 1))
-        for lst in np.flatnonzero(np.diff(bounds)):
-            if self.offsets_[lst + 1] > self.offsets_[lst]:
-                yield lst, order[bounds[lst] : bounds[lst + 1]]
+    def _list_groups(self, lists, per_query=1):
+        """``(lo, hi, queries)`` for every non-empty list named in ``lists``.
 
-    def _list_scores(self, lst, Qc, qsq, qs):
-        """Scores of list ``lst``'s points (rows) against queries ``Qc[qs]`` (columns).
-
-        Points-by-queries: BLAS runs this orientation of the small products faster.
+        ``lists`` holds ``per_query`` list ids per query, query after query; ``lo:hi``
+        are the list's rows in ``X_`` (Python ints) and ``queries`` the queries that
+        name it. Everything is computed here in a few array operations, so that the
+        loop over lists does nothing per list but its product and threshold (with
+        two threads sharing the lists, any per-list Python work holds the GIL).
         """
-        lo, hi = self.offsets_[lst], self.offsets_[lst + 1]
-        return pairwise_scores(
-            self.X_[lo:hi], Qc.take(qs, axis=0), self.metric, self.sqnorm_[lo:hi], qsq[qs]
-        )
+        order = np.argsort(lists, kind="stable")
+        counts = np.bincount(lists, minlength=self.n_lists_)
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        off = self.offsets_
+        used = np.flatnonzero((counts > 0) & (off[1:] > off[:-1]))
+        queries = order // per_query if per_query > 1 else order
+        return [
+            (lo, hi, queries[a:b])
+            for lo, hi, a, b in zip(
+                off[used].tolist(), off[used + 1].tolist(),
+                starts[used].tolist(), ends[used].tolist(), strict=True,
+            )
+        ]
+
+    def _list_scorer(self, Qc, qsq):
+        """``score(lo, hi, qs)``: scores of rows ``lo:hi`` (rows) against queries
+        ``Qc[qs]`` (columns). Points-by-queries: BLAS runs this orientation of the
+        small products faster."""
+        X = self.X_
+        if self.metric in ("euclidean", "manhattan"):
+            sq = self.sqnorm_
+
+            def score(lo, hi, qs):
+                return pairwise_scores(X[lo:hi], Qc.take(qs, axis=0), self.metric, sq[lo:hi], qsq[qs])
+        else:  # prepared rows: the score is the inner product
+
+            def score(lo, hi, qs):
+                return X[lo:hi] @ Qc.take(qs, axis=0).T
+
+        return score
 
     def _search_chunk(self, Qc, qsq, k, n_probe, n_jobs=None):
         """Top-k of one chunk of queries over the stored (list-ordered) points.
@@ -238,11 +261,12 @@ class IVFIndex(BaseIndex):
         probes = self._probe(Qc, n_probe, n_jobs)
         width = int(max(k, np.diff(off)[probes[:, 0]].max()))
         first = np.full((c, width), -np.inf, dtype=np.float32)
-        groups = list(self._group_by_list(probes[:, 0]))
+        groups = self._list_groups(probes[:, 0])
+        score = self._list_scorer(Qc, qsq)
 
         def pass1(a, b):
-            for lst, qs in groups[a:b]:
-                first[qs, : off[lst + 1] - off[lst]] = self._list_scores(lst, Qc, qsq, qs).T
+            for lo, hi, qs in groups[a:b]:
+                first[qs, : hi - lo] = score(lo, hi, qs).T
 
         self._run_groups(pass1, len(groups), n_jobs)
         thr = np.partition(first, width - k, axis=1)[:, width - k]
@@ -254,19 +278,18 @@ class IVFIndex(BaseIndex):
         del r, col
         buf.flush()
         if n_probe > 1:
-            groups = list(self._group_by_list(probes[:, 1:].ravel()))
+            groups = self._list_groups(probes[:, 1:].ravel(), n_probe - 1)
             lock = threading.Lock()
 
             def pass2(a, b):
-                for lst, pos in groups[a:b]:
-                    qs = pos // (n_probe - 1)
-                    S = self._list_scores(lst, Qc, qsq, qs)
+                for lo, hi, qs in groups[a:b]:
+                    S = score(lo, hi, qs)
                     # Reading thr while another thread tightens it is safe: an older
                     # (lower) threshold only lets through extra, still valid, candidates.
                     col, r = np.nonzero(S >= thr[qs])
                     if r.size:
                         with lock:
-                            buf.add(qs[r], S[col, r], col + off[lst])
+                            buf.add(qs[r], S[col, r], col + lo)
 
             self._run_groups(pass2, len(groups), n_jobs)
         buf.flush()
