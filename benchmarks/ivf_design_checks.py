@@ -4,7 +4,10 @@
    of ``IVFIndex`` with 1,265 (the default at 100,000 items), 900 and 632 lists, at
    ``n_probe`` values giving recall near 0.95-0.96. Fewer lists make each list product
    larger (better BLAS efficiency) but need more points for the same recall.
-2. ``adaptive``: for the default index, the recall@10 reachable against the mean number
+2. ``training``: the same for the default 1,265 lists trained on 20 (the default), 40
+   and 64 rows per list (``IVFIndex._TRAIN_PER_LIST``), at the ``n_probe`` values
+   that give about the default's recall.
+3. ``adaptive``: for the default index, the recall@10 reachable against the mean number
    of points scanned with a fixed ``n_probe``, with a per-query rule on the gap between
    the best centre score and the 40th (``gap``), and with a per-query point budget
    (``budget``). Recall here is the share of true top-10 neighbours whose list is probed
@@ -15,7 +18,7 @@ from ``../shared/data``, as in ``bench_search.py``.
 
 Usage (from the repository root; a few minutes on 2 cores)::
 
-    python benchmarks/ivf_design_checks.py [--part lists|adaptive|both]
+    python benchmarks/ivf_design_checks.py [--part lists|training|adaptive|all]
 """
 
 import argparse
@@ -40,11 +43,14 @@ def exact_top10(Q, X):
     return top, np.take_along_axis(S, top, 1).min(axis=1)
 
 
-def part_lists(X, Q):
+def part_lists(X, Q, settings=((1265, 20, (48, 55)), (900, 20, (40, 46)),
+                                (632, 20, (30, 36, 40)))):
     _, kth = exact_top10(Q, X)
-    print("n_lists n_probe  points/query  recall@10  q/s (1k batch)  q/s (10k batch)")
-    for n_lists, probes in ((1265, (48, 55)), (900, (40, 46)), (632, (30, 36, 40))):
-        index = IVFIndex(n_lists=n_lists, random_state=0).fit(X)
+    print("n_lists rows/list n_probe  points/query  recall@10  q/s (1k batch)  q/s (10k batch)  build s")
+    for n_lists, per_list, probes in settings:
+        index = IVFIndex(n_lists=n_lists, random_state=0)
+        index._TRAIN_PER_LIST = per_list
+        build = _timed(index.fit, X)
         for n_probe in probes:
             index.n_probe = n_probe
             points = np.diff(index.offsets_)[index._probe(prepare(Q[:2000], "cosine")[0], n_probe)]
@@ -56,8 +62,9 @@ def part_lists(X, Q):
             ids = index.query(Q, 10)[1]
             found = np.einsum("qd,qkd->qk", Q, X[ids])
             recall = float((found >= kth[:, None] - 1e-6).sum(1).clip(max=10).mean() / 10)
-            print(f"{n_lists:7d} {n_probe:7d} {points.sum(1).mean():13.0f} {recall:10.3f} "
-                  f"{rates[1000]:15.0f} {rates[10000]:16.0f}", flush=True)
+            print(f"{n_lists:7d} {per_list:9d} {n_probe:7d} {points.sum(1).mean():13.0f} "
+                  f"{recall:10.3f} {rates[1000]:15.0f} {rates[10000]:16.0f} {build:8.1f}",
+                  flush=True)
 
 
 def _timed(fn, *args):
@@ -103,13 +110,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    parser.add_argument("--part", choices=("lists", "adaptive", "both"), default="both")
+    parser.add_argument("--part", choices=("lists", "training", "adaptive", "all"), default="all")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     (_, X, qsets), = load_corpora(Path(args.data), 100000, 10000, rng, True)
-    if args.part in ("lists", "both"):
+    if args.part in ("lists", "all"):
         part_lists(X, qsets[0][1])
-    if args.part in ("adaptive", "both"):
+    if args.part in ("training", "all"):
+        part_lists(X, qsets[0][1], ((1265, 20, (55,)), (1265, 40, (49, 51, 55)),
+                                    (1265, 64, (49, 53))))
+    if args.part in ("adaptive", "all"):
         part_adaptive(X, qsets)
 
 
