@@ -127,6 +127,9 @@ class IVFIndex(BaseIndex):
         n_lists = int(min(self.n_lists or default_n_lists(n), n))
         train_size = min(n, self._TRAIN_PER_LIST * n_lists)
         rows = np.arange(n) if train_size >= n else np.sort(rng.choice(n, train_size, replace=False))
+        # Which rows fitted the list centres (None: all of them). A recall check must
+        # not use them as queries: the lists fit them, so their recall is overstated.
+        self.train_rows_ = None if train_size >= n else rows
         train, _ = prepare(X[rows], self.metric)
         centers, _, _, _ = kmeans(
             train, n_lists, max_iter=8, init="random", random_state=rng,

@@ -635,16 +635,39 @@ def _compact(scores, ids, allowed, k):
     return out_s, out_i, np.minimum(got, k)
 
 
+def _auto_sample_rows(index, n, random_state):
+    """Corpus rows to use as queries in the recall check: ``AUTO_RECALL_SAMPLE`` rows
+    that did not train the IVF lists whenever there are that many.
+
+    Lists fitted to a point keep it with its neighbours, so such points overstate the
+    recall new queries get. With an integer ``random_state`` the IVF training draw and a
+    plain draw of the sample use the same random stream, so the sample used to be
+    exactly the first training rows: on 25,000 random 128-d vectors the check read 0.39
+    where new queries get 0.35 (held-out rows: 0.34). Beyond about 6,400 items the
+    default IVF trains on fewer rows than it holds, so a held-out sample exists wherever
+    ``algorithm="auto"`` runs the check.
+    """
+    pool = np.arange(n)
+    trained = getattr(index, "train_rows_", None)
+    if trained is not None:
+        held_out = np.setdiff1d(pool, trained, assume_unique=True)
+        if held_out.size >= min(n, AUTO_RECALL_SAMPLE):
+            pool = held_out
+    rng = check_random_state(random_state)
+    return pool[rng.choice(pool.size, min(pool.size, AUTO_RECALL_SAMPLE), replace=False)]
+
+
 def _sample_recall(index, X, random_state, k=10):
     """Recall@k of an IVF ``index`` against exact search, for a sample of corpus items
     used as queries (each item itself left out of both answers).
 
     The exact answers are scored against the index's own prepared copy of the corpus,
-    a few queries at a time, so the check adds no copy of ``X``.
+    a few queries at a time, so the check adds no copy of ``X``. The sample is drawn
+    from the items that did not train the lists (see :func:`_auto_sample_rows`).
     """
     n = X.shape[0]
     k = min(k, n - 1)
-    rows = check_random_state(random_state).choice(n, min(n, AUTO_RECALL_SAMPLE), replace=False)
+    rows = _auto_sample_rows(index, n, random_state)
     found = index.query(X[rows], k + 1)[1]
     Q_prep, q_sqnorm = prepare(X[rows], index.metric)
     pos = np.empty_like(index.perm_)

@@ -36,3 +36,17 @@ def test_explicit_ivf_is_kept_whatever_its_recall():
     X = np.random.default_rng(1).standard_normal((3_000, 64), dtype=np.float32)
     est = SemanticSearch(algorithm="ivf", random_state=0).fit(X)
     assert est.algorithm_ == "ivf" and est.auto_recall_ is None
+
+
+def test_auto_recall_sample_is_held_out_from_ivf_training():
+    # Rows that trained the IVF lists overstate recall (the lists fit them); with an
+    # integer random_state a plain draw of the sample used to be exactly such rows.
+    from sksemantic.search._search import AUTO_RECALL_SAMPLE, _auto_sample_rows
+
+    X = _clustered(25_000)
+    est = SemanticSearch(algorithm="ivf", random_state=0).fit(X)
+    trained = est.index_.train_rows_
+    assert trained is not None and len(trained) < len(X)
+    rows = _auto_sample_rows(est.index_, len(X), 0)
+    assert len(rows) == AUTO_RECALL_SAMPLE == len(np.unique(rows))
+    assert not np.isin(rows, trained).any()
