@@ -107,7 +107,11 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     codes = np.empty((n, n_levels), dtype=np.int64)
 
     def work(start, stop):
-        residual = np.array(X[start:stop], copy=True)
+        if residual_out is None:
+            residual = np.array(X[start:stop], copy=True)
+        else:  # work in the caller's buffer: no block copy to allocate and write back
+            residual = residual_out[start:stop]
+            residual[...] = X[start:stop]
         for level, (cb, shift) in enumerate(zip(codebooks, shifts, strict=True)):
             d = residual @ cb.T
             d *= -2
@@ -119,8 +123,6 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
                 best[rows] = _refine(residual, cb, offsets[level], rows)
             codes[start:stop, level] = best
             residual -= cb[best]
-        if residual_out is not None:
-            residual_out[start:stop] = residual
 
     run_spans(work, n, chunk, n_jobs)
     return codes

@@ -365,8 +365,10 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=No
     n_kept : int
         Rounds kept.
     """
+    spare = []  # a residual buffer to reuse: fresh pages of X's size cost a page fault each
+
     def errors(codebooks):
-        err = np.empty_like(X)
+        err = spare.pop() if spare else np.empty_like(X)
         codes = encode(X, codebooks, residual_out=err)
         return codes, err, _sum_squares(err)
 
@@ -387,6 +389,7 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=No
             cb[filled] = (sums[filled] / counts[filled, None]).astype(cb.dtype)
             codes[:, level] = labels
             shift_by_codewords(target, cb, labels)
+        spare.append(err)  # the round's target: its content is no longer needed
         new_codes, new_err, new_inertia = errors(new)
         progress.update()
         if not new_inertia < inertia * (1.0 - tol):  # also ends at zero error
