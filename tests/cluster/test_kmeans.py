@@ -161,3 +161,13 @@ def test_kmeans_restarts_do_not_depend_on_threads(monkeypatch):
     one = kmeans(X, 6, n_init=4, init_size=1000, random_state=0)
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])
+
+
+def test_total_sum_of_squares_from_row_norms_matches_float64():
+    from sksemantic.cluster._kmeans import _total_sum_of_squares
+
+    X = _blobs(5000, 24, 10, seed=6) + 3.0  # an offset mean, as on a first level
+    x_sq = np.einsum("ij,ij->i", X, X)
+    X64 = X.astype(np.float64)
+    reference = float(((X64 - X64.mean(axis=0)) ** 2).sum())
+    assert _total_sum_of_squares(X, x_sq) == pytest.approx(reference, rel=1e-5)
