@@ -189,9 +189,12 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
         """
         self._check_codebooks_ready()
         X = self._validate_X(X)
-        recon = self._decode(self._encode(X))
-        err = np.subtract(X, recon, dtype=np.float64)
-        return -float(np.mean(np.einsum("ij,ij->i", err, err)) / X.shape[1])
+        return -float(np.mean(self._squared_errors(X), dtype=np.float64) / X.shape[1])
+
+    def _squared_errors(self, X):
+        """Squared reconstruction error of each row of validated ``X``."""
+        err = np.subtract(X, self._decode(self._encode(X)), dtype=np.float64)
+        return np.einsum("ij,ij->i", err, err)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns: ``"<classname>_level0"``, ``..._level1``, ...

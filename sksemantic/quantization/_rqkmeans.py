@@ -290,6 +290,12 @@ class RQKMeansEncoder(BaseResidualEncoder):
         self._n_features_out = self.n_levels
         return self
 
+    def _squared_errors(self, X):
+        # Encoding leaves the residual behind: one pass, no reconstruction to build.
+        err = np.empty_like(X)
+        self._encode_with(X, self.codebooks_, self.balance_offsets_, residual_out=err)
+        return np.einsum("ij,ij->i", err, err)
+
     def _train_size(self, n, n_clusters):
         if self.max_samples is None:
             return n
