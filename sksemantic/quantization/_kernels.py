@@ -167,8 +167,17 @@ def encode_torch(X, codebooks, offsets=None, *, device="cpu", chunk_size=None):
 
 
 def decode_numpy(codes, codebooks, dtype):
-    """Sum of the chosen codewords: the reconstruction of each row."""
-    out = np.zeros((codes.shape[0], codebooks[0].shape[1]), dtype=dtype)
-    for level, cb in enumerate(codebooks):
-        out += cb[codes[:, level]]
+    """Sum of the chosen codewords: the reconstruction of each row.
+
+    Built a block of rows at a time, every level added while the block is in cache
+    (adding whole levels made a temporary the size of the output per level).
+    """
+    n, n_features = codes.shape[0], codebooks[0].shape[1]
+    out = np.empty((n, n_features), dtype=dtype)
+    step = max(256, 2**22 // (4 * max(n_features, 1)))
+    for start in range(0, n, step):
+        block = out[start : start + step]
+        np.take(codebooks[0], codes[start : start + step, 0], axis=0, out=block)
+        for level in range(1, len(codebooks)):
+            block += codebooks[level][codes[start : start + step, level]]
     return out
