@@ -36,13 +36,15 @@ two, so the MSE is compared head to head).
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _memory import peak_rss_mb  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = ("sksemantic", "sksemantic-n_init1", "sksemantic-balanced", "sklearn", "semantic-id")
@@ -64,7 +66,7 @@ def real(n):
 
 # --------------------------------------------------------------------------- children
 def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return peak_rss_mb()  # VmHWM: ru_maxrss counts the parent's memory too
 
 
 def _run_sksemantic(X, levels, clusters, balanced, n_init="auto"):

@@ -37,6 +37,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _memory import peak_rss_mb  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "..", "shared", "data")
 PEERS = "/work/shared/tools/peers-venv"
@@ -51,7 +54,7 @@ def load(name, n, dim):
 
 
 def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()  # VmHWM: ru_maxrss counts the parent's memory too
 
 
 def cpu_seconds():
