@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
-from ._kmeans import _add_in_order, _onehot_sums, _row_chunks, best_seeding
+from ..utils import Progress, blas_threads, effective_n_jobs
+from ._kmeans import best_seeding, nearest_centroid
 
 __all__ = ["sinkhorn_potentials", "balanced_assign", "balanced_kmeans"]
 
@@ -138,44 +138,6 @@ def balanced_assign(cost, g):
     return np.argmin(np.asarray(cost) - g, axis=1)
 
 
-def _offset_distances(
-    X, centers, offsets, chunk_size=None, n_jobs=None, X_sqnorm=None, with_sums=False
-):
-    """Labels by ``argmin_j(|x - c_j|^2 - offsets_j)`` and the squared distance to them.
-
-    With ``with_sums=True`` also the per-cluster sums and counts of the rows (the
-    k-means update), taken block by block in the same pass, as
-    :func:`~sksemantic.cluster.nearest_centroid` does. ``X_sqnorm``: precomputed squared
-    row norms.
-    """
-    n, k = X.shape[0], centers.shape[0]
-    shift = np.einsum("ij,ij->i", centers, centers) - offsets.astype(X.dtype)
-    chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
-    if with_sums:
-        chunk = min(chunk, max(256, 2**22 // (4 * max(X.shape[1], 1))))
-    labels = np.empty(n, dtype=np.int64)
-    sq_dist = np.empty(n, dtype=X.dtype)
-
-    def work(start, stop):
-        block = X[start:stop]
-        d = block @ centers.T
-        d *= -2
-        d += shift
-        lab = np.argmin(d, axis=1)
-        labels[start:stop] = lab
-        norms = (
-            np.einsum("ij,ij->i", block, block) if X_sqnorm is None else X_sqnorm[start:stop]
-        )
-        sq_dist[start:stop] = d[np.arange(len(lab)), lab] + offsets[lab] + norms
-        return _onehot_sums(block, lab, k) if with_sums else None
-
-    parts = run_spans(work, n, chunk, n_jobs)
-    np.maximum(sq_dist, 0, out=sq_dist)
-    if not with_sums:
-        return labels, sq_dist
-    return labels, sq_dist, _add_in_order(parts), np.bincount(labels, minlength=k)
-
-
 def balanced_kmeans(
     X,
     n_clusters,
@@ -279,8 +241,8 @@ def balanced_kmeans(
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
         offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter)
         g = offsets
-        labels, sq_dist, sums, counts = _offset_distances(
-            X, centers, offsets, chunk_size=chunk_size, X_sqnorm=x_sq, with_sums=True
+        labels, sq_dist, sums, counts = nearest_centroid(
+            X, centers, offsets=offsets, chunk_size=chunk_size, X_sqnorm=x_sq, with_sums=True
         )
         # Stop once an iteration lowers the inertia by less than tol (relative). The
         # offsets move too, so the inertia can rise: that is the balancing still
@@ -301,15 +263,15 @@ def balanced_kmeans(
         # The warm start can be stuck far from the offsets the final centres need (a
         # centre that moved away from its points needs a large one): anneal from cold.
         offsets = _fit_offsets(X[sub], centers, None, reg, 5 * sinkhorn_iter)
-    labels, sq_dist = _offset_distances(
-        X, centers, offsets, chunk_size=chunk_size, X_sqnorm=x_sq
+    labels, sq_dist = nearest_centroid(
+        X, centers, offsets=offsets, chunk_size=chunk_size, X_sqnorm=x_sq
     )
     return centers, labels, float(sq_dist.sum(dtype=np.float64)), n_iter, offsets
 
 
 def _near_balanced(sample, centers, offsets, slack=0.5):
     """Whether every cluster gets between ``1 - slack`` and ``1 + slack`` of its share."""
-    labels, _ = _offset_distances(sample, centers, offsets)
+    labels, _ = nearest_centroid(sample, centers, offsets=offsets)
     counts = np.bincount(labels, minlength=centers.shape[0])
     share = sample.shape[0] / centers.shape[0]
     return bool(counts.min() >= (1 - slack) * share and counts.max() <= (1 + slack) * share)

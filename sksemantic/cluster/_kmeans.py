@@ -18,6 +18,12 @@ from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
 __all__ = ["best_seeding", "kmeans", "nearest_centroid", "centroid_sums", "init_centers"]
 
 
+def _cache_rows(n_features):
+    """Rows of a float32 block of about 4 MiB: small enough to stay in cache while a pass
+    does several things to it (an assignment and its sums, several residual levels)."""
+    return max(256, 2**22 // (4 * max(int(n_features), 1)))
+
+
 def _row_chunks(n_rows, n_cols, budget_bytes=256 * 2**20):
     """Row-chunk size so that a float32 (chunk, n_cols) block stays within the budget."""
     return int(max(256, min(n_rows, budget_bytes // max(4 * n_cols, 1))))
@@ -25,7 +31,7 @@ def _row_chunks(n_rows, n_cols, budget_bytes=256 * 2**20):
 
 def nearest_centroid(
     X, centers, *, centers_sqnorm=None, X_sqnorm=None, chunk_size=None, n_jobs=None,
-    with_sums=False,
+    with_sums=False, offsets=None,
 ):
     """Index of, and squared distance to, the nearest centre for every row of ``X``.
 
@@ -47,6 +53,10 @@ def nearest_centroid(
         Also return the per-cluster sums and counts of the rows (the k-means update),
         computed block by block while each block is still in cache, instead of in a
         second pass over ``X``.
+    offsets : ndarray of shape (n_clusters,), default=None
+        Per-centre offsets subtracted before the choice: the label is
+        ``argmin_j(|x - c_j|^2 - offsets_j)`` (balanced assignments); the distance
+        returned is still the true one to the chosen centre.
 
     Returns
     -------
@@ -59,10 +69,11 @@ def nearest_centroid(
     n, k = X.shape[0], centers.shape[0]
     if centers_sqnorm is None:
         centers_sqnorm = np.einsum("ij,ij->i", centers, centers)
+    shift = centers_sqnorm if offsets is None else centers_sqnorm - offsets.astype(X.dtype)
     chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
     if with_sums:
         # Small blocks: the block is read again for the sums right after its product.
-        chunk = min(chunk, max(256, 2**22 // (4 * max(X.shape[1], 1))))
+        chunk = min(chunk, _cache_rows(X.shape[1]))
     labels = np.empty(n, dtype=np.int64)
     sq_dist = np.empty(n, dtype=X.dtype)
 
@@ -70,13 +81,16 @@ def nearest_centroid(
         block = X[start:stop]
         d = block @ centers.T
         d *= -2
-        d += centers_sqnorm
+        d += shift
         lab = np.argmin(d, axis=1)
         labels[start:stop] = lab
         norms = (
             np.einsum("ij,ij->i", block, block) if X_sqnorm is None else X_sqnorm[start:stop]
         )
-        sq_dist[start:stop] = d[np.arange(len(lab)), lab] + norms
+        if offsets is None:
+            sq_dist[start:stop] = d[np.arange(len(lab)), lab] + norms
+        else:
+            sq_dist[start:stop] = d[np.arange(len(lab)), lab] + offsets[lab] + norms
         if with_sums:
             return _onehot_sums(block, lab, k)
         return None
@@ -121,7 +135,7 @@ def centroid_sums(X, labels, n_clusters, *, n_jobs=None):
     ``n_jobs``.
     """
     n = X.shape[0]
-    step = max(256, 2**22 // (4 * max(X.shape[1], 1)))
+    step = _cache_rows(X.shape[1])
     parts = run_spans(
         lambda a, b: _onehot_sums(X[a:b], labels[a:b], n_clusters), n, step,
         n_jobs if n * X.shape[1] >= 2**22 else 1,

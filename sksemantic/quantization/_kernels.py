@@ -11,7 +11,7 @@ That is what makes numpy and torch return the same codes for the same codebooks.
 
 import numpy as np
 
-from ..cluster._kmeans import _row_chunks
+from ..cluster._kmeans import _cache_rows, _row_chunks
 from ..utils import import_optional, run_spans
 
 __all__ = [
@@ -26,7 +26,7 @@ def shift_by_codewords(out, codebook, codes, *, sign=-1):
     The one-shot expression builds a temporary the size of ``out``; on 100,000 x 768
     rows that temporary (fresh pages) cost more than the arithmetic.
     """
-    step = max(256, 2**22 // (4 * max(out.shape[1], 1)))
+    step = _cache_rows(out.shape[1])
     for start in range(0, out.shape[0], step):
         rows = codebook[codes[start : start + step]]
         if sign < 0:
@@ -174,7 +174,7 @@ def decode_numpy(codes, codebooks, dtype):
     """
     n, n_features = codes.shape[0], codebooks[0].shape[1]
     out = np.empty((n, n_features), dtype=dtype)
-    step = max(256, 2**22 // (4 * max(n_features, 1)))
+    step = _cache_rows(n_features)
     for start in range(0, n, step):
         block = out[start : start + step]
         np.take(codebooks[0], codes[start : start + step, 0], axis=0, out=block)
