@@ -9,7 +9,8 @@ Side by side, on the same corpus and queries:
   builds it (``metric="angular"``, 100 trees, ``get_nns_by_vector(q, k)`` per query,
   annoy's default ``search_k``), at the full dimension.
 - ``SemanticSearch`` with ``algorithm="brute"`` (exact), ``"ivf"`` at several
-  ``n_probe`` and ``"annoy"``.
+  ``n_probe``, ``"annoy"`` and, when hnswlib (the ``hnsw`` extra) is installed,
+  ``"hnsw"`` at several ``ef_search`` (built with the defaults: one thread).
 
 Data (from ``../shared/data``, see its README):
 
@@ -32,6 +33,7 @@ Run from the repository root (takes a few minutes on 2 cores)::
 """
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -178,6 +180,8 @@ def main():
     parser.add_argument("--annoy-trees", type=int, default=100)
     parser.add_argument("--n-probe", default="default,32,48,64",
                         help="IVF n_probe values, comma-separated")
+    parser.add_argument("--ef-search", default="default,24",
+                        help="HNSW ef_search values, comma-separated ('' to skip)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per batch (best)")
     parser.add_argument("--quick", action="store_true", help="skip the random-768 set")
     args = parser.parse_args()
@@ -207,6 +211,14 @@ def main():
             ))
         builders.append(("SemanticSearch annoy search_k=20000", lambda X=X: build_sksemantic(
             X, k, algorithm="annoy", search_k=20_000)))
+        if importlib.util.find_spec("hnswlib") is not None:
+            for ef in filter(None, args.ef_search.split(",")):
+                ef_search = None if ef == "default" else int(ef)
+                builders.append((
+                    f"SemanticSearch hnsw ef_search={ef}",
+                    lambda X=X, ef_search=ef_search: build_sksemantic(
+                        X, k, algorithm="hnsw", ef_search=ef_search),
+                ))
         exact, base_qps = {}, {}
         for label, build in builders:
             query, build_s = build()

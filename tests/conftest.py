@@ -1,7 +1,15 @@
 """Shared fixtures: small generated embeddings with real neighbour structure."""
 
+import importlib.util
+
 import numpy as np
 import pytest
+
+#: hnswlib (the ``hnsw`` extra) is optional: its tests are skipped without it.
+HAS_HNSWLIB = importlib.util.find_spec("hnswlib") is not None
+needs_hnswlib = pytest.mark.skipif(not HAS_HNSWLIB, reason="needs hnswlib (the hnsw extra)")
+#: "hnsw" as a parameter of tests that run every backend.
+HNSW = pytest.param("hnsw", marks=needs_hnswlib)
 
 
 def clustered_embeddings(n_samples=600, n_features=32, n_centers=12, spread=0.35, seed=0):

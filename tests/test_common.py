@@ -11,12 +11,16 @@ try:  # RQVAEEncoder needs the torch extra; the other estimators do not.
 except ImportError:  # pragma: no cover - depends on the environment
     RQVAEEncoder = None
 
+from tests.conftest import HAS_HNSWLIB
+
 
 def _estimators():
     # Small, fast settings; the checks use datasets of about 20-30 rows.
     yield SemanticGraphTransformer(n_neighbors=3)
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, algorithm="annoy", random_state=0)
+    if HAS_HNSWLIB:
+        yield SemanticGraphTransformer(n_neighbors=3, algorithm="hnsw", random_state=0)
     yield SemanticGraphTransformer(n_neighbors=3, mode="connectivity", metric="euclidean")
     yield SemanticDeduplicator(n_neighbors=3)
     yield RQKMeansEncoder(n_levels=2, n_clusters=3, random_state=0)
@@ -24,6 +28,8 @@ def _estimators():
     yield SemanticSearch(n_neighbors=3)
     yield SemanticSearch(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticSearch(n_neighbors=3, algorithm="annoy", random_state=0)
+    if HAS_HNSWLIB:
+        yield SemanticSearch(n_neighbors=3, algorithm="hnsw", random_state=0)
     if RQVAEEncoder is not None:
         yield RQVAEEncoder(
             n_levels=2, n_clusters=4, hidden_dims=(8,), latent_dim=4, max_epochs=2,
@@ -44,7 +50,8 @@ EXPECTED_FAILED_CHECKS = {
 def _expected_failed_checks(estimator):
     checks = dict(EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {}))
     if getattr(estimator, "algorithm", None) != "ivf":
-        # Exact and annoy searches pass it; only IVF's grouped products round differently.
+        # Exact, annoy and HNSW searches pass it (candidates are re-scored one query
+        # at a time); only IVF's grouped products round differently.
         checks.pop("check_methods_sample_order_invariance", None)
     return checks
 

@@ -38,7 +38,7 @@ class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
         ``n_neighbors >= 1`` to be connected (chains suffice); larger values catch more
         near-duplicates of crowded items.
     metric : {"cosine", "euclidean", "manhattan", "inner_product"}, default="cosine"
-    algorithm : {"auto", "brute", "ivf", "annoy"}, default="auto"
+    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
         Neighbour search, as in :class:`SemanticGraphTransformer`.
     n_jobs : int, default=None
         Threads for the search; None uses every core.

@@ -74,10 +74,11 @@ class SemanticGraphTransformer(
         Drop edges whose similarity (as in ``mode="similarity"``) is below this value
         (the point itself is kept). For cosine, ``min_similarity=0.8`` keeps exactly
         the edges with ``max_distance=0.2``. See the worked example below.
-    algorithm : {"auto", "brute", "ivf", "annoy"}, default="auto"
+    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
         ``"brute"``: exact search by blocked matrix products. ``"ivf"``: approximate,
         k-means inverted lists scanned by matrix products. ``"annoy"``: approximate,
-        annoy's random-projection forest. ``"auto"``: ``"brute"`` up to 20,000 indexed
+        annoy's random-projection forest. ``"hnsw"``: approximate, hnswlib's navigable
+        small-world graph (the ``hnsw`` extra). ``"auto"``: ``"brute"`` up to 20,000 indexed
         points and ``"ivf"`` beyond (``"annoy"`` for ``"manhattan"`` beyond).
     n_lists : int, default=None
         IVF lists; ``round(4 * sqrt(n_samples))`` when None.
@@ -88,12 +89,19 @@ class SemanticGraphTransformer(
         Annoy trees; ``max(10, n_features // 8)`` when None.
     search_k : int, default=None
         Annoy nodes inspected per query; annoy's default when None.
+    n_links : int, default=None
+        HNSW links per node (hnswlib's ``M``); 16 when None.
+    ef_search : int, default=None
+        HNSW candidates kept per query walk (more is slower and more accurate);
+        ``max(32, 2 * k)`` for ``k`` results when None (see
+        :func:`sksemantic.neighbors.default_ef_search`).
     n_jobs : int, default=None
         Threads for the search loops. None and -1 use every core, as the matrix
-        products already do; results never depend on it, except for annoy builds
-        with more than one thread.
+        products already do; results never depend on it, except for annoy and HNSW
+        builds with more than one thread (they run on one unless ``n_jobs`` is given).
     random_state : int, RandomState instance or None, default=None
-        Seeds the IVF k-means and the annoy forest. Exact search does not use it.
+        Seeds the IVF k-means, the annoy forest and the HNSW graph. Exact search does
+        not use it.
     verbose : int, default=0
         Print progress of long searches to stderr.
 
@@ -168,6 +176,8 @@ class SemanticGraphTransformer(
         n_probe=None,
         n_trees=None,
         search_k=None,
+        n_links=None,
+        ef_search=None,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -182,6 +192,8 @@ class SemanticGraphTransformer(
         self.n_probe = n_probe
         self.n_trees = n_trees
         self.search_k = search_k
+        self.n_links = n_links
+        self.ef_search = ef_search
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -233,6 +245,8 @@ class SemanticGraphTransformer(
             n_probe=self.n_probe,
             n_trees=self.n_trees,
             search_k=self.search_k,
+            n_links=self.n_links,
+            ef_search=self.ef_search,
             random_state=seed,
             n_jobs=self.n_jobs,
             verbose=self.verbose,

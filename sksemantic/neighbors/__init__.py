@@ -1,10 +1,12 @@
 """The neighbour-index layer shared by the graph transformer and semantic search.
 
-One interface, three backends:
+One interface, four backends:
 
 - :class:`BruteIndex`: exact, blocked BLAS products with a running-threshold partial sort;
 - :class:`IVFIndex`: approximate, k-means inverted lists probed by BLAS products;
-- :class:`AnnoyIndex`: approximate, annoy's random-projection forest.
+- :class:`AnnoyIndex`: approximate, annoy's random-projection forest;
+- :class:`HNSWIndex`: approximate, hnswlib's navigable small-world graph (an optional
+  extra: ``pip install 'sksemantic[hnsw]'``).
 
 :func:`make_index` builds one from an algorithm name, resolving ``"auto"``.
 """
@@ -20,6 +22,7 @@ from ._factory import (
     make_index,
     resolve_algorithm,
 )
+from ._hnsw import HNSWIndex, default_ef_search
 from ._ivf import IVFIndex, default_n_lists, default_n_probe
 from ._metric import METRICS
 from ._persist import load_index, save_index
@@ -31,8 +34,10 @@ __all__ = [
     "AnnoyIndex",
     "BaseIndex",
     "BruteIndex",
+    "HNSWIndex",
     "IVFIndex",
     "METRICS",
+    "default_ef_search",
     "default_n_lists",
     "default_n_probe",
     "index_seed",

@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._annoy import AnnoyIndex
 from ._brute import BruteIndex
+from ._hnsw import HNSWIndex
 from ._ivf import IVFIndex
 
 __all__ = [
@@ -18,7 +19,7 @@ __all__ = [
     "resolve_algorithm",
 ]
 
-ALGORITHMS = ("auto", "brute", "ivf", "annoy")
+ALGORITHMS = ("auto", "brute", "ivf", "annoy", "hnsw")
 
 #: Below this many indexed points "auto" searches exactly: the all-pairs product is then
 #: cheaper than building and probing lists (see benchmarks/bench_graph.py).
@@ -33,6 +34,8 @@ INDEX_PARAMETER_CONSTRAINTS = {
     "n_probe": [Interval(Integral, 1, None, closed="left"), None],
     "n_trees": [Interval(Integral, 1, None, closed="left"), None],
     "search_k": [Interval(Integral, 1, None, closed="left"), None],
+    "n_links": [Interval(Integral, 2, None, closed="left"), None],
+    "ef_search": [Interval(Integral, 1, None, closed="left"), None],
     "n_jobs": [Integral, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -70,6 +73,8 @@ def make_index(
     n_probe=None,
     n_trees=None,
     search_k=None,
+    n_links=None,
+    ef_search=None,
     random_state=None,
     n_jobs=None,
     verbose=0,
@@ -84,4 +89,7 @@ def make_index(
     if algorithm == "annoy":
         return AnnoyIndex(metric, n_trees=n_trees, search_k=search_k,
                           random_state=random_state, n_jobs=n_jobs)
+    if algorithm == "hnsw":
+        return HNSWIndex(metric, n_links=n_links, ef_search=ef_search,
+                         random_state=random_state, n_jobs=n_jobs)
     raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")

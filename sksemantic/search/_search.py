@@ -72,12 +72,14 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         How closeness is measured. :meth:`search` reports a similarity score (the
         cosine similarity for ``"cosine"``, the inner product for ``"inner_product"``,
         ``1 / (1 + distance)`` otherwise); :meth:`kneighbors` reports distances.
-    algorithm : {"auto", "brute", "ivf", "annoy"}, default="auto"
+    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
         ``"brute"``: exact search by blocked matrix products (what
         ``util.semantic_search`` does). ``"ivf"``: approximate, k-means inverted lists.
         ``"annoy"``: approximate, annoy's random-projection forest (as in the
-        TensorFlow semantic-search tutorial). ``"auto"``: ``"brute"`` up to 20,000
-        items, ``"ivf"`` beyond, unless IVF's recall@10 on 200 corpus items used as
+        TensorFlow semantic-search tutorial). ``"hnsw"``: approximate, hnswlib's
+        navigable small-world graph (the ``hnsw`` extra): the highest throughput for
+        small batches and single queries, for a longer build. ``"auto"``: ``"brute"``
+        up to 20,000 items, ``"ivf"`` beyond, unless IVF's recall@10 on 200 corpus items used as
         queries falls below 0.8 (data without cluster structure, such as random
         vectors, where no approximate index finds the neighbours): then ``"brute"``.
     n_lists : int, default=None
@@ -90,14 +92,21 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         Annoy trees; ``max(10, n_features // 8)`` when None.
     search_k : int, default=None
         Annoy nodes inspected per query; annoy's default when None.
+    n_links : int, default=None
+        HNSW links per node (hnswlib's ``M``); 16 when None.
+    ef_search : int, default=None
+        HNSW candidates kept per query walk (more is slower and more accurate);
+        ``max(32, 2 * k)`` for ``k`` results when None (see
+        :func:`sksemantic.neighbors.default_ef_search`).
     filter_overfetch : float, default=2.0
         Safety factor on the number of candidates fetched for a filtered query, on top
         of ``top_k / (fraction of the corpus that passes)``.
     n_jobs : int, default=None
         Threads for batch queries; None and -1 use every core. Results never depend
-        on it, except for annoy builds with more than one thread.
+        on it, except for annoy and HNSW builds with more than one thread (they run
+        on one unless ``n_jobs`` is given).
     random_state : int, RandomState instance or None, default=None
-        Seeds the IVF k-means and the annoy forest.
+        Seeds the IVF k-means, the annoy forest and the HNSW graph.
     verbose : int, default=0
         Print progress of long builds and searches to stderr.
 
@@ -175,6 +184,8 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         n_probe=None,
         n_trees=None,
         search_k=None,
+        n_links=None,
+        ef_search=None,
         filter_overfetch=2.0,
         n_jobs=None,
         random_state=None,
@@ -187,6 +198,8 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         self.n_probe = n_probe
         self.n_trees = n_trees
         self.search_k = search_k
+        self.n_links = n_links
+        self.ef_search = ef_search
         self.filter_overfetch = filter_overfetch
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -254,6 +267,8 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
             n_probe=self._n_probe(n),
             n_trees=self.n_trees,
             search_k=self.search_k,
+            n_links=self.n_links,
+            ef_search=self.ef_search,
             random_state=index_seed(self.random_state),
             n_jobs=self.n_jobs,
             verbose=self.verbose,

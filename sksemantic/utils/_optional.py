@@ -10,6 +10,7 @@ _EXTRAS = {
     "sentence_transformers": "text",
     "pandas": "pandas",
     "matplotlib": "plot",
+    "hnswlib": "hnsw",
 }
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from sksemantic.graph import SemanticGraphTransformer
-from tests.conftest import clustered_embeddings
+from tests.conftest import HNSW, clustered_embeddings
 
 
-@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
+@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 def test_joblib_round_trip_in_a_new_process(tmp_path, algorithm):
     X, _ = clustered_embeddings(n_samples=500, n_features=16)
     Q, _ = clustered_embeddings(n_samples=40, n_features=16, seed=7)
@@ -37,14 +37,15 @@ def test_joblib_round_trip_in_a_new_process(tmp_path, algorithm):
     np.testing.assert_array_equal(got.data, expected.data)
 
 
-@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
+@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 def test_pickle_is_compact(algorithm):
     X, _ = clustered_embeddings(n_samples=2000, n_features=32)
     est = SemanticGraphTransformer(algorithm=algorithm, random_state=0).fit(X)
     size = len(pickle.dumps(est))
     float32_bytes = X.shape[0] * X.shape[1] * 4
-    # The data once (float32) plus small structures; annoy adds its own copy and trees.
-    limit = 3.5 if algorithm == "annoy" else 1.3
+    # The data once (float32) plus small structures; annoy and HNSW add their own copy
+    # of the vectors and their trees or links.
+    limit = 3.5 if algorithm in ("annoy", "hnsw") else 1.3
     assert size < limit * float32_bytes
     again = pickle.loads(pickle.dumps(est))
     assert (again.transform(X[:10]) != est.transform(X[:10])).nnz == 0

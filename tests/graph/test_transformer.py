@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 
 from sksemantic.graph import SemanticGraphTransformer
 from sksemantic.metrics import graph_recall
-from tests.conftest import clustered_embeddings
+from tests.conftest import HAS_HNSWLIB, HNSW, clustered_embeddings, needs_hnswlib
 
 
 def _row_sets(G):
@@ -46,7 +46,7 @@ def test_distance_graph_conventions():
         assert (vals >= 0).all()
 
 
-@pytest.mark.parametrize("algorithm", ["brute", "annoy"])
+@pytest.mark.parametrize("algorithm", ["brute", "annoy", HNSW])
 def test_fit_transform_equals_fit_then_transform(algorithm):
     X, _ = clustered_embeddings(n_samples=300, n_features=16)
     est = SemanticGraphTransformer(n_neighbors=6, algorithm=algorithm, random_state=0)
@@ -66,7 +66,11 @@ def test_ivf_fit_transform_is_at_least_as_complete_as_transform():
 
 @pytest.mark.parametrize(
     "algorithm, params, threshold",
-    [("ivf", {}, 0.95), ("annoy", {"n_trees": 20, "search_k": 2000}, 0.9)],
+    [
+        ("ivf", {}, 0.95),
+        ("annoy", {"n_trees": 20, "search_k": 2000}, 0.9),
+        pytest.param("hnsw", {}, 0.95, marks=needs_hnswlib),
+    ],
 )
 def test_approximate_recall_threshold(algorithm, params, threshold):
     X, _ = clustered_embeddings(n_samples=3000, n_features=32, n_centers=30)
@@ -155,7 +159,7 @@ def test_ties_break_towards_lower_index():
 
 def test_random_state_reproducible():
     X, _ = clustered_embeddings(n_samples=1000, n_features=16)
-    for algorithm in ["ivf", "annoy"]:
+    for algorithm in ["ivf", "annoy"] + (["hnsw"] if HAS_HNSWLIB else []):
         a = SemanticGraphTransformer(algorithm=algorithm, random_state=3).fit_transform(X)
         b = SemanticGraphTransformer(algorithm=algorithm, random_state=3).fit_transform(X)
         assert (a != b).nnz == 0
@@ -196,7 +200,7 @@ def test_too_many_neighbours_and_feature_mismatch():
         ({"n_neighbors": 0}, "n_neighbors"),
         ({"mode": "weights"}, "mode"),
         ({"metric": "hamming"}, "metric"),
-        ({"algorithm": "hnsw"}, "algorithm"),
+        ({"algorithm": "faiss"}, "algorithm"),
         ({"max_distance": -1.0}, "max_distance"),
     ],
 )

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sksemantic.neighbors import METRICS, AnnoyIndex, BruteIndex, IVFIndex
+from sksemantic.neighbors import METRICS, AnnoyIndex, BruteIndex, HNSWIndex, IVFIndex
+from tests.conftest import needs_hnswlib
 
 
 def _data(n=400, d=16, seed=0):
@@ -53,6 +54,17 @@ def test_annoy_add_rebuilds():
     idx = AnnoyIndex("cosine", n_trees=10, random_state=0).fit(X[:300])
     idx.add(X[300:])
     assert idx.n_samples_ == 400 and idx._annoy.get_n_items() == 400
+    _, i_self, _ = idx.query(X[300:], 1)
+    assert np.mean(i_self[:, 0] == np.arange(300, 400)) > 0.95
+
+
+@needs_hnswlib
+def test_hnsw_add_grows_the_graph_in_place():
+    X = _data()
+    idx = HNSWIndex("cosine", random_state=0).fit(X[:300])
+    graph = idx._hnsw
+    idx.add(X[300:])
+    assert idx._hnsw is graph and graph.get_current_count() == 400 == idx.n_samples_
     _, i_self, _ = idx.query(X[300:], 1)
     assert np.mean(i_self[:, 0] == np.arange(300, 400)) > 0.95
 

@@ -6,7 +6,7 @@ from sklearn.metrics import pairwise_distances
 
 from sksemantic.neighbors import AnnoyIndex, BruteIndex, IVFIndex, make_index, resolve_algorithm
 from sksemantic.neighbors._topk import merge_candidates, put_self_first, topk_dense
-from tests.conftest import clustered_embeddings
+from tests.conftest import HNSW, clustered_embeddings, needs_hnswlib
 
 METRICS = ["cosine", "euclidean", "manhattan", "inner_product"]
 
@@ -77,17 +77,17 @@ def test_ivf_with_every_list_probed_is_exact():
     assert all(set(a) == set(b) for a, b in zip(ids, ref, strict=True))
 
 
-@pytest.mark.parametrize("cls", [IVFIndex, AnnoyIndex])
-def test_approximate_indexes_reach_recall(cls):
+@pytest.mark.parametrize("algorithm", ["ivf", "annoy", HNSW])
+def test_approximate_indexes_reach_recall(algorithm):
     X, _ = clustered_embeddings(n_samples=1500, n_features=24)
-    index = cls("cosine", random_state=0).fit(X)
+    index = make_index(algorithm, "cosine", len(X), random_state=0).fit(X)
     _, ids, _ = index.query(X[:200], 10)
     ref = _exact_ids(X[:200], X, "cosine", 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, ref, strict=True)])
     assert recall >= 0.85
 
 
-@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
+@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 def test_indexes_pickle_and_answer_identically(algorithm):
     X, _ = clustered_embeddings(n_samples=300, n_features=16)
     index = make_index(algorithm, "cosine", len(X), random_state=0).fit(X)
@@ -117,3 +117,36 @@ def test_annoy_short_results_fall_back_to_exact():
     _, ids, _ = index.query(X[:20], 10)
     assert (ids >= 0).all()
     assert all(len(set(r)) == 10 for r in ids)
+
+
+@needs_hnswlib
+def test_hnsw_rejects_manhattan_by_name():
+    X, _ = clustered_embeddings(n_samples=50, n_features=8)
+    with pytest.raises(ValueError, match="algorithm='hnsw' supports the metrics.*manhattan"):
+        make_index("hnsw", "manhattan", len(X)).fit(X)
+
+
+@needs_hnswlib
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "inner_product"])
+def test_hnsw_scores_are_exact_and_builds_reproducible(metric):
+    X, _ = clustered_embeddings(n_samples=600, n_features=16)
+    a = make_index("hnsw", metric, len(X), random_state=0).fit(X)
+    b = make_index("hnsw", metric, len(X), random_state=0).fit(X)
+    s, i, _ = a.query(X[:40], 5)
+    np.testing.assert_array_equal(i, b.query(X[:40], 5)[1])
+    # Candidates are re-scored with the shared metric code: the scores are those the
+    # exact index gives the same pairs.
+    exact = BruteIndex(metric).fit(X)
+    S = exact.query_subset(X[:40], len(X), np.arange(len(X)))
+    full = np.full((40, len(X)), np.nan, dtype=np.float32)
+    np.put_along_axis(full, S[1], S[0], axis=1)
+    np.testing.assert_allclose(s, np.take_along_axis(full, i, axis=1), rtol=1e-5, atol=1e-5)
+
+
+@needs_hnswlib
+def test_hnsw_tiny_graphs_fall_back_to_exact():
+    # k = n: a walk may not reach every point; such queries are answered exactly.
+    X, _ = clustered_embeddings(n_samples=12, n_features=4)
+    index = make_index("hnsw", "euclidean", len(X), n_links=2, ef_search=1, random_state=0)
+    _, ids, _ = index.fit(X).query(X[:5], 12)
+    assert all(sorted(r) == list(range(12)) for r in ids)

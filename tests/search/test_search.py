@@ -12,6 +12,7 @@ from sklearn.neighbors import NearestNeighbors
 from sksemantic.datasets import load_debian_packages, load_wordnet_queries
 from sksemantic.search import SemanticSearch
 from sksemantic.search import _search as _search_module
+from tests.conftest import HNSW
 
 
 def _blobs(n=500, d=16, seed=0):
@@ -72,10 +73,11 @@ def test_kneighbors_without_queries_excludes_self():
 _TUNED = {
     "ivf": {"algorithm": "ivf", "n_lists": 50, "n_probe": 20},
     "annoy": {"algorithm": "annoy", "n_trees": 20, "search_k": 5000},
+    "hnsw": {"algorithm": "hnsw"},
 }
 
 
-@pytest.mark.parametrize("algorithm", ["ivf", "annoy"])
+@pytest.mark.parametrize("algorithm", ["ivf", "annoy", HNSW])
 def test_approximate_recall_on_real_embeddings(debian, algorithm):
     X = debian.data
     Q, corpus = X[:200], X[200:]
@@ -101,7 +103,7 @@ def test_evaluate_known_item_queries():
 
 
 # -- filters ---------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
+@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 @pytest.mark.parametrize("fraction", [0.5, 0.05, 0.004])
 @pytest.mark.parametrize("exact_below", [0, None])
 def test_filter_returns_top_k_that_pass(debian, algorithm, fraction, exact_below, monkeypatch):
@@ -156,7 +158,7 @@ def test_filter_with_too_few_passing():
 
 
 # -- growth ------------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
+@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 def test_add_after_fit(debian, algorithm):
     X, Q = debian.data, debian.data[:50] + 0.01
     full = SemanticSearch(algorithm=algorithm, random_state=0, n_probe=10 ** 6 if algorithm == "ivf" else None)
@@ -166,7 +168,7 @@ def test_add_after_fit(debian, algorithm):
     assert grown.n_samples_fit_ == len(X) and len(grown.labels_) == len(X)
     d_full, i_full = full.kneighbors(Q, 5)
     d_grown, i_grown = grown.kneighbors(Q, 5)
-    if algorithm == "annoy":
+    if algorithm in ("annoy", "hnsw"):
         agree = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(i_full, i_grown, strict=True)])
         assert agree >= 0.9
     else:  # exact, and IVF probing every list: the same as a fit on everything
@@ -211,7 +213,7 @@ _RELOAD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy"])
+@pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 def test_persistence_in_a_new_process(tmp_path, debian, algorithm):
     """joblib and save/load (memory-mapped) reproduce the results in a new process."""
     import pickle
