@@ -1,7 +1,8 @@
 """Annoy (random-projection forest) backend, made picklable and exact in its distances.
 
-Annoy finds the candidates; their scores are recomputed here with the shared metric code,
-so every backend reports the same distance for the same pair. Annoy indexes cannot be
+Annoy finds the candidates; their scores are recomputed with the shared metric code
+(:class:`RescoredIndex`), so every backend reports the same distance for the same pair.
+Annoy indexes cannot be
 pickled, so the index is serialised through its own file format, together with the
 dimension and metric it must be reopened with (annoy does not remember them).
 """
@@ -13,9 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._base import BaseIndex
-from ._metric import gathered_scores, pairwise_scores
-from ._topk import sort_rows, topk_dense
+from ._base import RescoredIndex
 
 __all__ = ["AnnoyIndex"]
 
@@ -33,7 +32,7 @@ def _new_annoy(f, metric):
     return _Annoy(int(f), _ANNOY_METRIC[metric])
 
 
-class AnnoyIndex(BaseIndex):
+class AnnoyIndex(RescoredIndex):
     """Approximate nearest neighbours with annoy.
 
     Parameters
@@ -75,6 +74,7 @@ class AnnoyIndex(BaseIndex):
         self._build(np.concatenate([self.X_, X_prep]), np.concatenate([self.sqnorm_, sqnorm]))
 
     def _candidates(self, Q_prep, k):
+        # Annoy may return fewer than k items (small search_k): -1 marks the gaps.
         search_k = -1 if self.search_k is None else int(self.search_k)
         ids = np.full((len(Q_prep), k), -1, dtype=np.int64)
 
@@ -93,24 +93,6 @@ class AnnoyIndex(BaseIndex):
             with ThreadPoolExecutor(n_jobs) as pool:
                 list(pool.map(run, spans))
         return ids
-
-    def _query(self, Q_prep, q_sqnorm, k):
-        ids = self._candidates(Q_prep, k)
-        # Annoy may return fewer than k items (small search_k); answer those rows exactly.
-        bad = np.flatnonzero((ids < 0).any(axis=1))
-        good = np.setdiff1d(np.arange(len(ids)), bad)
-        scores = np.empty(ids.shape, dtype=np.float32)
-        scores[good] = gathered_scores(
-            Q_prep[good], self.X_, ids[good], self.metric, q_sqnorm[good], self.sqnorm_
-        )
-        if bad.size:
-            S = pairwise_scores(Q_prep[bad], self.X_, self.metric, q_sqnorm[bad], self.sqnorm_)
-            scores[bad], ids[bad] = topk_dense(S, k)
-        return sort_rows(scores, ids)
-
-    def _self_join(self, k):
-        scores, ids = self._query(self.X_, self.sqnorm_, k)
-        return scores, ids, self.sqnorm_
 
     # -- persistence ----------------------------------------------------------------
     def __getstate__(self):

@@ -9,10 +9,16 @@ row starting with the point itself.
 
 import numpy as np
 
-from ._metric import pairwise_scores, prepare, scores_to_distances, scores_to_similarities
-from ._topk import put_self_first, topk_dense
+from ._metric import (
+    gathered_scores,
+    pairwise_scores,
+    prepare,
+    scores_to_distances,
+    scores_to_similarities,
+)
+from ._topk import put_self_first, sort_rows, topk_dense
 
-__all__ = ["BaseIndex"]
+__all__ = ["BaseIndex", "RescoredIndex"]
 
 
 class BaseIndex:
@@ -144,3 +150,35 @@ class BaseIndex:
     def similarities(self, scores):
         """Similarity weights for scores returned by this index."""
         return scores_to_similarities(scores, self.metric)
+
+
+class RescoredIndex(BaseIndex):
+    """A backend whose library finds candidate ids (annoy, hnswlib); the rest is shared.
+
+    The candidates are scored again with the shared metric code, so that every backend
+    reports the same distance for the same pair, and rows the library could not fill
+    (an id of -1: too small a search, a tiny index) are answered exactly. Subclasses
+    keep the prepared rows in ``X_`` and ``sqnorm_`` and implement ``_candidates``.
+    """
+
+    def _candidates(self, Q_prep, k):  # pragma: no cover - abstract
+        """Candidate ids, shape (n_queries, k); -1 where the library found too few."""
+        raise NotImplementedError
+
+    def _query(self, Q_prep, q_sqnorm, k):
+        ids = self._candidates(Q_prep, k)
+        k = ids.shape[1]
+        bad = np.flatnonzero((ids < 0).any(axis=1))
+        good = np.setdiff1d(np.arange(len(ids)), bad)
+        scores = np.empty(ids.shape, dtype=np.float32)
+        scores[good] = gathered_scores(
+            Q_prep[good], self.X_, ids[good], self.metric, q_sqnorm[good], self.sqnorm_
+        )
+        if bad.size:
+            S = pairwise_scores(Q_prep[bad], self.X_, self.metric, q_sqnorm[bad], self.sqnorm_)
+            scores[bad], ids[bad] = topk_dense(S, k)
+        return sort_rows(scores, ids)
+
+    def _self_join(self, k):
+        scores, ids = self._query(self.X_, self.sqnorm_, k)
+        return scores, ids, self.sqnorm_

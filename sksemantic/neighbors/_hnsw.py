@@ -10,16 +10,15 @@ small batches and single queries the throughput that IVF reaches only on large b
 (``benchmarks/bench_search.py``), for a longer build.
 
 hnswlib (an optional extra, ``pip install 'sksemantic[hnsw]'``) finds the candidates;
-their scores are recomputed with the shared metric code, as for annoy, so that every
-backend reports the same distance for the same pair.
+their scores are recomputed with the shared metric code, as for annoy
+(:class:`RescoredIndex`), so that every backend reports the same distance for the same
+pair.
 """
 
 import numpy as np
 
 from ..utils import effective_n_jobs, import_optional
-from ._base import BaseIndex
-from ._metric import gathered_scores, pairwise_scores
-from ._topk import sort_rows, topk_dense
+from ._base import RescoredIndex
 
 __all__ = ["HNSWIndex", "default_ef_search"]
 
@@ -42,7 +41,7 @@ def _new_hnsw(metric, n_features):
     return hnswlib.Index(space=_HNSW_SPACE[metric], dim=int(n_features))
 
 
-class HNSWIndex(BaseIndex):
+class HNSWIndex(RescoredIndex):
     """Approximate nearest neighbours with an HNSW graph (hnswlib).
 
     Parameters
@@ -109,23 +108,15 @@ class HNSWIndex(BaseIndex):
     def _build_threads(self):
         return 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
 
-    def _query(self, Q_prep, q_sqnorm, k):
-        n = len(self.X_)
-        kk = min(int(k), n)
-        self._hnsw.set_ef(int(max(kk, self.ef_search or default_ef_search(kk))))
+    def _candidates(self, Q_prep, k):
+        k = min(int(k), len(self.X_))
+        self._hnsw.set_ef(int(max(k, self.ef_search or default_ef_search(k))))
         try:
             labels, _ = self._hnsw.knn_query(
-                Q_prep, k=kk, num_threads=effective_n_jobs(self.n_jobs)
+                Q_prep, k=k, num_threads=effective_n_jobs(self.n_jobs)
             )
-            ids = labels.astype(np.int64)
         except RuntimeError:
-            # hnswlib refuses when a walk finds fewer than k points (tiny graphs):
-            # answer exactly, as the other backends do for rows they cannot fill.
-            S = pairwise_scores(Q_prep, self.X_, self.metric, q_sqnorm, self.sqnorm_)
-            return topk_dense(S, kk)
-        scores = gathered_scores(Q_prep, self.X_, ids, self.metric, q_sqnorm, self.sqnorm_)
-        return sort_rows(scores, ids)
-
-    def _self_join(self, k):
-        scores, ids = self._query(self.X_, self.sqnorm_, k)
-        return scores, ids, self.sqnorm_
+            # hnswlib refuses the whole batch when a walk finds fewer than k points
+            # (tiny graphs): every row is then answered exactly.
+            return np.full((len(Q_prep), k), -1, dtype=np.int64)
+        return labels.astype(np.int64)
