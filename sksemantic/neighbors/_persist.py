@@ -4,6 +4,8 @@ Pickling copies every array into the pickle; a served index should instead be op
 from disk without reading it: the arrays go to ``.npy`` files opened with
 ``np.load(mmap_mode="r")`` and an annoy forest to its own file, which annoy maps.
 Pages are then read on demand and shared between processes that open the same files.
+An HNSW graph has no mapped format: it is pickled with the rest of the state and read
+into memory on load (its vectors for re-scoring are ``.npy`` files like any array).
 """
 
 import pickle

@@ -556,8 +556,9 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
     def save(self, path):
         """Write the fitted estimator to the directory ``path`` for :meth:`load`.
 
-        The index goes to its own files (annoy's file format, ``.npy`` arrays), the
-        rest (parameters, labels, metadata) to a pickle. The directory is written
+        The index goes to its own files (annoy's file format, ``.npy`` arrays; an
+        HNSW graph is pickled, and read into memory on load), the rest (parameters,
+        labels, metadata) to a pickle. The directory is written
         beside ``path`` and then swapped in, so an earlier save stays whole until the
         new one is complete, and processes serving the earlier files memory-mapped keep
         reading them undisturbed.
