@@ -11,6 +11,8 @@ Methods (each runs in its own process, with a timeout):
 - ``sksemantic``: :class:`sksemantic.quantization.RQKMeansEncoder` (defaults).
 - ``sksemantic-n_init1``: the same with ``n_init=1`` (one seeding per level; only run
   where ``n_init="auto"`` tries more, i.e. below 128 codewords).
+- ``sksemantic-no_pca``: the same with ``pca_components=None`` (no projected start;
+  only run where ``"auto"`` projects, i.e. few codewords on wide data).
 - ``sksemantic-balanced``: the same with ``balanced=True``.
 - ``sklearn``: one ``sklearn.cluster.KMeans(n_init=1)`` per level on the residuals
   (scikit-learn's defaults otherwise: k-means++ on every row, Lloyd to convergence),
@@ -47,7 +49,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _memory import peak_rss_mb  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-METHODS = ("sksemantic", "sksemantic-n_init1", "sksemantic-balanced", "sklearn", "semantic-id")
+sys.path.insert(0, ROOT)
+from sksemantic.cluster._kmeans import auto_pca_components  # noqa: E402
+
+METHODS = ("sksemantic", "sksemantic-n_init1", "sksemantic-no_pca", "sksemantic-balanced",
+           "sklearn", "semantic-id")
+# Parameters of RQKMeansEncoder per sksemantic method (random_state: the run's seed).
+SKSEMANTIC = {
+    "sksemantic": {},
+    "sksemantic-n_init1": {"n_init": 1},
+    "sksemantic-no_pca": {"pca_components": None},
+    "sksemantic-balanced": {"balanced": True},
+}
 
 
 # --------------------------------------------------------------------------- data
@@ -69,12 +82,11 @@ def _peak_mb():
     return peak_rss_mb()  # VmHWM: ru_maxrss counts the parent's memory too
 
 
-def _run_sksemantic(X, levels, clusters, balanced, n_init="auto"):
+def _run_sksemantic(X, levels, clusters, seed, params):
     sys.path.insert(0, ROOT)
     from sksemantic.quantization import RQKMeansEncoder
 
-    enc = RQKMeansEncoder(n_levels=levels, n_clusters=clusters, balanced=balanced,
-                          n_init=n_init, random_state=0)
+    enc = RQKMeansEncoder(n_levels=levels, n_clusters=clusters, random_state=seed, **params)
     t0 = time.perf_counter()
     enc.fit(X)
     t1 = time.perf_counter()
@@ -84,14 +96,14 @@ def _run_sksemantic(X, levels, clusters, balanced, n_init="auto"):
     return t1 - t0, t2 - t1, peak, codes, enc.inverse_transform(codes)
 
 
-def _run_sklearn(X, levels, clusters):
+def _run_sklearn(X, levels, clusters, seed):
     from sklearn.cluster import KMeans
 
     t0 = time.perf_counter()
     residual = X.copy()
     models = []
     for level in range(levels):
-        km = KMeans(clusters, n_init=1, random_state=level).fit(residual)
+        km = KMeans(clusters, n_init=1, random_state=1000 * seed + level).fit(residual)
         residual -= km.cluster_centers_[km.labels_].astype(X.dtype)
         models.append(km)
     t1 = time.perf_counter()
@@ -105,10 +117,10 @@ def _run_sklearn(X, levels, clusters):
     return t1 - t0, t2 - t1, peak, codes, X - residual
 
 
-def _run_semantic_id(X, levels, clusters):
+def _run_semantic_id(X, levels, clusters, seed):
     from semantic_id import RQKMeans
 
-    model = RQKMeans(n_levels=levels, n_clusters=clusters, random_state=0)
+    model = RQKMeans(n_levels=levels, n_clusters=clusters, random_state=seed)
     t0 = time.perf_counter()
     model.fit(X)
     t1 = time.perf_counter()
@@ -118,17 +130,16 @@ def _run_semantic_id(X, levels, clusters):
     return t1 - t0, t2 - t1, peak, codes, np.asarray(model.decode(codes), dtype=np.float64)
 
 
-def child(method, path, levels, clusters):
+def child(method, path, levels, clusters, seed):
     X = np.load(path)
     base = _peak_mb()
     if method.startswith("sksemantic"):
         fit_s, enc_s, peak, codes, recon = _run_sksemantic(
-            X, levels, clusters, method.endswith("balanced"),
-            1 if method.endswith("n_init1") else "auto")
+            X, levels, clusters, seed, SKSEMANTIC[method])
     elif method == "sklearn":
-        fit_s, enc_s, peak, codes, recon = _run_sklearn(X, levels, clusters)
+        fit_s, enc_s, peak, codes, recon = _run_sklearn(X, levels, clusters, seed)
     else:
-        fit_s, enc_s, peak, codes, recon = _run_semantic_id(X, levels, clusters)
+        fit_s, enc_s, peak, codes, recon = _run_semantic_id(X, levels, clusters, seed)
     X64 = X.astype(np.float64)
     mse = float(np.mean((X64 - recon) ** 2))
     total = float(np.mean(X64.var(axis=0)))
@@ -171,11 +182,14 @@ def main():
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per method run")
     p.add_argument("--peer-python", default=None)
+    p.add_argument("--seeds", default="0",
+                   help="comma-separated random_state values; every method runs once per "
+                        "seed and the table gives the mean (min-max) over them")
     p.add_argument("--clusters", type=int, default=256, help=argparse.SUPPRESS)
     p.add_argument("--child", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.levels, args.clusters)
+        child(args.child[0], args.child[1], args.levels, args.clusters, int(args.seeds))
         return
 
     peer = _peer_python(args.peer_python)
@@ -191,32 +205,20 @@ def main():
                 for method in args.methods.split(","):
                     if method == "sksemantic-n_init1" and clusters >= 128:
                         continue  # n_init="auto" already uses one seeding there
+                    if method == "sksemantic-no_pca" and auto_pca_components(
+                            clusters, int(shape.split("x")[1])) is None:
+                        continue  # pca_components="auto" does not project there
                     key = (name, shape, clusters, method)
-                    python = peer if method == "semantic-id" else sys.executable
-                    if python is None:
-                        rows.append((*key, "peers venv not found"))
-                        continue
-                    cmd = [python, os.path.abspath(__file__), "--child", method, path,
-                           "--levels", str(args.levels), "--clusters", str(clusters)]
-                    try:
-                        out = subprocess.run(cmd, capture_output=True, text=True,
-                                             timeout=args.timeout)
-                    except subprocess.TimeoutExpired:
-                        rows.append((*key, f"did not finish in {args.timeout:.0f} s"))
-                        print(f"{key}: did not finish in {args.timeout:.0f} s", flush=True)
-                        continue
-                    if out.returncode != 0:
-                        rows.append((*key, "failed: " + out.stderr.strip().splitlines()[-1]))
-                        continue
-                    res = json.loads(out.stdout.strip().splitlines()[-1])
-                    rows.append((*key, res))
-                    print(f"{key}: {res}", flush=True)
+                    rows.append((*key, _run_seeds(args, key, peer, path, clusters)))
 
-    ours = {r[:3]: r[4] for r in rows if r[3] == "sksemantic" and isinstance(r[4], dict)}
+    ours = {r[:3]: r[4] for r in rows if r[3] == "sksemantic" and isinstance(r[4], list)}
+    seeds = args.seeds.split(",")
     print()
-    print(f"{args.levels} levels; relative MSE = MSE / total variance; 'x ours' = peer fit "
-          "time / sksemantic fit time (a lower bound when the peer did not finish); "
-          "'MSE / ours' = peer rel MSE / sksemantic rel MSE (> 1: ours is lower)")
+    print(f"{args.levels} levels; random_state {', '.join(seeds)}"
+          + (": mean (min-max) over the seeds" if len(seeds) > 1 else "")
+          + "; relative MSE = MSE / total variance; 'x ours' = peer fit time / sksemantic "
+          "fit time (a lower bound when the peer did not finish); 'MSE / ours' = peer rel "
+          "MSE / sksemantic rel MSE (> 1: ours is lower), both from the means")
     head = ("data", "n x d", "codewords", "method", "fit s", "encode s", "peak MB", "rel MSE",
             "unique", "L0 size CV", "x ours", "MSE / ours")
     print("| " + " | ".join(head) + " |")
@@ -226,17 +228,52 @@ def main():
         if isinstance(res, str):
             bound = ""
             if base and res.startswith("did not finish"):
-                bound = f">= {args.timeout / base['fit_s']:.0f}"
+                bound = f">= {args.timeout / _mean(base, 'fit_s'):.0f}"
             print(f"| {name} | {shape} | {clusters} | {method} | {res} | | | | | | {bound} | |")
             continue
         speed = ratio = ""
         if base and not method.startswith("sksemantic"):
-            speed = f"{res['fit_s'] / base['fit_s']:.1f}"
-            ratio = f"{res['rel_mse'] / base['rel_mse']:.4f}"
-        print(f"| {name} | {shape} | {clusters} | {method} | {res['fit_s']:.1f} | "
-              f"{res['encode_s']:.1f} | {res['peak_mb']:.0f} | {res['rel_mse']:.4f} | "
-              f"{res['unique']:.3f} | {res['level0_size_cv']:.2f} | {speed} | {ratio} |")
+            speed = f"{_mean(res, 'fit_s') / _mean(base, 'fit_s'):.1f}"
+            ratio = f"{_mean(res, 'rel_mse') / _mean(base, 'rel_mse'):.5f}"
+        print(f"| {name} | {shape} | {clusters} | {method} | {_cell(res, 'fit_s', 1)} | "
+              f"{_cell(res, 'encode_s', 1)} | {_mean(res, 'peak_mb'):.0f} | "
+              f"{_cell(res, 'rel_mse', 5)} | {_mean(res, 'unique'):.3f} | "
+              f"{_mean(res, 'level0_size_cv'):.2f} | {speed} | {ratio} |")
 
+
+def _run_seeds(args, key, peer, path, clusters):
+    """One child process per seed; a list of result dicts, or the first failure's text."""
+    python = peer if key[3] == "semantic-id" else sys.executable
+    if python is None:
+        return "peers venv not found"
+    results = []
+    for seed in args.seeds.split(","):
+        cmd = [python, os.path.abspath(__file__), "--child", key[3], path,
+               "--levels", str(args.levels), "--clusters", str(clusters), "--seeds", seed]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{key} seed {seed}: did not finish in {args.timeout:.0f} s", flush=True)
+            return f"did not finish in {args.timeout:.0f} s"
+        if out.returncode != 0:
+            return "failed: " + out.stderr.strip().splitlines()[-1]
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{key} seed {seed}: {res}", flush=True)
+        results.append(res)
+    return results
+
+
+def _mean(results, field):
+    return float(np.mean([r[field] for r in results]))
+
+
+def _cell(results, field, digits):
+    """The mean, with the range when there are several seeds."""
+    values = [r[field] for r in results]
+    text = f"{np.mean(values):.{digits}f}"
+    if len(values) > 1:
+        text += f" ({min(values):.{digits}f}-{max(values):.{digits}f})"
+    return text
 
 if __name__ == "__main__":
     main()

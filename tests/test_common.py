@@ -25,6 +25,8 @@ def _estimators():
     yield SemanticDeduplicator(n_neighbors=3)
     yield RQKMeansEncoder(n_levels=2, n_clusters=3, random_state=0)
     yield RQKMeansEncoder(n_levels=2, n_clusters=[4, 2], balanced=True, random_state=0)
+    # A projected start: the checks' data has more than 2 features in most checks.
+    yield RQKMeansEncoder(n_levels=2, n_clusters=3, pca_components=2, random_state=0)
     yield SemanticSearch(n_neighbors=3)
     yield SemanticSearch(n_neighbors=3, algorithm="ivf", random_state=0)
     yield SemanticSearch(n_neighbors=3, algorithm="annoy", random_state=0)

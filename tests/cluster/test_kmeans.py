@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from sksemantic.cluster import kmeans, nearest_centroid
+from sksemantic.cluster import auto_pca_components, kmeans, nearest_centroid, principal_directions
+from sksemantic.cluster._kmeans import SampleMoments
 from tests.conftest import clustered_embeddings
 
 
@@ -171,3 +172,82 @@ def test_total_sum_of_squares_from_row_norms_matches_float64():
     X64 = X.astype(np.float64)
     reference = float(((X64 - X64.mean(axis=0)) ** 2).sum())
     assert _total_sum_of_squares(X, x_sq) == pytest.approx(reference, rel=1e-5)
+
+
+# --------------------------------------------------------------------- projected start
+def _wide_blobs(n=4000, d=192, n_centers=200, seed=0):
+    """Many centres under strong noise: few clusters explain little, Lloyd is slow."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n_centers, d))
+    X = centers[rng.integers(0, n_centers, n)] + 2.0 * rng.standard_normal((n, d))
+    return X.astype(np.float32)
+
+
+def test_principal_directions_match_scikit_learn_pca():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((3000, 40)) * np.linspace(5, 0.5, 40) + 3.0).astype(np.float32)
+    V = principal_directions(X, 5, random_state=0)
+    assert V.shape == (40, 5) and V.dtype == np.float32
+    np.testing.assert_allclose(V.T @ V, np.eye(5), atol=1e-5)
+    overlap = np.abs(np.sum(V * PCA(5).fit(X).components_.T, axis=0))
+    assert overlap.min() >= 0.99
+
+
+def test_auto_pca_components_projects_only_wide_data_with_few_clusters():
+    assert auto_pca_components(10, 768) == 128
+    assert auto_pca_components(10, 384) == 64
+    assert auto_pca_components(64, 768) == 256
+    assert auto_pca_components(256, 768) is None
+    assert auto_pca_components(4, 16) is None
+
+
+def test_projected_start_reaches_a_converged_inertia_in_fewer_full_passes():
+    X = _wide_blobs()
+    plain = kmeans(X, 6, max_iter=100, random_state=0)
+    converged = kmeans(X, 6, max_iter=1000, tol=1e-7, random_state=0)
+    projected = kmeans(X, 6, max_iter=100, pca_components=32, random_state=0)
+    assert projected[3] < converged[3] / 2
+    assert projected[2] <= converged[2] * 1.0005
+    assert projected[2] < plain[2]
+    # The result is a k-means fixed point of X, not of the projection.
+    labels, d = nearest_centroid(X, projected[0])
+    np.testing.assert_array_equal(labels, projected[1])
+    assert projected[2] == pytest.approx(float(d.sum(dtype=np.float64)), rel=1e-5)
+
+
+def test_projected_start_is_reproducible_and_off_when_it_cannot_project():
+    X = _wide_blobs(n=1500, d=96)
+    a = kmeans(X, 5, pca_components=16, n_init=3, random_state=3)
+    b = kmeans(X, 5, pca_components=16, n_init=3, random_state=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    # As many directions as features: nothing to project, the plain fit.
+    full = kmeans(X, 5, pca_components=96, random_state=3)
+    np.testing.assert_array_equal(full[0], kmeans(X, 5, random_state=3)[0])
+    # Given centres are projected too.
+    init = X[:5].copy()
+    c = kmeans(X, 5, init=init, pca_components=16, random_state=0)
+    assert c[0].shape == (5, 96) and len(np.unique(c[1])) == 5
+
+
+def test_sample_moments_follow_the_residuals_exactly():
+    X = _wide_blobs(n=3000, d=48)
+    moments = SampleMoments(X, sample_size=1000, random_state=0)
+    np.testing.assert_allclose(moments.covariance(), np.cov(X[moments.rows].T, bias=True),
+                               rtol=1e-4, atol=1e-3)
+    for k in (5, 3):
+        centers, labels, _, _ = kmeans(X, k, random_state=0)
+        moments.subtract(X, centers, labels)
+        X = X - centers[labels]
+        expected = np.cov(X[moments.rows].astype(np.float64).T, bias=True)
+        np.testing.assert_allclose(moments.covariance(), expected, rtol=1e-4, atol=1e-3)
+
+
+def test_pca_components_as_an_array_is_checked():
+    X = _wide_blobs(n=500, d=32)
+    basis = principal_directions(X, 8)
+    centers = kmeans(X, 4, pca_components=basis, random_state=0)[0]
+    assert centers.shape == (4, 32)
+    with pytest.raises(ValueError, match="pca_components as an array must have shape"):
+        kmeans(X, 4, pca_components=basis[:10], random_state=0)

@@ -78,8 +78,10 @@ def test_few_codewords_match_best_of_ten_kmeans():
     theirs = KMeans(6, n_init=10, max_iter=100, random_state=0).fit(X).inertia_
     assert ours <= 1.01 * theirs
     single = RQKMeansEncoder(n_levels=1, n_clusters=6, n_init=1, random_state=0)
-    assert enc._n_init(6) == 10 and single._n_init(6) == 1
-    assert enc._n_init(256) == 1
+    assert enc._n_init(6, False) == 10 and single._n_init(6, False) == 1
+    assert enc._n_init(256, False) == 1
+    # Projected levels try fewer seedings (each runs to a tighter tol).
+    assert enc._n_init(6, True) == 3 and single._n_init(6, True) == 1
 
 
 def _debian():
@@ -128,6 +130,47 @@ def test_encode_writes_the_residual_it_leaves(X, fitted):
 def test_bad_n_init(X):
     with pytest.raises(ValueError, match="n_init"):
         RQKMeansEncoder(n_clusters=4, n_init=0).fit(X)
+
+
+def test_bad_pca_components(X):
+    with pytest.raises(ValueError, match="pca_components"):
+        RQKMeansEncoder(n_clusters=4, pca_components=0).fit(X)
+    with pytest.raises(ValueError, match="pca_components"):
+        RQKMeansEncoder(n_clusters=4, pca_components="all").fit(X)
+
+
+def _wide_blobs(n=4000, d=192, seed=0):
+    """Many centres under strong noise: few codewords explain little, Lloyd is slow."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((200, d))
+    return (centers[rng.integers(0, 200, n)] + 2.0 * rng.standard_normal((n, d))).astype(
+        np.float32
+    )
+
+
+def test_projected_start_lowers_the_error_on_wide_data():
+    # pca_components="auto" projects 6 codewords on 192 features onto 32 directions.
+    X = _wide_blobs()
+    for seed in range(3):
+        plain = RQKMeansEncoder(n_levels=2, n_clusters=6, pca_components=None,
+                                random_state=seed).fit(X)
+        projected = RQKMeansEncoder(n_levels=2, n_clusters=6, random_state=seed).fit(X)
+        assert projected.score(X) > plain.score(X)
+        # The full-width passes only polish.
+        assert projected.n_iter_ < plain.n_iter_
+    # An int at or above n_features is no projection: the plain fit.
+    wide = RQKMeansEncoder(n_levels=2, n_clusters=6, pca_components=192, random_state=2)
+    np.testing.assert_array_equal(wide.fit(X).codebooks_[1], plain.codebooks_[1])
+
+
+def test_projected_start_on_the_torch_path():
+    pytest.importorskip("torch")
+    X = _wide_blobs(n=2000, d=96)
+    enc = RQKMeansEncoder(n_levels=2, n_clusters=6, random_state=0)
+    enc._encode_backend = "torch"
+    enc.fit(X)
+    numpy_fit = RQKMeansEncoder(n_levels=2, n_clusters=6, random_state=0).fit(X)
+    assert enc.score(X) >= 1.01 * numpy_fit.score(X)
 
 
 def test_per_level_n_clusters(X):
