@@ -394,6 +394,10 @@ class SampleMoments:
         """The top ``n_components`` eigenvectors of the covariance, as columns."""
         cov = self.covariance()
         d = cov.shape[0]
+        if not 1 <= int(n_components) <= d:
+            raise ValueError(
+                f"n_components={n_components} must be between 1 and n_features={d}."
+            )
         _, vectors = scipy.linalg.eigh(cov, subset_by_index=[d - n_components, d - 1])
         return np.ascontiguousarray(vectors[:, ::-1], dtype=dtype)
 

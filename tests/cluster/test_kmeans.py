@@ -193,6 +193,8 @@ def test_principal_directions_match_scikit_learn_pca():
     np.testing.assert_allclose(V.T @ V, np.eye(5), atol=1e-5)
     overlap = np.abs(np.sum(V * PCA(5).fit(X).components_.T, axis=0))
     assert overlap.min() >= 0.99
+    with pytest.raises(ValueError, match="n_components=41 must be between 1 and n_features=40"):
+        principal_directions(X, 41)
 
 
 def test_auto_pca_components_projects_only_wide_data_with_few_clusters():
