@@ -4,18 +4,20 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.sparse.csgraph import connected_components
-from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.base import ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ..base import VersionedPickleMixin
-from ..neighbors import ALGORITHMS, METRICS
-from ._transformer import SemanticGraphTransformer
+from ..neighbors import METRICS
+from ..neighbors._estimator import BaseIndexedEstimator, fill_index_doc
+from ..utils import check_n_neighbors
+from ._transformer import SemanticGraphTransformer, check_min_similarity
 
 __all__ = ["SemanticDeduplicator"]
 
 
-class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
+@fill_index_doc
+class SemanticDeduplicator(ClusterMixin, BaseIndexedEstimator):
     """Group near-duplicate embeddings and pick one representative per group.
 
     Two items are linked when one is among the other's ``n_neighbors`` nearest
@@ -34,17 +36,13 @@ class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
     max_distance : float, default=None
         Link threshold on the distance instead of the similarity.
     n_neighbors : int, default=10
-        Candidate links searched per item (at most ``n_samples - 1`` are used). A group of ``m`` exact duplicates needs
-        ``n_neighbors >= 1`` to be connected (chains suffice); larger values catch more
-        near-duplicates of crowded items.
+        Candidate links searched per item; at most ``n_samples - 1`` (the same rule
+        as :class:`SemanticGraphTransformer`). A group of exact duplicates needs only
+        ``n_neighbors >= 1`` to be connected (chains suffice); larger values catch
+        more near-duplicates of crowded items.
     metric : {"cosine", "euclidean", "manhattan", "inner_product"}, default="cosine"
-    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
-        Neighbour search, as in :class:`SemanticGraphTransformer`.
-    n_jobs : int, default=None
-        Threads for the search; None uses every core.
-    random_state : int, RandomState instance or None, default=None
-        Seeds approximate searches.
-    verbose : int, default=0
+        How closeness is measured, as in :class:`SemanticGraphTransformer`.
+    <index parameters>
 
     Attributes
     ----------
@@ -58,6 +56,9 @@ class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
         links inside the group (the lowest index among ties).
     graph_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         The thresholded similarity graph the groups come from.
+    calibration_ : RecallCalibration or None
+        For approximate search: the setting of the graph's search and the recall of
+        its candidate links, measured on a sample of items (None for exact search).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -80,14 +81,11 @@ class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **BaseIndexedEstimator._parameter_constraints,
         "min_similarity": [Real],
         "max_distance": [Interval(Real, 0, None, closed="left"), None],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(set(METRICS))],
-        "algorithm": [StrOptions(set(ALGORITHMS))],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -98,18 +96,26 @@ class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
         n_neighbors=10,
         metric="cosine",
         algorithm="auto",
+        target_recall=0.95,
+        n_lists=None,
+        n_probe=None,
+        n_trees=None,
+        search_k=None,
+        n_links=None,
+        ef_search=None,
         n_jobs=None,
         random_state=None,
         verbose=0,
     ):
+        super().__init__(
+            algorithm=algorithm, target_recall=target_recall, n_lists=n_lists,
+            n_probe=n_probe, n_trees=n_trees, search_k=search_k, n_links=n_links,
+            ef_search=ef_search, n_jobs=n_jobs, random_state=random_state, verbose=verbose,
+        )
         self.min_similarity = min_similarity
         self.max_distance = max_distance
         self.n_neighbors = n_neighbors
         self.metric = metric
-        self.algorithm = algorithm
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -126,20 +132,20 @@ class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
         -------
         self : SemanticDeduplicator
         """
+        if self.max_distance is None:
+            check_min_similarity(self.min_similarity, self.metric)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        check_n_neighbors(self.n_neighbors, X.shape[0])
         graph_maker = SemanticGraphTransformer(
-            # Candidate links cannot outnumber the other items.
-            n_neighbors=min(self.n_neighbors, X.shape[0] - 1),
+            n_neighbors=self.n_neighbors,
             mode="similarity",
             metric=self.metric,
             min_similarity=None if self.max_distance is not None else self.min_similarity,
             max_distance=self.max_distance,
-            algorithm=self.algorithm,
-            n_jobs=self.n_jobs,
-            random_state=self.random_state,
-            verbose=self.verbose,
+            **self._index_params(),
         )
         graph = graph_maker.fit_transform(X)
+        self.calibration_ = graph_maker.self_join_calibration_
         n_groups, raw = connected_components(graph, directed=True, connection="weak")
         # Number groups by first appearance, so labels do not depend on scipy's order.
         _, first = np.unique(raw, return_index=True)

@@ -5,33 +5,24 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import VersionedPickleMixin
-from ..neighbors import (
-    INDEX_PARAMETER_CONSTRAINTS,
-    METRICS,
-    index_seed,
-    make_index,
-    resolve_algorithm,
-)
+from ..neighbors import METRICS
+from ..neighbors._base import drop_rows_self, tie_aware_hits
+from ..neighbors._calibrate import Z_MARGIN
+from ..neighbors._estimator import BaseIndexedEstimator, fill_index_doc
 from ..utils import check_n_neighbors
 
 __all__ = ["SemanticGraphTransformer"]
 
 
+@fill_index_doc
 class SemanticGraphTransformer(
-    VersionedPickleMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    BaseEstimator,
+    BaseIndexedEstimator,
     auto_wrap_output_keys=None,  # the output is sparse: there is no pandas form of it
 ):
     """Turn embeddings into a sparse k-nearest-neighbour similarity graph.
@@ -74,43 +65,25 @@ class SemanticGraphTransformer(
         Drop edges whose similarity (as in ``mode="similarity"``) is below this value
         (the point itself is kept). For cosine, ``min_similarity=0.8`` keeps exactly
         the edges with ``max_distance=0.2``. See the worked example below.
-    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
-        ``"brute"``: exact search by blocked matrix products. ``"ivf"``: approximate,
-        k-means inverted lists scanned by matrix products. ``"annoy"``: approximate,
-        annoy's random-projection forest. ``"hnsw"``: approximate, hnswlib's navigable
-        small-world graph (the ``hnsw`` extra). ``"auto"``: ``"brute"`` up to 20,000 indexed
-        points and ``"ivf"`` beyond (``"annoy"`` for ``"manhattan"`` beyond).
-    n_lists : int, default=None
-        IVF lists; ``round(4 * sqrt(n_samples))`` when None.
-    n_probe : int, default=None
-        IVF lists scanned per query (more is slower and more accurate);
-        ``round(sqrt(n_lists)) + 2`` when None.
-    n_trees : int, default=None
-        Annoy trees; ``max(10, n_features // 8)`` when None.
-    search_k : int, default=None
-        Annoy nodes inspected per query; annoy's default when None.
-    n_links : int, default=None
-        HNSW links per node (hnswlib's ``M``); 16 when None.
-    ef_search : int, default=None
-        HNSW candidates kept per query walk (more is slower and more accurate);
-        ``max(32, 2 * k)`` for ``k`` results when None (see
-        :func:`sksemantic.neighbors.default_ef_search`).
-    n_jobs : int, default=None
-        Threads for the search loops. None and -1 use every core, as the matrix
-        products already do; results never depend on it, except for annoy and HNSW
-        builds with more than one thread (they run on one unless ``n_jobs`` is given).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the IVF k-means, the annoy forest and the HNSW graph. Exact search does
-        not use it.
-    verbose : int, default=0
-        Print progress of long searches to stderr.
+    <index parameters>
 
     Attributes
     ----------
     index_ : BaseIndex
         The fitted neighbour index (see :mod:`sksemantic.neighbors`).
     algorithm_ : str
-        The algorithm used, with ``"auto"`` resolved.
+        The index built, with ``"auto"`` resolved.
+    calibration_ : RecallCalibration
+        How :meth:`transform` searches and the recall@k it expects for new queries:
+        the setting chosen for ``target_recall``, the estimate and its sample size,
+        measured on indexed points held out of the index while it was built (see
+        :class:`sksemantic.neighbors.RecallCalibration`).
+    self_join_calibration_ : RecallCalibration or None
+        Set by :meth:`fit_transform`: the setting of the graph's own search and its
+        recall, measured on the graph itself for a sample of points.
+    batch_calibration_ : RecallCalibration or None
+        The calibration made for the last large :meth:`transform` batch whose
+        queries differed from the calibration queries.
     n_samples_fit_ : int
         Number of indexed points.
     n_features_in_ : int
@@ -126,6 +99,10 @@ class SemanticGraphTransformer(
 
     Notes
     -----
+    Beyond 20,000 points ``algorithm="auto"`` searches approximately; the recall it
+    reaches is measured, kept at ``target_recall`` and reported in ``calibration_``
+    and ``self_join_calibration_`` (``verbose=1`` prints them).
+
     ``transform`` works query block by query block and never holds an
     ``n_queries x n_samples_fit`` dense array. Zero vectors under ``"cosine"`` have
     similarity 0 (distance 1) to every other point. Exact duplicates are at distance 0
@@ -155,12 +132,12 @@ class SemanticGraphTransformer(
     """
 
     _parameter_constraints: dict = {
+        **BaseIndexedEstimator._parameter_constraints,
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "mode": [StrOptions({"distance", "connectivity", "similarity"})],
         "metric": [StrOptions(set(METRICS))],
         "max_distance": [Interval(Real, 0, None, closed="left"), None],
         "min_similarity": [Real, None],
-        **INDEX_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -172,6 +149,7 @@ class SemanticGraphTransformer(
         max_distance=None,
         min_similarity=None,
         algorithm="auto",
+        target_recall=0.95,
         n_lists=None,
         n_probe=None,
         n_trees=None,
@@ -182,21 +160,16 @@ class SemanticGraphTransformer(
         random_state=None,
         verbose=0,
     ):
+        super().__init__(
+            algorithm=algorithm, target_recall=target_recall, n_lists=n_lists,
+            n_probe=n_probe, n_trees=n_trees, search_k=search_k, n_links=n_links,
+            ef_search=ef_search, n_jobs=n_jobs, random_state=random_state, verbose=verbose,
+        )
         self.n_neighbors = n_neighbors
         self.mode = mode
         self.metric = metric
         self.max_distance = max_distance
         self.min_similarity = min_similarity
-        self.algorithm = algorithm
-        self.n_lists = n_lists
-        self.n_probe = n_probe
-        self.n_trees = n_trees
-        self.search_k = search_k
-        self.n_links = n_links
-        self.ef_search = ef_search
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -215,6 +188,7 @@ class SemanticGraphTransformer(
             The fitted transformer.
         """
         self._fit(X)
+        self.__dict__.pop("_fit_exact", None)
         return self
 
     def _fit(self, X):
@@ -223,6 +197,7 @@ class SemanticGraphTransformer(
                 "Give at most one of max_distance and min_similarity: they are two ways "
                 "of stating the same cut-off."
             )
+        check_min_similarity(self.min_similarity, self.metric)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         n = X.shape[0]
         check_n_neighbors(self.n_neighbors, n)
@@ -235,25 +210,30 @@ class SemanticGraphTransformer(
                     UserWarning,
                     stacklevel=3,
                 )
-        seed = index_seed(self.random_state)
-        self.algorithm_ = resolve_algorithm(self.algorithm, n, self.metric)
-        self.index_ = make_index(
-            self.algorithm_,
-            self.metric,
-            n,
-            n_lists=self.n_lists,
-            n_probe=self.n_probe,
-            n_trees=self.n_trees,
-            search_k=self.search_k,
-            n_links=self.n_links,
-            ef_search=self.ef_search,
-            random_state=seed,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-        ).fit(X)
+        self._fit_exact = self._fit_index(X, self._k())
+        self.self_join_calibration_ = None
         self.n_samples_fit_ = n
         self._n_features_out = n
         return X
+
+    def calibrate(self, X):
+        """Calibrate :meth:`transform`'s search on representative queries ``X``.
+
+        The queries are searched exactly and the index's search effort is set to the
+        cheapest that reaches ``target_recall`` on them (see ``calibration_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Queries like those :meth:`transform` will see (a few hundred suffice).
+
+        Returns
+        -------
+        self : SemanticGraphTransformer
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._calibrate_queries(X, self._k())
 
     def _k(self):
         return self.n_neighbors if self.mode == "connectivity" else self.n_neighbors + 1
@@ -273,7 +253,8 @@ class SemanticGraphTransformer(
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        scores, ids, q_sqnorm = self.index_.query(X, self._k())
+        check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        scores, ids, q_sqnorm = self._search_index(X, self._k())
         return self._to_csr(scores, ids, q_sqnorm, X.dtype)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -295,8 +276,48 @@ class SemanticGraphTransformer(
         graph : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         """
         X = self._fit(X)
-        scores, ids, q_sqnorm = self.index_.self_join(self._k())
+        scores, ids, q_sqnorm = self._self_join()
         return self._to_csr(scores, ids, q_sqnorm, X.dtype)
+
+    def _self_join(self):
+        """The graph's own search under the recall contract.
+
+        The setting comes from a calibration of the self-join itself (a point's
+        neighbours are also found from their side), and the recall reached is then
+        measured on the graph for the calibration points; if its lower bound misses
+        ``target_recall``, the join runs again with the setting that meets the target
+        from the points' own searches alone, or exactly.
+        """
+        index, k = self.index_, self._k()
+        rows = self._calibration_rows
+        k_other = k - 1 if index.forces_self else k
+        if index.KNOB is None or rows is None or k_other < 1 or len(rows) < 2:
+            self.__dict__.pop("_fit_exact", None)
+            return index.self_join(k)
+        exact = self.__dict__.pop("_fit_exact", None)
+        if exact is None:
+            exact = index.exact_neighbors(rows, k_other)
+        exact = (exact[0][:, :k_other], exact[1][:, :k_other])
+        tries = [("self-join", True)]
+        if self.target_recall is not None and self._explicit_knob() is None:
+            tries.append(("self-join", False))
+        for source, reverse in tries:
+            cal = self._calibrate(k_other, self_rows=rows, reverse=reverse, source=source,
+                                  exact=exact)
+            if cal.exact:
+                out = index.exact_self_join(k)
+            else:
+                out = index.self_join(k, knob=cal.value)
+            # The recall the graph reached, measured on its rows for the sample.
+            s, i = drop_rows_self(out[0][rows], out[1][rows], rows)
+            per_row = tie_aware_hits(s[:, :k_other], i[:, :k_other], exact[0][:, -1]) / k_other
+            cal.recall = float(per_row.mean())
+            cal.recall_low = cal.recall - Z_MARGIN * float(per_row.std(ddof=1)) / np.sqrt(len(rows))
+            self._log(f"graph: {cal.describe()}")
+            if cal.exact or cal.target is None or cal.recall_low >= cal.target:
+                break
+        self.self_join_calibration_ = cal
+        return out
 
     def _to_csr(self, scores, ids, q_sqnorm, dtype):
         n_q, k = ids.shape
@@ -331,3 +352,19 @@ class SemanticGraphTransformer(
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = False
         return tags
+
+
+def check_min_similarity(min_similarity, metric, name="min_similarity"):
+    """A finite similarity threshold inside the range the metric's similarity takes."""
+    if min_similarity is None:
+        return
+    if not np.isfinite(min_similarity):
+        raise ValueError(f"{name} must be a finite number, got {min_similarity}.")
+    bounds = {"cosine": (-1.0, 1.0), "euclidean": (0.0, 1.0), "manhattan": (0.0, 1.0)}
+    if metric in bounds:
+        lo, hi = bounds[metric]
+        if not lo <= min_similarity <= hi:
+            raise ValueError(
+                f"{name}={min_similarity} is outside [{lo:g}, {hi:g}], the range of "
+                f"similarities under metric={metric!r}."
+            )

@@ -35,21 +35,6 @@ def _exact_others(X, rows, k, metric):
     return exact[keep].reshape(len(rows), k)
 
 
-def _indexed_vectors(index):
-    """The points a fitted :class:`~sksemantic.neighbors.BaseIndex` holds, in fit order.
-
-    They are the prepared rows (L2-normalised for cosine), which rank exactly as the
-    original rows do under the index's metric.
-    """
-    X = index.X_
-    perm = getattr(index, "perm_", None)  # IVF stores its rows grouped by list
-    if perm is None:
-        return X
-    out = np.empty_like(X)
-    out[perm] = X
-    return out
-
-
 @validate_params(
     {
         "graph": ["sparse matrix"],

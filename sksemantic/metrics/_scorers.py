@@ -28,7 +28,7 @@ from ._codes import (
     reconstruction_cosine,
     shared_code_fraction,
 )
-from ._graph import _indexed_vectors, graph_recall
+from ._graph import graph_recall
 from ._retrieval import distance_correlation, ndcg_at_k, recall_at_k
 
 __all__ = [
@@ -346,7 +346,7 @@ class GraphRecallScorer:
         return graph_recall(
             graph,
             Xq,
-            X_fit=_indexed_vectors(index),
+            X_fit=index.vectors(),
             n_neighbors=k,
             metric=final.metric,
             n_samples=self.n_queries,

@@ -49,6 +49,23 @@ class AnnoyIndex(RescoredIndex):
         reproducible across runs even with a seed.
     """
 
+    KNOB = "search_k"
+
+    #: Cost of one inspected node relative to one point of exact search's blocked
+    #: products (a per-query Python call, tree walks, scattered reads).
+    NODE_COST = 8.0
+
+    def knob_values(self, k):
+        base = self.n_trees_ * k
+        return np.unique(np.minimum(base * 2 ** np.arange(12), max(base, self.n_samples_ * self.n_trees_)))
+
+    def default_knob(self, k):
+        return int(self.search_k or self.n_trees_ * k)
+
+    def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
+        values = np.asarray(values, dtype=np.float64)
+        return self.NODE_COST * values / max(self.n_samples_, 1)
+
     def __init__(self, metric="cosine", n_trees=None, search_k=None, random_state=None, n_jobs=1):
         super().__init__(metric)
         self.n_trees = n_trees
@@ -73,9 +90,10 @@ class AnnoyIndex(RescoredIndex):
         # prepared points are a fixed point of ``prepare``, so this equals a fresh fit.
         self._build(np.concatenate([self.X_, X_prep]), np.concatenate([self.sqnorm_, sqnorm]))
 
-    def _candidates(self, Q_prep, k):
+    def _candidates(self, Q_prep, k, knob=None):
         # Annoy may return fewer than k items (small search_k): -1 marks the gaps.
-        search_k = -1 if self.search_k is None else int(self.search_k)
+        search_k = knob or self.search_k
+        search_k = -1 if search_k is None else int(search_k)
         ids = np.full((len(Q_prep), k), -1, dtype=np.int64)
 
         def run(span):

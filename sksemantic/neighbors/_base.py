@@ -22,17 +22,49 @@ __all__ = ["BaseIndex", "RescoredIndex"]
 
 
 class BaseIndex:
-    """Common state and conversions; subclasses implement ``_build`` and ``_query``."""
+    """Common state and conversions; subclasses implement ``_build`` and ``_query``.
+
+    Approximate backends name their search-effort parameter in ``KNOB`` (``"n_probe"``,
+    ``"ef_search"``, ``"search_k"``): :meth:`query` takes a value for it per call, so
+    that a calibration (:mod:`sksemantic.neighbors._calibrate`) can try several values
+    on one fitted index without changing its state. Exact indexes have ``KNOB = None``.
+    """
+
+    #: Name of the search-effort parameter (None: exact search, nothing to tune).
+    KNOB = None
 
     def __init__(self, metric="cosine"):
         self.metric = metric
 
     # -- building -------------------------------------------------------------------
-    def fit(self, X):
+    def fit(self, X, *, holdout=None):
+        """Index the rows of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        holdout : array-like of int, default=None
+            Rows (by position in ``X``) that must not shape the index until
+            :meth:`insert_holdout`: a calibration queries the index with them as if
+            they were new queries. IVF leaves them out of its k-means training; HNSW
+            links them into its graph only at :meth:`insert_holdout`. They are indexed
+            (and found) by every backend once :meth:`insert_holdout` has run.
+        """
         self.n_samples_, self.n_features_ = X.shape
+        self._holdout = None if holdout is None else np.unique(np.asarray(holdout, np.int64))
         sqnorm = self._fit_raw(X)
         self.max_sqnorm_ = float(sqnorm.max()) if sqnorm.size else 0.0
         return self
+
+    def insert_holdout(self):
+        """Make the rows held out by :meth:`fit` part of the index (a no-op when none)."""
+        if getattr(self, "_holdout", None) is not None:
+            self._insert_holdout(self._holdout)
+        self._holdout = None
+        return self
+
+    def _insert_holdout(self, rows):
+        """Backends that keep held-out rows out of their structure link them in here."""
 
     def _fit_raw(self, X):
         """Prepare ``X`` and build; returns the prepared rows' squared norms.
@@ -70,8 +102,16 @@ class BaseIndex:
         raise NotImplementedError
 
     # -- querying -------------------------------------------------------------------
-    def query(self, Q, k):
+    def query(self, Q, k, *, knob=None):
         """Best ``k`` indexed points for each row of ``Q`` (raw, unprepared).
+
+        Parameters
+        ----------
+        Q : array-like of shape (n_queries, n_features)
+        k : int
+        knob : int, default=None
+            Search effort for this call (the parameter named by ``KNOB``); the index's
+            own setting when None. Ignored by exact indexes.
 
         Returns
         -------
@@ -81,7 +121,10 @@ class BaseIndex:
             Squared norms of the prepared queries (for distance conversion).
         """
         Q_prep, q_sqnorm = prepare(Q, self.metric)
-        scores, ids = self._query(Q_prep, q_sqnorm, k)
+        if knob is None or self.KNOB is None:
+            scores, ids = self._query(Q_prep, q_sqnorm, k)
+        else:
+            scores, ids = self._query(Q_prep, q_sqnorm, k, knob=int(knob))
         return scores, ids, q_sqnorm
 
     def query_subset(self, Q, k, ids, *, max_block=2**24):
@@ -114,19 +157,164 @@ class BaseIndex:
         """Prepared vectors and squared norms of the indexed points ``ids``."""
         return self.X_[ids], self.sqnorm_[ids]
 
+    # -- public reads (for calibration, metrics and other layers) --------------------
+    def vectors(self, ids=None):
+        """The indexed points as the index scores them, in fit order.
+
+        These are the prepared rows (L2-normalised for cosine), which rank exactly as
+        the original rows do under the index's metric.
+
+        Parameters
+        ----------
+        ids : array-like of int, default=None
+            Which points; all of them when None.
+
+        Returns
+        -------
+        X : ndarray of shape (n_ids, n_features), float32
+        """
+        if ids is None:
+            ids = np.arange(self.n_samples_)
+        return self._rows(np.asarray(ids, dtype=np.int64))[0]
+
+    @property
+    def train_rows(self):
+        """Indexed points (fit order) that trained the index's structure, or None.
+
+        A recall check must not use them as queries: a structure fitted to a point
+        keeps it with its neighbours, so their recall is overstated.
+        """
+        return getattr(self, "train_rows_", None)
+
+    def _exact_view(self):
+        """An exact index over this index's stored vectors (no copy), and the map from
+        its ids to fit order (None: the same order)."""
+        from ._brute import BruteIndex
+
+        view = BruteIndex(self.metric)
+        view.n_samples_, view.n_features_ = self.n_samples_, self.n_features_
+        view.max_sqnorm_ = self.max_sqnorm_
+        view.X_, view.sqnorm_ = self.X_, self.sqnorm_
+        return view, getattr(self, "perm_", None)
+
+    def exact_query(self, Q, k):
+        """Exact best ``k`` indexed points for each row of ``Q``, whatever the backend.
+
+        Same output as :meth:`query`; ids are in fit order.
+        """
+        view, perm = self._exact_view()
+        scores, ids, q_sqnorm = view.query(Q, k)
+        if perm is not None:
+            ids = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
+        return scores, ids, q_sqnorm
+
+    def neighbors(self, rows, k, *, knob=None):
+        """Best ``k`` other indexed points of the indexed points ``rows`` (each left out
+        of its own answers), as :meth:`query` finds them.
+
+        Returns
+        -------
+        scores, ids : ndarray of shape (len(rows), k)
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        Xs, sqs = self._rows(rows)
+        if knob is None or self.KNOB is None:
+            s, i = self._query(Xs, sqs, k + 1)
+        else:
+            s, i = self._query(Xs, sqs, k + 1, knob=int(knob))
+        return drop_rows_self(s, i, rows)
+
+    def exact_neighbors(self, rows, k):
+        """Exact :meth:`neighbors`, whatever the backend."""
+        rows = np.asarray(rows, dtype=np.int64)
+        Xs, sqs = self._rows(rows)
+        view, perm = self._exact_view()
+        s, i = view._query(Xs, sqs, k + 1)
+        if perm is not None:
+            i = np.where(i >= 0, perm[np.maximum(i, 0)], -1)
+        return drop_rows_self(s, i, rows)
+
+    def exact_self_join(self, k):
+        """Exact :meth:`self_join`, whatever the backend (rows and ids in fit order)."""
+        view, perm = self._exact_view()
+        scores, ids, sq = view.self_join(k)
+        if perm is None:
+            return scores, ids, sq
+        out_s, out_i, out_sq = np.empty_like(scores), np.empty_like(ids), np.empty_like(sq)
+        out_s[perm], out_i[perm], out_sq[perm] = scores, perm[ids], sq
+        return out_s, out_i, out_sq
+
+    # -- search effort ------------------------------------------------------------------
+    def knob_values(self, k):
+        """Ascending values of ``KNOB`` worth trying for ``k`` results (empty if exact)."""
+        return np.array([], dtype=np.int64)
+
+    def default_knob(self, k):
+        """The value of ``KNOB`` a query uses when none is given (None if exact)."""
+        return None
+
+    def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
+        """Estimated cost of a search at each of ``values`` relative to exact search.
+
+        Exact search is the blocked matrix product over every indexed point (for a
+        self-join, the symmetric one, which computes each pair once). Estimates come
+        from a deterministic model of work done, not from timings, so that the choice
+        they drive does not depend on the machine's load.
+        """
+        return np.ones(len(values))
+
+    def recall_curve(self, k, exact_scores, exact_ids, values, *, Q=None, self_rows=None,
+                     reverse=False):
+        """Per-query recall@k at each of ``values`` of ``KNOB``, against exact answers.
+
+        Recall is tie-aware: a found point counts when its score is at least the exact
+        k-th best (less a float32 tolerance), so exact duplicates are all right answers.
+
+        Parameters
+        ----------
+        k : int
+        exact_scores, exact_ids : ndarray of shape (n_queries, k)
+            The exact answers (fit-order ids), without the point itself for self rows.
+        values : array-like of int
+            Values of ``KNOB`` to evaluate.
+        Q : array-like of shape (n_queries, n_features), default=None
+            Queries (raw). Give either ``Q`` or ``self_rows``.
+        self_rows : ndarray of int, default=None
+            Indexed points used as queries; each is left out of its own answers.
+        reverse : bool, default=False
+            With ``self_rows``: the recall of :meth:`self_join` rather than of
+            :meth:`query` (they differ for backends whose self-join does more).
+
+        Returns
+        -------
+        recall : ndarray of shape (n_queries, len(values))
+        """
+        kth = exact_scores[:, k - 1]
+        out = np.empty((len(exact_ids), len(values)))
+        for c, v in enumerate(values):
+            if self_rows is None:
+                s, i, _ = self.query(Q, k, knob=int(v))
+            else:
+                s, i = self.neighbors(self_rows, k, knob=int(v))
+            out[:, c] = tie_aware_hits(s, i, kth) / k
+        return out
+
     @property
     def forces_self(self):
         """Whether every point is its own first neighbour: true for metrics, where
         d(x, x) = 0; not for ``inner_product``, where another point can beat x itself."""
         return self.metric != "inner_product"
 
-    def self_join(self, k):
+    def self_join(self, k, *, knob=None):
         """Best ``k`` indexed points for every indexed point, itself first (for metrics).
 
         For ``inner_product`` the rows are the plain top-k inner products, as
-        ``query`` would return them.
+        ``query`` would return them. ``knob`` is the search effort, as for :meth:`query`.
         """
-        scores, ids, q_sqnorm = self._self_join(k)
+        if knob is None or self.KNOB is None:
+            scores, ids, q_sqnorm = self._self_join(k)
+        else:
+            scores, ids, q_sqnorm = self._self_join(k, knob=int(knob))
         if not self.forces_self:
             return scores, ids, q_sqnorm
         self_score = self._self_score(q_sqnorm)
@@ -161,12 +349,12 @@ class RescoredIndex(BaseIndex):
     keep the prepared rows in ``X_`` and ``sqnorm_`` and implement ``_candidates``.
     """
 
-    def _candidates(self, Q_prep, k):  # pragma: no cover - abstract
+    def _candidates(self, Q_prep, k, knob=None):  # pragma: no cover - abstract
         """Candidate ids, shape (n_queries, k); -1 where the library found too few."""
         raise NotImplementedError
 
-    def _query(self, Q_prep, q_sqnorm, k):
-        ids = self._candidates(Q_prep, k)
+    def _query(self, Q_prep, q_sqnorm, k, knob=None):
+        ids = self._candidates(Q_prep, k, knob)
         k = ids.shape[1]
         bad = np.flatnonzero((ids < 0).any(axis=1))
         good = np.setdiff1d(np.arange(len(ids)), bad)
@@ -179,6 +367,27 @@ class RescoredIndex(BaseIndex):
             scores[bad], ids[bad] = topk_dense(S, k)
         return sort_rows(scores, ids)
 
-    def _self_join(self, k):
-        scores, ids = self._query(self.X_, self.sqnorm_, k)
+    def _self_join(self, k, knob=None):
+        scores, ids = self._query(self.X_, self.sqnorm_, k, knob)
         return scores, ids, self.sqnorm_
+
+
+def drop_rows_self(scores, ids, self_ids):
+    """Remove ``self_ids[r]`` from row ``r`` (the last entry when absent): k - 1 columns."""
+    n, k = ids.shape
+    is_self = ids == np.asarray(self_ids)[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    first = np.zeros_like(is_self)  # only the first occurrence is the point itself
+    first[np.arange(n), is_self.argmax(axis=1)] = True
+    return scores[~first].reshape(n, k - 1), ids[~first].reshape(n, k - 1)
+
+
+def tie_aware_hits(scores, ids, kth, rtol=1e-5):
+    """Per row, how many found points (ids >= 0) score at least the exact ``kth``.
+
+    Capped at the number of columns. The tolerance absorbs the float32 differences
+    between the blocked and the gathered computations of the same score.
+    """
+    tol = rtol * np.maximum(1.0, np.abs(kth))
+    ok = (ids >= 0) & (scores >= (kth - tol)[:, None])
+    return np.minimum(ok.sum(axis=1), scores.shape[1])

@@ -66,6 +66,26 @@ class HNSWIndex(RescoredIndex):
     #: Candidates kept while inserting a point (hnswlib's ``ef_construction``).
     EF_CONSTRUCTION = 100
 
+    KNOB = "ef_search"
+
+    #: Cost of one distance in a graph walk relative to one point of exact search's
+    #: blocked products (single-vector distances and scattered reads), for the cost
+    #: model that decides when exact search is cheaper than the walk a target needs.
+    VISIT_COST = 4.0
+
+    def knob_values(self, k):
+        grid = np.array([16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536,
+                         2048, 3072, 4096])
+        return np.unique(np.clip(np.concatenate([[k], grid]), k, max(k, self.n_samples_)))
+
+    def default_knob(self, k):
+        return int(max(k, self.ef_search or default_ef_search(k)))
+
+    def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
+        # A walk evaluates about ef_search x (2 n_links) distances at the bottom layer.
+        values = np.asarray(values, dtype=np.float64)
+        return self.VISIT_COST * values * 2 * self.n_links_ / max(self.n_samples_, 1)
+
     def __init__(self, metric="cosine", n_links=None, ef_search=None, random_state=None,
                  n_jobs=None):
         super().__init__(metric)
@@ -92,8 +112,14 @@ class HNSWIndex(RescoredIndex):
             ef_construction=self.EF_CONSTRUCTION,
             random_seed=0 if self.random_state is None else int(self.random_state),
         )
-        graph.add_items(X_prep, np.arange(len(X_prep)), num_threads=self._build_threads())
+        ids = np.arange(len(X_prep))
+        if self._holdout is not None:  # linked in by insert_holdout
+            ids = np.setdiff1d(ids, self._holdout, assume_unique=True)
+        graph.add_items(X_prep[ids], ids, num_threads=self._build_threads())
         self._hnsw = graph
+
+    def _insert_holdout(self, rows):
+        self._hnsw.add_items(self.X_[rows], rows, num_threads=self._build_threads())
 
     def _add(self, X_prep, sqnorm):
         # A graph grows in place: new points are linked into it, old links are kept.
@@ -108,9 +134,9 @@ class HNSWIndex(RescoredIndex):
     def _build_threads(self):
         return 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
 
-    def _candidates(self, Q_prep, k):
+    def _candidates(self, Q_prep, k, knob=None):
         k = min(int(k), len(self.X_))
-        self._hnsw.set_ef(int(max(k, self.ef_search or default_ef_search(k))))
+        self._hnsw.set_ef(int(max(k, knob or self.ef_search or default_ef_search(k))))
         try:
             labels, _ = self._hnsw.knn_query(
                 Q_prep, k=k, num_threads=effective_n_jobs(self.n_jobs)

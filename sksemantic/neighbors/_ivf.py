@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from ..cluster import kmeans, nearest_centroid
 from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
 from ._base import BaseIndex
-from ._metric import pairwise_scores, prepare
+from ._metric import gathered_scores, pairwise_scores, prepare
 from ._topk import merge_candidates, topk_dense
 
 __all__ = ["IVFIndex", "default_n_lists", "default_n_probe"]
@@ -113,6 +113,14 @@ class IVFIndex(BaseIndex):
         self.random_state = random_state
         self.verbose = verbose
 
+    KNOB = "n_probe"
+
+    #: Cost of scoring one stored point in IVF's per-list products, relative to one
+    #: point of exact search's large blocked products (smaller products, gathers,
+    #: candidate merging); with the probe, the cost model that decides when exact
+    #: search is cheaper than the probes a recall target needs.
+    SCAN_COST = 2.0
+
     #: Rows per list that train the list centres. Twenty keep the build cheap; more make
     #: the lists more even (at 100,000 WordNet items, 40 per list needed 13% fewer
     #: points per query for the same recall, at 1-2 s more build time and a different
@@ -126,10 +134,14 @@ class IVFIndex(BaseIndex):
         rng = check_random_state(self.random_state)
         n_lists = int(min(self.n_lists or default_n_lists(n), n))
         train_size = min(n, self._TRAIN_PER_LIST * n_lists)
-        rows = np.arange(n) if train_size >= n else np.sort(rng.choice(n, train_size, replace=False))
+        pool = np.arange(n)
+        if self._holdout is not None and n - self._holdout.size >= n_lists:
+            pool = np.setdiff1d(pool, self._holdout, assume_unique=True)
+        train_size = min(train_size, pool.size)
+        rows = pool if train_size >= pool.size else np.sort(rng.choice(pool, train_size, replace=False))
         # Which rows fitted the list centres (None: all of them). A recall check must
         # not use them as queries: the lists fit them, so their recall is overstated.
-        self.train_rows_ = None if train_size >= n else rows
+        self.train_rows_ = None if rows.size >= n else rows
         train, _ = prepare(X[rows], self.metric)
         centers, _, _, _ = kmeans(
             train, n_lists, max_iter=8, init="random", random_state=rng,
@@ -167,10 +179,99 @@ class IVFIndex(BaseIndex):
         self.perm_ = np.concatenate([self.perm_, np.arange(n_old, n_old + len(X_prep))])[order]
         self.offsets_ = np.searchsorted(labels[order], np.arange(self.n_lists_ + 1)).astype(np.int64)
 
-    def _rows(self, ids):
+    # -- search effort -----------------------------------------------------------------
+    def knob_values(self, k):
+        return np.arange(1, self.n_lists_ + 1)
+
+    def default_knob(self, k):
+        return self._resolved_n_probe()
+
+    def _list_ranks(self, Q_prep):
+        """Rank of every list in each query's probe order (0: probed first)."""
+        G = Q_prep @ self.centers_.T
+        if self.metric != "inner_product":
+            G *= 2
+            G -= self.centers_sqnorm_
+        order = np.argsort(-G, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(self.n_lists_)[None, :], axis=1)
+        return rank
+
+    def _fit_order_lists(self):
+        """The list of every indexed point, in fit order."""
+        lists = np.empty(self.n_samples_, dtype=np.int64)
+        lists[self.perm_] = np.repeat(np.arange(self.n_lists_), np.diff(self.offsets_))
+        return lists
+
+    def _sample_prepared(self, Q, self_rows):
+        if self_rows is not None:
+            return self._rows(np.asarray(self_rows, dtype=np.int64))
+        return prepare(Q, self.metric)
+
+    def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
+        # Points scanned at each n_probe, averaged over the sample's probe orders.
+        Q_prep, _ = self._sample_prepared(Q, self_rows)
+        rank = self._list_ranks(Q_prep)
+        sizes = np.diff(self.offsets_)
+        scanned = np.zeros(self.n_lists_)
+        for r in range(0, len(rank), 256):  # the sizes of the lists in probe order
+            by_rank = np.empty((len(rank[r : r + 256]), self.n_lists_))
+            np.put_along_axis(by_rank, rank[r : r + 256], sizes[None, :], axis=1)
+            scanned += np.cumsum(by_rank, axis=1).sum(axis=0)
+        frac = scanned / (len(rank) * self.n_samples_)
+        values = np.asarray(values, dtype=np.int64)
+        cost = self.SCAN_COST * frac[np.clip(values, 1, self.n_lists_) - 1]
+        cost += self.n_lists_ / self.n_samples_  # the probe itself
+        # An exact self-join computes each pair once: half the products of queries.
+        return 2 * cost if (self_rows is not None and reverse) else cost
+
+    def recall_curve(self, k, exact_scores, exact_ids, values, *, Q=None, self_rows=None,
+                     reverse=False):
+        """Recall at every ``n_probe`` from one pass: IVF scans probed lists exactly, so
+        an exact neighbour is found exactly when its list is probed, that is when the
+        list's rank in the query's probe order is below ``n_probe``. For a self-join
+        (``reverse=True``) an edge is also found from the other end: point ``j``'s
+        search finds ``i`` when ``i``'s list is among ``j``'s probes and ``i`` is among
+        ``j``'s ``k`` nearest (judged by ``j``'s answers at a generous ``n_probe``).
+        """
+        Q_prep, _ = self._sample_prepared(Q, self_rows)
+        lists = self._fit_order_lists()
+        m = len(exact_ids)
+        valid = exact_ids >= 0
+        ids = np.maximum(exact_ids, 0)
+        rank = self._list_ranks(Q_prep)
+        need = np.take_along_axis(rank, lists[ids], axis=1) + 1  # n_probe that finds it
+        if self_rows is not None and reverse:
+            self_rows = np.asarray(self_rows, dtype=np.int64)
+            J = ids.ravel()
+            Xj, sqj = self._rows(J)
+            rank_j = self._list_ranks(Xj)
+            need_rev = rank_j[np.arange(J.size), np.repeat(lists[self_rows], k)] + 1
+            # j's k-th other neighbour, at 4x the default probes (close to exact).
+            hi = min(self.n_lists_, 4 * self._resolved_n_probe())
+            s_j, _ = self._query_sorted(Xj, sqj, k + 1, hi)
+            Xi, sqi = self._rows(np.repeat(self_rows, k))
+            s_ij = gathered_scores(Xi, self.X_, self._stored_pos(J)[:, None], self.metric,
+                                   sqi, self.sqnorm_)[:, 0]
+            in_topk = s_ij >= s_j[:, k]
+            need_rev = np.where(in_topk, need_rev, np.iinfo(np.int64).max).reshape(m, k)
+            need = np.minimum(need, need_rev)
+        values = np.asarray(values, dtype=np.int64)
+        out = np.empty((m, len(values)))
+        for c in range(0, len(values), 64):  # bounded (m, k, 64) comparisons
+            v = values[c : c + 64]
+            out[:, c : c + 64] = ((need[:, :, None] <= v) & valid[:, :, None]).sum(axis=1)
+        return out / k
+
+    def _stored_pos(self, ids):
+        """Positions in ``X_`` (list order) of the fit-order ids ``ids``."""
         pos = np.empty_like(self.perm_)
         pos[self.perm_] = np.arange(len(self.perm_))
-        return self.X_[pos[ids]], self.sqnorm_[pos[ids]]
+        return pos[ids]
+
+    def _rows(self, ids):
+        pos = self._stored_pos(ids)
+        return self.X_[pos], self.sqnorm_[pos]
 
     # -- probing ---------------------------------------------------------------------
     def _probe(self, Q_prep, n_probe, n_jobs=1):
@@ -211,8 +312,9 @@ class IVFIndex(BaseIndex):
         probes[:, 0] = first
         return probes
 
-    def _resolved_n_probe(self):
-        return int(min(self.n_probe or default_n_probe(self.n_lists_), self.n_lists_))
+    def _resolved_n_probe(self, n_probe=None):
+        n_probe = n_probe or self.n_probe or default_n_probe(self.n_lists_)
+        return int(max(1, min(n_probe, self.n_lists_)))
 
     def _list_groups(self, lists, per_query=1):
         """``(lo, hi, queries)`` for every non-empty list named in ``lists``.
@@ -351,10 +453,10 @@ class IVFIndex(BaseIndex):
             best_i[r, : s_.shape[1]] = ids[i_[0]]
         return best_s, best_i
 
-    def _query_sorted(self, Q_prep, q_sqnorm, k):
+    def _query_sorted(self, Q_prep, q_sqnorm, k, n_probe=None):
         """Top-k over the stored (list-ordered) points; ids index ``self.X_``."""
         n_q = len(Q_prep)
-        n_probe = self._resolved_n_probe()
+        n_probe = self._resolved_n_probe(n_probe)
         if n_q <= self._FEW_QUERIES:
             with blas_threads(1):
                 return self._search_few(Q_prep, q_sqnorm, k, n_probe)
@@ -399,15 +501,15 @@ class IVFIndex(BaseIndex):
             scores[bad], ids[bad] = topk_dense(S, k)
         return scores, ids
 
-    def _query(self, Q_prep, q_sqnorm, k):
-        scores, ids = self._query_sorted(Q_prep, q_sqnorm, k)
+    def _query(self, Q_prep, q_sqnorm, k, knob=None):
+        scores, ids = self._query_sorted(Q_prep, q_sqnorm, k, knob)
         scores, ids = self._fill_missing(Q_prep, q_sqnorm, scores, ids)
         return scores, self.perm_[ids]
 
-    def _self_join(self, k):
+    def _self_join(self, k, knob=None):
         n = self.n_samples_
         # Query in list order: consecutive queries probe the same lists.
-        scores, ids = self._query_sorted(self.X_, self.sqnorm_, k)
+        scores, ids = self._query_sorted(self.X_, self.sqnorm_, k, knob)
         scores, ids = self._fill_missing(self.X_, self.sqnorm_, scores, ids)
         # Offer every edge in reverse; self edges are already present and ignored.
         # Target rows are merged 1/32 at a time (found by one comparison pass

@@ -4,32 +4,18 @@ import math
 import os
 import pickle
 import shutil
-import sys
 import tempfile
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import VersionedPickleMixin
-from ..neighbors import (
-    AUTO_BRUTE_MAX_SAMPLES,
-    INDEX_PARAMETER_CONSTRAINTS,
-    METRICS,
-    default_n_lists,
-    default_n_probe,
-    index_seed,
-    load_index,
-    make_index,
-    resolve_algorithm,
-    save_index,
-)
-from ..neighbors._metric import pairwise_scores, prepare
+from ..neighbors import AUTO_BRUTE_MAX_SAMPLES, METRICS, load_index, save_index
+from ..neighbors._estimator import BaseIndexedEstimator, fill_index_doc
 
 __all__ = ["SemanticSearch"]
 
@@ -40,14 +26,9 @@ _ESTIMATOR_FILE = "search.pkl"
 #: approximate index for enough candidates (and it is exact).
 EXACT_FILTER_MAX_PASSING = AUTO_BRUTE_MAX_SAMPLES
 
-#: ``algorithm="auto"`` keeps an approximate index only when its recall@10, measured on
-#: :data:`AUTO_RECALL_SAMPLE` corpus items used as queries, reaches this; otherwise it
-#: searches exactly.
-AUTO_MIN_RECALL = 0.8
-AUTO_RECALL_SAMPLE = 200
 
-
-class SemanticSearch(VersionedPickleMixin, BaseEstimator):
+@fill_index_doc
+class SemanticSearch(BaseIndexedEstimator):
     """Nearest-neighbour search over a corpus of embeddings.
 
     ``fit(corpus_embeddings)`` indexes the corpus with the shared index layer of
@@ -72,53 +53,25 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         How closeness is measured. :meth:`search` reports a similarity score (the
         cosine similarity for ``"cosine"``, the inner product for ``"inner_product"``,
         ``1 / (1 + distance)`` otherwise); :meth:`kneighbors` reports distances.
-    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
-        ``"brute"``: exact search by blocked matrix products (what
-        ``util.semantic_search`` does). ``"ivf"``: approximate, k-means inverted lists.
-        ``"annoy"``: approximate, annoy's random-projection forest (as in the
-        TensorFlow semantic-search tutorial). ``"hnsw"``: approximate, hnswlib's
-        navigable small-world graph (the ``hnsw`` extra): the highest throughput for
-        small batches and single queries, for a longer build. ``"auto"``: ``"brute"``
-        up to 20,000 items, ``"ivf"`` beyond, unless IVF's recall@10 on 200 corpus items used as
-        queries falls below 0.8 (data without cluster structure, such as random
-        vectors, where no approximate index finds the neighbours): then ``"brute"``.
-    n_lists : int, default=None
-        IVF lists; ``round(4 * sqrt(n_samples))`` when None.
-    n_probe : int, default=None
-        IVF lists scanned per query (more is slower and more accurate);
-        ``round(1.5 * sqrt(n_lists)) + 2`` when None (see
-        :func:`sksemantic.neighbors.default_n_probe`).
-    n_trees : int, default=None
-        Annoy trees; ``max(10, n_features // 8)`` when None.
-    search_k : int, default=None
-        Annoy nodes inspected per query; annoy's default when None.
-    n_links : int, default=None
-        HNSW links per node (hnswlib's ``M``); 16 when None.
-    ef_search : int, default=None
-        HNSW candidates kept per query walk (more is slower and more accurate);
-        ``max(32, 2 * k)`` for ``k`` results when None (see
-        :func:`sksemantic.neighbors.default_ef_search`).
     filter_overfetch : float, default=2.0
         Safety factor on the number of candidates fetched for a filtered query, on top
         of ``top_k / (fraction of the corpus that passes)``.
-    n_jobs : int, default=None
-        Threads for batch queries; None and -1 use every core. Results never depend
-        on it, except for annoy and HNSW builds with more than one thread (they run
-        on one unless ``n_jobs`` is given).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the IVF k-means, the annoy forest and the HNSW graph.
-    verbose : int, default=0
-        Print progress of long builds and searches to stderr.
+    <index parameters>
 
     Attributes
     ----------
     index_ : BaseIndex
         The fitted neighbour index (see :mod:`sksemantic.neighbors`).
     algorithm_ : str
-        The algorithm used, with ``"auto"`` resolved.
-    auto_recall_ : float or None
-        For ``algorithm="auto"`` beyond 20,000 items: the recall@10 that IVF reached
-        on a sample of the corpus, which decided between IVF and exact search.
+        The index built, with ``"auto"`` resolved.
+    calibration_ : RecallCalibration
+        How queries are searched and the recall@k they are expected to reach: the
+        setting chosen for ``target_recall`` (or exact search), the estimate and its
+        sample size. Measured at fit on corpus items held out of the index while it
+        was built, or by :meth:`calibrate` on the queries given to it.
+    batch_calibration_ : RecallCalibration or None
+        The calibration made for the last batch of at least 1,000 queries that
+        differed from the calibration queries (its own sample, searched exactly).
     n_samples_fit_ : int
         Number of indexed items, including those added by :meth:`add`.
     labels_ : ndarray of shape (n_samples_fit_,) or None
@@ -138,6 +91,12 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
 
     Notes
     -----
+    Queries are not corpus items: a user's queries may come from another distribution
+    (short questions against long documents, another corpus), where an approximate
+    index finds fewer true neighbours. Serve such queries after :meth:`calibrate` on
+    representative ones; batches of 1,000 queries or more are checked against the
+    calibration by themselves.
+
     :meth:`add` appends to exact and IVF indexes without rebuilding (IVF assigns the
     new items to their nearest existing list; refit when the corpus has drifted far).
     An annoy forest cannot grow: :meth:`add` rebuilds it over all items.
@@ -168,10 +127,10 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **BaseIndexedEstimator._parameter_constraints,
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(set(METRICS))],
         "filter_overfetch": [Interval(Real, 1, None, closed="left")],
-        **INDEX_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -180,6 +139,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         n_neighbors=10,
         metric="cosine",
         algorithm="auto",
+        target_recall=0.95,
         n_lists=None,
         n_probe=None,
         n_trees=None,
@@ -191,19 +151,14 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         random_state=None,
         verbose=0,
     ):
+        super().__init__(
+            algorithm=algorithm, target_recall=target_recall, n_lists=n_lists,
+            n_probe=n_probe, n_trees=n_trees, search_k=search_k, n_links=n_links,
+            ef_search=ef_search, n_jobs=n_jobs, random_state=random_state, verbose=verbose,
+        )
         self.n_neighbors = n_neighbors
         self.metric = metric
-        self.algorithm = algorithm
-        self.n_lists = n_lists
-        self.n_probe = n_probe
-        self.n_trees = n_trees
-        self.search_k = search_k
-        self.n_links = n_links
-        self.ef_search = ef_search
         self.filter_overfetch = filter_overfetch
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
 
     # -- fitting ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -237,47 +192,35 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        self.algorithm_ = resolve_algorithm(self.algorithm, n, self.metric)
-        self.index_ = self._make_index(n).fit(X)
-        self.auto_recall_ = None
-        if self.algorithm == "auto" and self.algorithm_ == "ivf":
-            # "auto" keeps an approximate index only where it finds the neighbours:
-            # on data without cluster structure (random vectors) no list or tree
-            # does, and exact search is the right answer.
-            self.auto_recall_ = _sample_recall(self.index_, X, self.random_state)
-            if self.auto_recall_ < AUTO_MIN_RECALL:
-                if self.verbose:
-                    print(
-                        f"[SemanticSearch] {self.algorithm_} reached recall@10 "
-                        f"{self.auto_recall_:.2f} on a sample of the corpus (< "
-                        f"{AUTO_MIN_RECALL}): searching exactly instead.",
-                        file=sys.stderr,
-                    )
-                self.algorithm_ = "brute"
-                self.index_ = self._make_index(n).fit(X)
+        self._fit_index(X, self.n_neighbors)
         self.n_samples_fit_ = n
         return self
 
-    def _make_index(self, n):
-        return make_index(
-            self.algorithm_,
-            self.metric,
-            n,
-            n_lists=self.n_lists,
-            n_probe=self._n_probe(n),
-            n_trees=self.n_trees,
-            search_k=self.search_k,
-            n_links=self.n_links,
-            ef_search=self.ef_search,
-            random_state=index_seed(self.random_state),
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-        )
+    def calibrate(self, X, top_k=None):
+        """Tune the search to representative queries ``X``.
 
-    def _n_probe(self, n):
-        if self.n_probe is not None or self.algorithm_ != "ivf":
-            return self.n_probe
-        return default_n_probe(self.n_lists or default_n_lists(n), search=True)
+        The queries are searched exactly and the index's search effort is set to the
+        cheapest that reaches ``target_recall`` on them, or to exact search when that
+        is cheaper (see ``calibration_``). Do this before serving single queries or
+        small batches that are not like the corpus items; the result is kept by
+        pickling and by :meth:`save`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Queries like those the search will serve (a few hundred suffice).
+        top_k : int, default=None
+            Results per query to calibrate for; ``n_neighbors`` when None.
+
+        Returns
+        -------
+        self : SemanticSearch
+        """
+        check_is_fitted(self)
+        k = self.n_neighbors if top_k is None else top_k
+        self._check_k(k, "top_k")
+        X = self._validate_queries(X)
+        return self._calibrate_queries(X, min(k, self.n_samples_fit_))
 
     def add(self, X, y=None, *, metadata=None):
         """Add items to the fitted index; they get the next corpus ids.
@@ -381,7 +324,11 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
                 raise ValueError(
                     f"n_neighbors={k} is too large: {self.n_samples_fit_ - 1} other items exist."
                 )
-            scores, ids, q_sqnorm = self.index_.self_join(k + 1)
+            cal = self.calibration_
+            if cal.exact:
+                scores, ids, q_sqnorm = self.index_.exact_self_join(k + 1)
+            else:
+                scores, ids, q_sqnorm = self.index_.self_join(k + 1, knob=cal.value)
             scores, ids = _drop_self(scores, ids)
         else:
             X = self._validate_queries(X)
@@ -498,12 +445,12 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         """Top-k (scores, ids, q_sqnorm) over the allowed items, exactly k per row."""
         index, n = self.index_, self.n_samples_fit_
         if allowed is None:
-            return index.query(X, k)
+            return self._search_index(X, k)
         passing = np.flatnonzero(allowed)
         n_pass = len(passing)
-        if self.algorithm_ == "brute" or n_pass == n:
+        if self.calibration_.exact or n_pass == n:
             if n_pass == n:
-                return index.query(X, k)
+                return self._search_index(X, k)
             return index.query_subset(X, k, passing)
         # Over-fetch in proportion to the filter's selectivity; search the passing
         # items exactly when they are few, or when over-fetching would ask for a large
@@ -511,7 +458,7 @@ class SemanticSearch(VersionedPickleMixin, BaseEstimator):
         fetch = math.ceil(k * self.filter_overfetch * n / n_pass)
         if n_pass <= EXACT_FILTER_MAX_PASSING or fetch > n // 4:
             return index.query_subset(X, k, passing)
-        scores, ids, q_sqnorm = index.query(X, fetch)
+        scores, ids, q_sqnorm = self._run(X, fetch, self.calibration_)
         out_s, out_i, got = _compact(scores, ids, allowed, k)
         short = np.flatnonzero(got < k)
         if short.size:
@@ -652,53 +599,3 @@ def _compact(scores, ids, allowed, k):
     out_s = np.take_along_axis(scores, order, axis=1)
     out_i = np.take_along_axis(ids, order, axis=1)
     return out_s, out_i, np.minimum(got, k)
-
-
-def _auto_sample_rows(index, n, random_state):
-    """Corpus rows to use as queries in the recall check: ``AUTO_RECALL_SAMPLE`` rows
-    that did not train the IVF lists whenever there are that many.
-
-    Lists fitted to a point keep it with its neighbours, so such points overstate the
-    recall new queries get. With an integer ``random_state`` the IVF training draw and a
-    plain draw of the sample use the same random stream, so the sample used to be
-    exactly the first training rows: on 25,000 random 128-d vectors the check read 0.39
-    where new queries get 0.35 (held-out rows: 0.34). Beyond about 6,400 items the
-    default IVF trains on fewer rows than it holds, so a held-out sample exists wherever
-    ``algorithm="auto"`` runs the check.
-    """
-    pool = np.arange(n)
-    trained = getattr(index, "train_rows_", None)
-    if trained is not None:
-        held_out = np.setdiff1d(pool, trained, assume_unique=True)
-        if held_out.size >= min(n, AUTO_RECALL_SAMPLE):
-            pool = held_out
-    rng = check_random_state(random_state)
-    return pool[rng.choice(pool.size, min(pool.size, AUTO_RECALL_SAMPLE), replace=False)]
-
-
-def _sample_recall(index, X, random_state, k=10):
-    """Recall@k of an IVF ``index`` against exact search, for a sample of corpus items
-    used as queries (each item itself left out of both answers).
-
-    The exact answers are scored against the index's own prepared copy of the corpus,
-    a few queries at a time, so the check adds no copy of ``X``. The sample is drawn
-    from the items that did not train the lists (see :func:`_auto_sample_rows`).
-    """
-    n = X.shape[0]
-    k = min(k, n - 1)
-    rows = _auto_sample_rows(index, n, random_state)
-    found = index.query(X[rows], k + 1)[1]
-    Q_prep, q_sqnorm = prepare(X[rows], index.metric)
-    pos = np.empty_like(index.perm_)
-    pos[index.perm_] = np.arange(n)
-    hits = 0
-    step = 16
-    for s in range(0, len(rows), step):
-        r = rows[s : s + step]
-        S = pairwise_scores(Q_prep[s : s + step], index.X_, index.metric,
-                            q_sqnorm[s : s + step], index.sqnorm_)
-        S[np.arange(len(r)), pos[r]] = -np.inf  # leave the item itself out
-        exact = index.perm_[np.argpartition(S, n - k, axis=1)[:, n - k :]]
-        for f, e, me in zip(found[s : s + step], exact, r, strict=True):
-            hits += len(set(f[f != me][:k].tolist()) & set(e.tolist()))
-    return hits / (len(rows) * k)

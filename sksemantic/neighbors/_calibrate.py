@@ -1,0 +1,199 @@
+"""Recall calibration: measure an approximate index against exact search, tune its knob.
+
+An approximate index trades recall for speed through one search-effort parameter (its
+``KNOB``: IVF's ``n_probe``, HNSW's ``ef_search``, annoy's ``search_k``). Which value
+reaches a given recall depends on the data *and* on the queries: queries from another
+corpus sit farther from the indexed points, and their neighbours spread over more lists
+or graph regions. So the recall is measured, not assumed: a sample of queries is
+searched exactly, the index's recall is computed at every value of its knob
+(:meth:`BaseIndex.recall_curve`), and the cheapest value whose recall meets the target
+with a margin for the sample's error is kept. When even that costs more than exact
+search (:meth:`BaseIndex.relative_cost`), exact search is chosen.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import ks_2samp
+from sklearn.utils import check_random_state
+
+from ._base import tie_aware_hits
+
+__all__ = ["RecallCalibration", "calibrate_index", "calibration_rows", "is_shifted"]
+
+#: One-sided 95% normal quantile: the margin is this many standard errors of the
+#: sample's mean recall.
+Z_MARGIN = 1.645
+
+#: Queries searched exactly to calibrate (fewer when fewer are available).
+N_CALIBRATION = 300
+
+#: A batch's sample differs from the calibration queries when a two-sample
+#: Kolmogorov-Smirnov test on their k-th best scores rejects at this level.
+SHIFT_ALPHA = 0.01
+
+
+@dataclass
+class RecallCalibration:
+    """The outcome of a recall calibration.
+
+    Attributes
+    ----------
+    algorithm : str
+        The backend that answers: the index's algorithm, or ``"brute"`` when exact
+        search was chosen.
+    knob : str or None
+        The tuned parameter (``"n_probe"``, ``"ef_search"``, ``"search_k"``).
+    value : int or None
+        Its value (None for exact search).
+    recall : float
+        Estimated recall@k at that value (tie-aware, against exact search).
+    recall_low : float
+        One-sided 95% lower confidence bound of ``recall``.
+    n_queries : int
+        Number of queries searched exactly for the estimate.
+    k : int
+        Number of neighbours the recall is measured at.
+    target : float or None
+        The recall asked for (None: the value was given, not tuned).
+    source : str
+        What the queries were: ``"corpus"`` (indexed items held out of training),
+        ``"self-join"`` (indexed items, for a neighbour graph), ``"queries"`` (given to
+        ``calibrate``) or ``"batch"`` (a sample of the batch being searched).
+    cost : float
+        Estimated cost relative to exact search (1.0 for exact search).
+    """
+
+    algorithm: str
+    knob: str | None
+    value: int | None
+    recall: float
+    recall_low: float
+    n_queries: int
+    k: int
+    target: float | None
+    source: str
+    cost: float
+    reference: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def exact(self):
+        """Whether exact search was chosen."""
+        return self.value is None
+
+    def describe(self):
+        """One line for logs: what searches and the recall it expects."""
+        if self.exact:
+            how = "exact search (brute force)"
+        else:
+            how = f"{self.algorithm} with {self.knob}={self.value}"
+        return (
+            f"{how}: expected recall@{self.k} {self.recall:.3f} (95% lower bound "
+            f"{self.recall_low:.3f}) measured on {self.n_queries} {self.source} queries; "
+            f"estimated cost {self.cost:.2f}x exact search"
+        )
+
+
+def calibration_rows(index, n, random_state, size=N_CALIBRATION):
+    """Indexed points to use as calibration queries: ones that did not train the index
+    whenever there are enough, ``size`` at most, sorted."""
+    pool = np.arange(n)
+    trained = index.train_rows
+    if trained is not None:
+        held_out = np.setdiff1d(pool, trained, assume_unique=True)
+        if held_out.size >= min(n, size):
+            pool = held_out
+    rng = check_random_state(random_state)
+    return np.sort(pool[rng.choice(pool.size, min(pool.size, size), replace=False)])
+
+
+def exact_answers(index, k, *, Q=None, self_rows=None):
+    """Exact (scores, ids) of the calibration queries; self rows leave themselves out."""
+    if self_rows is None:
+        s, i, _ = index.exact_query(Q, k)
+        return s, i
+    return index.exact_neighbors(self_rows, k)
+
+
+def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, knob=None,
+                    source="queries", exact=None):
+    """Measure ``index``'s recall@k on a sample of queries and choose its knob.
+
+    Parameters
+    ----------
+    index : BaseIndex
+        A fitted index.
+    k : int
+        Neighbours per query.
+    target : float or None
+        Recall to reach; None only measures at ``knob`` (or the index's default).
+    Q : array-like of shape (n_queries, n_features), default=None
+        Calibration queries; or ``self_rows``.
+    self_rows : ndarray of int, default=None
+        Indexed points used as queries, each left out of its answers.
+    reverse : bool, default=False
+        Calibrate the self-join (see :meth:`BaseIndex.recall_curve`).
+    knob : int, default=None
+        A value given by the user: it is measured, not tuned.
+    source : str, default="queries"
+        Recorded in the result.
+    exact : tuple of ndarray, default=None
+        The queries' exact (scores, ids), when already known.
+
+    Returns
+    -------
+    RecallCalibration
+    """
+    m = len(self_rows) if self_rows is not None else len(Q)
+    k = int(min(k, index.n_samples_ - (self_rows is not None)))
+    if index.KNOB is None or m == 0 or k < 1:
+        return RecallCalibration("brute", None, None, 1.0, 1.0, m, k, target, source, 1.0)
+    if exact is None:
+        exact = exact_answers(index, k, Q=Q, self_rows=self_rows)
+    exact_s, exact_i = exact
+    if knob is not None or target is None:
+        values = np.array([knob if knob is not None else index.default_knob(k)])
+    else:
+        values = index.knob_values(k)
+    R = index.recall_curve(k, exact_s, exact_i, values, Q=Q, self_rows=self_rows,
+                           reverse=reverse)
+    mean = R.mean(axis=0)
+    se = R.std(axis=0, ddof=1) / np.sqrt(m) if m > 1 else np.ones_like(mean)
+    low = mean - Z_MARGIN * se
+    cost = index.relative_cost(values, k, Q=Q, self_rows=self_rows, reverse=reverse)
+    algo = type(index).__name__.replace("Index", "").lower()
+    if knob is not None or target is None:
+        c = 0
+    else:
+        ok = np.flatnonzero((low >= target) & (cost < 1.0))
+        if ok.size == 0:
+            return RecallCalibration("brute", None, None, 1.0, 1.0, m, k, target, source, 1.0)
+        c = ok[np.argmin(cost[ok])]
+    return RecallCalibration(
+        algo, index.KNOB, int(values[c]), float(mean[c]), float(low[c]), m, k, target,
+        source, float(cost[c]),
+    )
+
+
+def is_shifted(reference, scores):
+    """Whether the k-th best scores ``scores`` of a batch's sample come from another
+    distribution than the calibration queries' ``reference`` (a two-sample
+    Kolmogorov-Smirnov test at :data:`SHIFT_ALPHA`)."""
+    if reference is None or len(reference) < 20 or len(scores) < 20:
+        return True
+    return bool(ks_2samp(reference, scores).pvalue < SHIFT_ALPHA)
+
+
+def reference_scores(index, cal, *, Q=None, self_rows=None):
+    """The k-th best scores of the calibration queries at the chosen setting: what a
+    later batch's sample is compared with."""
+    if cal.exact:
+        return None
+    if self_rows is None:
+        s, _, _ = index.query(Q, cal.k, knob=cal.value)
+        return np.sort(s[:, -1])
+    s, _ = index.neighbors(self_rows, cal.k, knob=cal.value)
+    return np.sort(s[:, -1])
+
+
+__all__ += ["exact_answers", "reference_scores", "tie_aware_hits"]

@@ -1,0 +1,196 @@
+"""The recall contract: approximate search measures its recall and keeps it at the target."""
+
+import joblib
+import numpy as np
+import pytest
+
+from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer
+from sksemantic.search import SemanticSearch
+
+
+def _clustered(n, d=32, seed=0, n_centers=50, noise=0.3):
+    """Points around fixed centres (the same for every seed: one distribution)."""
+    centers = np.random.default_rng(1234).normal(size=(n_centers, d))
+    rng = np.random.default_rng(seed)
+    return (centers[rng.integers(n_centers, size=n)] + noise * rng.normal(size=(n, d))).astype(
+        np.float32
+    )
+
+
+def _exact_ids(Q, X, k):
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = Qn.astype(np.float64) @ Xn.T.astype(np.float64)
+    return np.argsort(-S, axis=1)[:, :k], np.sort(S, axis=1)[:, ::-1][:, :k]
+
+
+def _recall(Q, X, ids, k=10):
+    """Tie-aware recall@k of ``ids`` against exact float64 cosine search."""
+    _, kth = _exact_ids(Q, X, k)
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    s = np.einsum("qkd,qd->qk", Xn[ids[:, :k]].astype(np.float64), Qn.astype(np.float64))
+    return float((s >= kth[:, -1:] - 1e-6).mean())
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return _clustered(30_000)
+
+
+@pytest.fixture(scope="module")
+def fitted(corpus):
+    return SemanticSearch(random_state=0).fit(corpus)
+
+
+def _other_queries(n, d=32, seed=5):
+    # Another distribution: directions between and away from the clusters, where the
+    # neighbours of a query spread over many IVF lists.
+    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+
+
+def test_auto_is_approximate_and_meets_target_in_distribution(corpus, fitted):
+    cal = fitted.calibration_
+    assert fitted.algorithm_ == "ivf" and not cal.exact
+    assert cal.knob == "n_probe" and cal.n_queries == 300 and cal.source == "corpus"
+    assert cal.recall_low >= 0.95 and cal.recall >= cal.recall_low
+    Q = _clustered(500, seed=1)  # new points of the same distribution
+    ids = fitted.kneighbors(Q, return_distance=False)
+    measured = _recall(Q, corpus, ids)
+    assert measured >= 0.93
+    assert abs(measured - cal.recall) <= 0.03
+
+
+def test_corpus_calibration_fails_queries_from_elsewhere_and_calibrate_fixes_it(corpus):
+    est = SemanticSearch(random_state=0).fit(corpus)
+    Q = _other_queries(1_300)
+    ids = est.kneighbors(Q[300:600], return_distance=False)  # a small batch: no re-check
+    assert _recall(Q[300:600], corpus, ids) < 0.9  # in-corpus calibration misleads here
+    est.calibrate(Q[:300])
+    cal = est.calibration_
+    assert cal.source == "queries" and cal.n_queries == 300
+    ids = est.kneighbors(Q[300:], return_distance=False)
+    measured = _recall(Q[300:], corpus, ids)
+    assert measured >= 0.93
+    assert abs(measured - cal.recall) <= 0.03
+
+
+def test_large_shifted_batch_calibrates_itself(corpus):
+    est = SemanticSearch(random_state=0).fit(corpus)
+    Q = _other_queries(2_000, seed=7)
+    ids = est.kneighbors(Q, return_distance=False)
+    bc = est.batch_calibration_
+    assert bc is not None and bc.source == "batch" and bc.n_queries == 200
+    measured = _recall(Q, corpus, ids)
+    assert measured >= 0.93
+    assert abs(measured - bc.recall) <= 0.03
+    # In-distribution batches keep the fit's calibration.
+    est2 = SemanticSearch(random_state=0).fit(corpus)
+    est2.kneighbors(_clustered(2_000, seed=3), return_distance=False)
+    assert est2.batch_calibration_ is None
+
+
+def test_random_data_is_searched_exactly():
+    # No index structure finds the neighbours of random points cheaply.
+    X = np.random.default_rng(0).standard_normal((25_000, 128), dtype=np.float32)
+    est = SemanticSearch(random_state=0).fit(X)
+    assert est.calibration_.exact and est.calibration_.algorithm == "brute"
+    Q = X[:5] + 0.01
+    ids = est.kneighbors(Q, 5, return_distance=False)
+    np.testing.assert_array_equal(ids, _exact_ids(Q, X, 5)[0])
+
+
+def test_explicit_knob_wins_and_is_measured(corpus):
+    est = SemanticSearch(algorithm="ivf", n_probe=1, random_state=0).fit(corpus)
+    cal = est.calibration_
+    assert cal.value == 1 and cal.knob == "n_probe" and cal.recall < 0.95
+    Q = _other_queries(1_500)
+    est.kneighbors(Q, return_distance=False)
+    assert est.batch_calibration_ is None  # no re-tuning of a given knob
+
+
+def test_target_recall_none_uses_defaults(corpus):
+    est = SemanticSearch(target_recall=None, random_state=0).fit(corpus)
+    assert est.calibration_.value == est.index_.default_knob(10)
+    assert np.isfinite(est.calibration_.recall)
+
+
+def test_calibration_is_held_out_of_ivf_training(fitted):
+    trained = fitted.index_.train_rows
+    assert trained is not None
+    assert not np.isin(fitted._calibration_rows, trained).any()
+
+
+def test_calibration_persists(tmp_path, corpus):
+    est = SemanticSearch(random_state=0).fit(corpus)
+    est.calibrate(_other_queries(300))
+    joblib.dump(est, tmp_path / "s.joblib")
+    back = joblib.load(tmp_path / "s.joblib")
+    assert back.calibration_.value == est.calibration_.value
+    assert back.calibration_.source == "queries"
+    est.save(tmp_path / "saved")
+    loaded = SemanticSearch.load(tmp_path / "saved")
+    assert loaded.calibration_.value == est.calibration_.value
+    Q = _other_queries(50, seed=9)
+    np.testing.assert_array_equal(
+        loaded.kneighbors(Q, return_distance=False), est.kneighbors(Q, return_distance=False)
+    )
+
+
+@pytest.mark.parametrize("algorithm", ["hnsw", "annoy"])
+def test_graph_backends_are_calibrated(corpus, algorithm):
+    pytest.importorskip("hnswlib") if algorithm == "hnsw" else None
+    X = corpus[:8_000]
+    est = SemanticSearch(algorithm=algorithm, random_state=0).fit(X)
+    cal = est.calibration_
+    Q = _clustered(400, seed=11)
+    ids = est.kneighbors(Q, return_distance=False)
+    if not cal.exact:
+        assert cal.knob in ("ef_search", "search_k") and cal.recall_low >= 0.95
+    assert _recall(Q, X, ids) >= 0.93
+
+
+def test_graph_self_join_meets_target_and_reports_it(corpus):
+    est = SemanticGraphTransformer(random_state=0)
+    G = est.fit_transform(corpus)
+    cal = est.self_join_calibration_
+    assert cal.source == "self-join" and not cal.exact and cal.recall_low >= 0.95
+    rows = np.random.default_rng(0).choice(len(corpus), 300, replace=False)
+    found = np.array([G[r].indices[np.argsort(G[r].data)][1:11] for r in rows])
+    exact = _exact_ids(corpus[rows], corpus, 11)[0][:, 1:]
+    measured = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)])
+    assert measured >= 0.93 and abs(measured - cal.recall) <= 0.03
+
+
+def test_dedup_reports_calibration(corpus):
+    dedup = SemanticDeduplicator(n_neighbors=5, random_state=0).fit(corpus[:25_000])
+    assert dedup.calibration_ is not None and dedup.calibration_.recall_low >= 0.95
+    small = SemanticDeduplicator().fit(corpus[:100])
+    assert small.calibration_ is None
+
+
+def test_one_neighbour_count_rule():
+    X = _clustered(6, d=4)
+    with pytest.raises(ValueError, match="n_neighbors=6 is too large"):
+        SemanticGraphTransformer(n_neighbors=6).fit(X)
+    with pytest.raises(ValueError, match="n_neighbors=6 is too large"):
+        SemanticDeduplicator(n_neighbors=6).fit(X)
+    est = SemanticGraphTransformer(n_neighbors=2).fit(X)
+    est.set_params(n_neighbors=6)
+    with pytest.raises(ValueError, match="n_neighbors=6 is too large"):
+        est.transform(X)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1.5, -2.0])
+def test_min_similarity_is_checked(bad):
+    X = _clustered(20, d=4)
+    with pytest.raises(ValueError, match="min_similarity"):
+        SemanticGraphTransformer(min_similarity=bad).fit(X)
+    with pytest.raises(ValueError, match="min_similarity"):
+        SemanticDeduplicator(min_similarity=bad).fit(X)
+
+
+def test_verbose_says_what_auto_chose(corpus, capsys):
+    SemanticSearch(random_state=0, verbose=1).fit(corpus[:25_000])
+    err = capsys.readouterr().err
+    assert "chose 'ivf'" in err and "expected recall@10" in err
