@@ -259,6 +259,8 @@ def open_directory(path, read, *, kinds, verify=True):
     for _ in range(_ATTEMPTS):
         name = _read_pointer(path)
         if name is None:
+            if (path / MANIFEST).is_file():  # a version directory itself
+                return _open_version(path, read, kinds, verify)
             if (path / _LEGACY_MARK).is_file():
                 warnings.warn(
                     f"{path} was saved by an earlier version of sksemantic, without "
