@@ -234,7 +234,7 @@ def _fsync_directory(path):
 
 
 # -- loading ------------------------------------------------------------------------
-def open_directory(path, read, *, kinds, verify=True):
+def open_directory(path, read, *, kinds, verify=True, what=None):
     """Check the current version of the save directory ``path`` and read it.
 
     Parameters
@@ -248,6 +248,8 @@ def open_directory(path, read, *, kinds, verify=True):
         Kinds of save accepted (see :func:`save_directory`).
     verify : bool, default=True
         Check every file's checksum (reads each file once) besides its size.
+    what : str, default=None
+        What the caller loads, for the error on another kind of save.
 
     Returns
     -------
@@ -260,7 +262,7 @@ def open_directory(path, read, *, kinds, verify=True):
         name = _read_pointer(path)
         if name is None:
             if (path / MANIFEST).is_file():  # a version directory itself
-                return _open_version(path, read, kinds, verify)
+                return _open_version(path, read, kinds, verify, what)
             if (path / _LEGACY_MARK).is_file():
                 warnings.warn(
                     f"{path} was saved by an earlier version of sksemantic, without "
@@ -272,7 +274,7 @@ def open_directory(path, read, *, kinds, verify=True):
                 return read(path)
             raise FileNotFoundError(f"{path} holds no save: {path / POINTER} is missing.")
         try:
-            return _open_version(path / name, read, kinds, verify)
+            return _open_version(path / name, read, kinds, verify, what)
         except FileNotFoundError:
             if _read_pointer(path) == name:
                 raise  # the current save itself lacks a file
@@ -290,7 +292,7 @@ def _read_pointer(path):
     return name
 
 
-def _open_version(version, read, kinds, verify):
+def _open_version(version, read, kinds, verify, what):
     manifest_file = version / MANIFEST
     try:
         fd = os.open(manifest_file, os.O_RDONLY)
@@ -307,8 +309,8 @@ def _open_version(version, read, kinds, verify):
         manifest = _parse_manifest(fh.read(), manifest_file)
         if manifest.get("kind") not in kinds:
             raise ValueError(
-                f"{version.parent} holds a saved {manifest.get('kind')}, not a "
-                f"{' or '.join(kinds)}."
+                f"{version} holds a saved {manifest.get('kind')}, not a "
+                f"{what or ' or '.join(kinds)}."
             )
         for name, rec in manifest["files"].items():
             _check_file(version, name, rec, verify)

@@ -52,7 +52,7 @@ def _reseeded(graph, seed, max_elements):
     hnswlib draws each new point's level from a generator that a pickle does not
     record (an unpickled graph restarts it from its seed). Restarting it from a seed
     that depends only on what is saved makes adding to a loaded graph build the same
-    graph as adding to the one in memory.
+    graph as adding to the one in memory. The graph is held twice while it is copied.
     """
     (params,) = graph.__getstate__()
     params["seed"] = int(seed)

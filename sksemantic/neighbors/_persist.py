@@ -101,7 +101,7 @@ def load_index(path, *, mmap=True, verify=True):
     50
     """
     return open_directory(path, partial(read_index_files, mmap=mmap),
-                          kinds=("index", "SemanticSearch"), verify=verify)
+                          kinds=("index", "estimator"), verify=verify)
 
 
 def write_index_files(index, directory):
@@ -165,7 +165,7 @@ def save_search(estimator, path):
         with open(directory / _ESTIMATOR, "wb") as fh:
             pickle.dump(rest, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
-    return save_directory(path, write, kind=type(estimator).__name__)
+    return save_directory(path, write, kind="estimator")
 
 
 def load_search(cls, path, *, mmap=True, verify=True):
@@ -183,4 +183,4 @@ def load_search(cls, path, *, mmap=True, verify=True):
             )
         return est
 
-    return open_directory(path, read, kinds=(cls.__name__,), verify=verify)
+    return open_directory(path, read, kinds=("estimator",), verify=verify, what=cls.__name__)

@@ -79,6 +79,17 @@ def test_save_accepts_a_new_an_empty_or_an_earlier_save(tmp_path):
         assert _entries(target) == sorted(["CURRENT", _current(target).name])
 
 
+def test_a_failed_save_leaves_the_earlier_save_whole(tmp_path):
+    _fit("brute").save(tmp_path / "s")
+    before = _entries(tmp_path / "s")
+    est = _fit("ivf", 300)
+    est.metadata_[0] = lambda: None  # cannot be pickled
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        est.save(tmp_path / "s")
+    assert _entries(tmp_path / "s") == before
+    assert SemanticSearch.load(tmp_path / "s").n_samples_fit_ == 400
+
+
 # -- 2, 6. damaged and truncated files are refused, naming the file ---------------------
 @pytest.fixture(scope="module", params=ALGORITHMS)
 def saved(request, tmp_path_factory):
@@ -203,7 +214,7 @@ def test_load_checks_what_the_directory_holds(tmp_path):
         write_index_files(est.index_, directory)
         (directory / "search.pkl").write_bytes(pickle.dumps({"not": "an estimator"}))
 
-    save_directory(tmp_path / "odd", other_object, kind="SemanticSearch")
+    save_directory(tmp_path / "odd", other_object, kind="estimator")
     with pytest.raises(TypeError, match="holds a dict, not a SemanticSearch"):
         SemanticSearch.load(tmp_path / "odd")
 
