@@ -101,12 +101,11 @@ def save_directory(path, write, *, kind):
         _fsync_directory(version)
         _write_durably(pointer_tmp, (name + "\n").encode())
         os.replace(pointer_tmp, path / POINTER)
-        _fsync_directory(path)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
-        if pointer_tmp.exists():
-            pointer_tmp.unlink()
+        _unlink(pointer_tmp)
         raise
+    _fsync_directory(path)
     _remove_stale(path, number)
     return path
 
