@@ -170,7 +170,7 @@ class HNSWIndex(RescoredIndex):
         self._hnsw = graph
 
     def _add(self, X_prep, sqnorm):
-        # A graph grows in place: new points are linked into it, old links are kept.
+        # A graph grows: new points are linked into it, old points and links are kept.
         # The level draws restart from a seed fixed by the random state and the
         # graph's size (see ``_reseeded``), whether the graph was loaded or not.
         n_old = len(self.X_)
