@@ -15,6 +15,10 @@ their scores are recomputed with the shared metric code, as for annoy
 pair.
 """
 
+import threading
+import weakref
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..utils import effective_n_jobs, import_optional
@@ -39,6 +43,76 @@ def default_ef_search(k):
 def _new_hnsw(metric, n_features):
     hnswlib = import_optional("hnswlib", purpose="algorithm='hnsw'")
     return hnswlib.Index(space=_HNSW_SPACE[metric], dim=int(n_features))
+
+
+def _reseeded(graph, seed, max_elements):
+    """A copy of ``graph`` whose level draws restart from ``seed``, with room for
+    ``max_elements`` points.
+
+    hnswlib draws each new point's level from a generator that a pickle does not
+    record (an unpickled graph restarts it from its seed). Restarting it from a seed
+    that depends only on what is saved makes adding to a loaded graph build the same
+    graph as adding to the one in memory. The graph is held twice while it is copied.
+    """
+    (params,) = graph.__getstate__()
+    params["seed"] = int(seed)
+    params["max_elements"] = int(max_elements)
+    copy = type(graph).__new__(type(graph))
+    copy.__setstate__((params,))
+    return copy
+
+
+class _EfGate:
+    """Serialises changes of a graph's ``ef`` against the queries that use it.
+
+    hnswlib keeps one ``ef`` per graph, read by every walk. Queries needing the same
+    ``ef`` run together; one needing another waits until they have finished, and
+    queries arriving while one waits queue behind it, so that it is not starved.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._ef = None  # the ef of the running group of queries
+        self._active = 0  # queries running in it
+        self._group = 0  # groups started so far
+        self._waiting = 0
+
+    @contextmanager
+    def ef(self, graph, ef):
+        with self._cond:
+            if self._active and (self._ef != ef or self._waiting):
+                seen = self._group
+                self._waiting += 1
+                while self._active and (self._ef != ef or self._group == seen):
+                    self._cond.wait()
+                self._waiting -= 1
+            if not self._active:
+                if graph.ef != ef:
+                    graph.set_ef(ef)
+                self._ef = ef
+                self._group += 1
+                self._cond.notify_all()  # waiters needing this ef may join
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                if not self._active:
+                    self._cond.notify_all()
+
+
+# One gate per index, outside its state, so that pickles and saves never see it.
+_GATES = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def _gate(index):
+    with _GATES_LOCK:
+        gate = _GATES.get(index)
+        if gate is None:
+            gate = _GATES[index] = _EfGate()
+    return gate
 
 
 class HNSWIndex(RescoredIndex):
@@ -122,11 +196,16 @@ class HNSWIndex(RescoredIndex):
         self._hnsw.add_items(self.X_[rows], rows, num_threads=self._build_threads())
 
     def _add(self, X_prep, sqnorm):
-        # A graph grows in place: new points are linked into it, old links are kept.
+        # A graph grows: new points are linked into it, old points and links are kept.
+        # The level draws restart from a seed fixed by the random state and the
+        # graph's size (see ``_reseeded``), whether the graph was loaded or not.
         n_old = len(self.X_)
         self.X_ = np.concatenate([self.X_, X_prep])
         self.sqnorm_ = np.concatenate([self.sqnorm_, sqnorm])
-        self._hnsw.resize_index(len(self.X_))
+        seed = np.random.SeedSequence(
+            [0 if self.random_state is None else int(self.random_state), n_old]
+        ).generate_state(1)[0]
+        self._hnsw = _reseeded(self._hnsw, seed, len(self.X_))
         self._hnsw.add_items(
             X_prep, np.arange(n_old, len(self.X_)), num_threads=self._build_threads()
         )
@@ -136,11 +215,14 @@ class HNSWIndex(RescoredIndex):
 
     def _candidates(self, Q_prep, k, knob=None):
         k = min(int(k), len(self.X_))
-        self._hnsw.set_ef(int(max(k, knob or self.ef_search or default_ef_search(k))))
+        ef = int(max(k, knob or self.ef_search or default_ef_search(k)))
         try:
-            labels, _ = self._hnsw.knn_query(
-                Q_prep, k=k, num_threads=effective_n_jobs(self.n_jobs)
-            )
+            # The graph's ef is shared: threads querying with another k must not
+            # change it under a running query.
+            with _gate(self).ef(self._hnsw, ef):
+                labels, _ = self._hnsw.knn_query(
+                    Q_prep, k=k, num_threads=effective_n_jobs(self.n_jobs)
+                )
         except RuntimeError:
             # hnswlib refuses the whole batch when a walk finds fewer than k points
             # (tiny graphs): every row is then answered exactly.

@@ -1,25 +1,19 @@
 """SemanticSearch: top-k search over embeddings with filters, growth and persistence."""
 
 import math
-import os
-import pickle
-import shutil
-import tempfile
 import warnings
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..neighbors import AUTO_BRUTE_MAX_SAMPLES, METRICS, load_index, save_index
+from ..neighbors import AUTO_BRUTE_MAX_SAMPLES, METRICS
 from ..neighbors._estimator import BaseIndexedEstimator, fill_index_doc
+from ..neighbors._persist import load_search, save_search
 
 __all__ = ["SemanticSearch"]
-
-_ESTIMATOR_FILE = "search.pkl"
 
 #: Filters passing at most this many items are answered by exact search over them: as
 #: for ``algorithm="auto"``, scoring that many points directly is cheaper than probing an
@@ -504,55 +498,39 @@ class SemanticSearch(BaseIndexedEstimator):
         """Write the fitted estimator to the directory ``path`` for :meth:`load`.
 
         The index goes to its own files (annoy's file format, ``.npy`` arrays; an
-        HNSW graph is pickled, and read into memory on load), the rest (parameters,
-        labels, metadata) to a pickle. The directory is written
-        beside ``path`` and then swapped in, so an earlier save stays whole until the
-        new one is complete, and processes serving the earlier files memory-mapped keep
-        reading them undisturbed.
+        HNSW graph is pickled, and read into memory on load), the rest of the
+        estimator (parameters, labels, metadata, any other fitted attribute) to a
+        pickle, with the sizes and checksums of all of them. Each save is a new version
+        inside ``path``, made current by an atomic switch once it is complete: a
+        :meth:`load` running meanwhile gets the earlier save or this one, never a mix,
+        and processes serving the earlier files memory-mapped keep reading them
+        undisturbed. The versions this one replaces, and what killed saves left, are
+        removed.
 
         Parameters
         ----------
         path : str or path-like
-            A directory; created, or replaced if it is empty or holds an earlier save.
-            Anything else there (a file, a directory with other contents) is refused.
+            A directory; created if missing. It may be empty or hold earlier saves.
+            Anything else (a file, a directory holding other entries) is refused with
+            a :class:`FileExistsError`, so that nothing there is lost. Saves to one
+            directory must come from one writer at a time.
 
         Returns
         -------
         path : pathlib.Path
         """
         check_is_fitted(self)
-        path = Path(path)
-        if path.exists() and not (path / _ESTIMATOR_FILE).is_file() and (
-            not path.is_dir() or any(path.iterdir())
-        ):  # an empty directory holds nothing to lose (e.g. a fresh temporary one)
-            raise FileExistsError(
-                f"{path} exists and does not hold a saved SemanticSearch; refusing to "
-                "replace it."
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        index = self.index_
-        try:
-            save_index(index, tmp)
-            del self.index_
-            with open(tmp / _ESTIMATOR_FILE, "wb") as fh:
-                pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            if path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-                os.replace(path, old / "saved")
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
-        finally:
-            self.index_ = index
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        return path
+        return save_search(self, path)
 
     @classmethod
-    def load(cls, path, *, mmap=True):
+    def load(cls, path, *, mmap=True, verify=True):
         """Open an estimator written by :meth:`save`.
+
+        Loading unpickles the saved estimator and index: only load files you trust,
+        as with :func:`pickle.load` and :func:`joblib.load` (a crafted file runs code).
+        Before anything is unpickled, the files are checked against the sizes and
+        checksums recorded by :meth:`save`, so damaged or truncated files raise a
+        :class:`ValueError` naming the file.
 
         Parameters
         ----------
@@ -560,19 +538,17 @@ class SemanticSearch(BaseIndexedEstimator):
             The directory given to :meth:`save`.
         mmap : bool, default=True
             Memory-map the index (nothing is read until queries touch it) instead of
-            reading it into memory. Keep the directory while the estimator is in use.
+            reading it into memory. Later saves to ``path`` do not disturb it.
+        verify : bool, default=True
+            Check every file's checksum, which reads each file once (even with
+            ``mmap=True``); turn it off to open a huge index without reading it. The
+            file sizes are checked either way.
 
         Returns
         -------
         search : SemanticSearch
         """
-        path = Path(path)
-        with open(path / _ESTIMATOR_FILE, "rb") as fh:
-            est = pickle.load(fh)
-        if not isinstance(est, cls):
-            raise TypeError(f"{path} holds a {type(est).__name__}, not a {cls.__name__}.")
-        est.index_ = load_index(path, mmap=mmap)
-        return est
+        return load_search(cls, path, mmap=mmap, verify=verify)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -62,9 +62,11 @@ def test_annoy_add_rebuilds():
 def test_hnsw_add_grows_the_graph_in_place():
     X = _data()
     idx = HNSWIndex("cosine", random_state=0).fit(X[:300])
-    graph = idx._hnsw
+    levels = idx._hnsw.__getstate__()[0]["element_levels"].copy()
     idx.add(X[300:])
-    assert idx._hnsw is graph and graph.get_current_count() == 400 == idx.n_samples_
+    assert idx._hnsw.get_current_count() == 400 == idx.n_samples_
+    # The points already linked keep their levels: they are not inserted again.
+    np.testing.assert_array_equal(idx._hnsw.__getstate__()[0]["element_levels"][:300], levels)
     _, i_self, _ = idx.query(X[300:], 1)
     assert np.mean(i_self[:, 0] == np.arange(300, 400)) > 0.95
 

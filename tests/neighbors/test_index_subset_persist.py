@@ -60,4 +60,5 @@ def test_save_load_round_trip(tmp_path, which, mmap):
     np.testing.assert_array_equal(again.query(Q, 7)[1], expected[1])
     loaded.add(X[:10])
     assert loaded.n_samples_ == 310
-    assert np.load(tmp_path / "ix" / "index.X_.npy").shape[0] == 300
+    version = tmp_path / "ix" / (tmp_path / "ix" / "CURRENT").read_text().strip()
+    assert np.load(version / "index.X_.npy").shape[0] == 300

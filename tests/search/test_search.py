@@ -272,10 +272,11 @@ def test_load_in_process_and_grow(tmp_path):
     loaded.add(X[200:])
     assert loaded.n_samples_fit_ == 300
     assert loaded.kneighbors(X[250:251], 1, return_distance=False)[0, 0] == 250
-    with pytest.raises(TypeError, match="SemanticSearch"):
+    with pytest.raises(ValueError, match="search.pkl"):  # changed after saving
         import pickle
 
-        with open(tmp_path / "s" / "search.pkl", "wb") as fh:
+        version = (tmp_path / "s" / "CURRENT").read_text().strip()
+        with open(tmp_path / "s" / version / "search.pkl", "wb") as fh:
             pickle.dump(object(), fh)
         SemanticSearch.load(tmp_path / "s")
 
