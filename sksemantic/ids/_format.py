@@ -1,6 +1,7 @@
 """Semantic-ID strings from integer codes and back: plain ("3-9-1") and token ("<a_3><b_9><c_1>")."""
 
 import re
+from numbers import Integral
 
 import numpy as np
 
@@ -13,7 +14,27 @@ _TOKEN = re.compile(r"<([a-z]+)_(\d+)>")
 
 
 def level_letter(level):
-    """Letter(s) naming a level in the token format: a, b, ..., z, aa, ab, ..."""
+    """Letter(s) naming a level in the token format: a, b, ..., z, aa, ab, ...
+
+    Parameters
+    ----------
+    level : int
+        Level number, from 0 (the first level).
+
+    Returns
+    -------
+    letters : str
+
+    Examples
+    --------
+    >>> from sksemantic.ids import level_letter
+    >>> [level_letter(i) for i in (0, 1, 25, 26, 27)]
+    ['a', 'b', 'z', 'aa', 'ab']
+    """
+    if isinstance(level, bool) or not isinstance(level, Integral):
+        raise TypeError(f"level must be an int, got {type(level).__name__} {level!r}.")
+    if level < 0:
+        raise ValueError(f"level must be >= 0 (0 is the first level), got {level}.")
     letters = ""
     level = int(level) + 1
     while level:
@@ -45,6 +66,7 @@ def codes_to_strings(codes, *, fmt="plain", sep="-"):
     Returns
     -------
     ids : ndarray of shape (n_items,), dtype object
+        Empty for codes of shape (0, n_levels).
 
     Examples
     --------
@@ -55,7 +77,7 @@ def codes_to_strings(codes, *, fmt="plain", sep="-"):
     ['<a_3><b_9><c_1>']
     """
     _check_format(fmt, sep)
-    codes = check_int_codes(codes)
+    codes = check_int_codes(codes, ensure_min_samples=0)
     if codes.size and codes.min() < 0:
         raise ValueError("codes must be non-negative.")
     text = codes.astype(str)

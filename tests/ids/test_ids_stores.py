@@ -25,7 +25,7 @@ def data():
 
 @pytest.mark.parametrize("make_store", [InMemoryIDStore, "sqlite"])
 def test_transaction_rolls_back_on_error(tmp_path, make_store):
-    store = SQLiteIDStore(tmp_path / "ids.db") if make_store == "sqlite" else make_store()
+    store = SQLiteIDStore(tmp_path / "ids.db", create=True) if make_store == "sqlite" else make_store()
     with store.transaction() as txn:
         txn.insert(["a"], [(1, 2)])
     with pytest.raises(RuntimeError):
@@ -41,7 +41,7 @@ def test_transaction_rolls_back_on_error(tmp_path, make_store):
 def test_sqlite_persists_across_connections_and_pickles(tmp_path, data):
     X, enc, keys = data
     path = tmp_path / "ids.db"
-    ids = SemanticIdAssigner(enc, store=SQLiteIDStore(path)).assign(X[:100], keys[:100])
+    ids = SemanticIdAssigner(enc, store=SQLiteIDStore(path, create=True)).assign(X[:100], keys[:100])
     reopened = SemanticIdAssigner(enc, store=pickle.loads(pickle.dumps(SQLiteIDStore(path))))
     np.testing.assert_array_equal(reopened.lookup(keys[:100]), ids)
     np.testing.assert_array_equal(
@@ -58,7 +58,7 @@ def _worker(path, policy, X, keys, enc):
 def test_concurrent_writers_from_several_processes(tmp_path, data, policy):
     X, enc, keys = data
     path = str(tmp_path / "ids.db")
-    SQLiteIDStore(path)  # create the schema once, before the race
+    SQLiteIDStore(path, create=True)  # create the schema once, before the race
     # Four processes with overlapping item sets, in different orders.
     rng = np.random.default_rng(0)
     jobs = []
@@ -100,7 +100,7 @@ def _crash_worker(path, X, keys, enc):
 def test_crash_loses_no_committed_assignment(tmp_path, data):
     X, enc, keys = data
     path = str(tmp_path / "ids.db")
-    SQLiteIDStore(path)
+    SQLiteIDStore(path, create=True)
     proc = mp.get_context("fork").Process(target=_crash_worker, args=(path, X[:500], keys[:500], enc))
     proc.start()
     proc.join(120)
