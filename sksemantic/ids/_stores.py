@@ -13,6 +13,7 @@ every store.
 """
 
 import os
+import pathlib
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -263,7 +264,7 @@ class SQLiteIDStore(BaseIDStore):
         if not create:
             self._check_existing(raw)
             return
-        with self._connect_new() as conn:
+        with self._connect_new(create=True) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(
                 """
@@ -278,12 +279,25 @@ class SQLiteIDStore(BaseIDStore):
                 """
             )
 
+    def _missing(self, raw):
+        return FileNotFoundError(
+            f"No SQLite ID store at {raw!r} (resolved to {self.path!r}). Check the path "
+            "and working directory; to start a new, empty store there, pass create=True."
+        )
+
+    def _connect(self, create=False):
+        """A connection to the file, which only ``create`` lets SQLite create."""
+        uri = pathlib.Path(self.path).as_uri() + ("?mode=rwc" if create else "?mode=rw")
+        try:
+            return sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+        except sqlite3.OperationalError:
+            if not create and not os.path.exists(self.path):
+                raise self._missing(self.path) from None
+            raise
+
     def _check_existing(self, raw):
         if not os.path.exists(self.path):
-            raise FileNotFoundError(
-                f"No SQLite ID store at {raw!r} (resolved to {self.path!r}). Check the path "
-                "and working directory; to start a new, empty store there, pass create=True."
-            )
+            raise self._missing(raw)
         with self._connect_new() as conn:
             tables = {
                 r[0] for r in conn.execute(
@@ -297,8 +311,8 @@ class SQLiteIDStore(BaseIDStore):
                 "tables); pass create=True to add them to this database."
             )
 
-    def _connect_new(self):
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+    def _connect_new(self, create=False):
+        conn = self._connect(create)
         conn.execute("PRAGMA synchronous=NORMAL")
         return _Closing(conn)
 
@@ -306,7 +320,7 @@ class SQLiteIDStore(BaseIDStore):
         # One connection per process and thread: sqlite3 connections must not cross forks.
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            local.conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            local.conn = self._connect()  # never creates: a vanished file is an error
             local.pid = os.getpid()
         return local.conn
 

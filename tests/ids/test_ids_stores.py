@@ -230,3 +230,24 @@ def test_sqlite_keys_are_bound_parameters(tmp_path):
         found = txn.get(keys + ["x"])
     assert found == {k: tuple(c) for k, c in zip(keys, codes.tolist(), strict=True)}
     assert len(reopened) == len(keys)
+
+
+def test_unpickled_store_does_not_recreate_a_vanished_file(tmp_path):
+    path = tmp_path / "ids.db"
+    blob = pickle.dumps(SQLiteIDStore(path, create=True))
+    path.unlink()
+    store = pickle.loads(blob)
+    with pytest.raises(FileNotFoundError, match="pass create=True"):
+        len(store)
+    assert not path.exists()
+
+
+def test_sqlite_path_with_uri_characters(tmp_path):
+    path = tmp_path / "dir with space?#%" / "ids.db"
+    path.parent.mkdir()
+    store = SQLiteIDStore(path, create=True)
+    with store.transaction() as txn:
+        txn.insert(["a"], [(1, 2)])
+    assert len(SQLiteIDStore(path)) == 1
+    assert all(p.name.startswith("ids.db") for p in path.parent.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir with space?#%"]
