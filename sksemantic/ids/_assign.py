@@ -179,7 +179,7 @@ class SemanticIdAssigner:
             raise TypeError(
                 f"keys must be a 1-D sequence of item keys, got {type(keys).__name__}."
             )
-        if np.ndim(keys) != 1 and hasattr(keys, "shape"):  # arrays, DataFrames
+        if hasattr(keys, "shape") and np.ndim(keys) != 1:  # arrays, DataFrames
             raise ValueError(f"keys must be 1-D (one key per item), got shape {keys.shape}.")
         keys = list(keys)
         nested = (list, tuple, set, dict, np.ndarray)

@@ -248,8 +248,10 @@ class SQLiteIDStore(BaseIDStore):
     def __init__(self, path, *, create=False, timeout=60.0):
         if not isinstance(create, bool):
             raise TypeError(f"create must be a bool, got {type(create).__name__}.")
-        if isinstance(timeout, bool) or not isinstance(timeout, Real) or not timeout >= 0:
-            raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}.")
+        if isinstance(timeout, bool) or not isinstance(timeout, Real):
+            raise TypeError(f"timeout must be a number of seconds, got {timeout!r}.")
+        if not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}.")
         raw = os.fspath(path)
         if isinstance(raw, bytes):
             raw = os.fsdecode(raw)

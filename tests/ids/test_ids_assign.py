@@ -201,6 +201,7 @@ def test_bad_batches_store_nothing(data):
         (X[:2], None, TypeError, "keys must be a 1-D sequence"),
         (X[:2], np.array([["a"], ["b"]]), ValueError, r"keys must be 1-D .*shape \(2, 1\)"),
         (X[:2], [("a", 1), ("b", 2)], ValueError, r"keys\[0\] is a tuple"),
+        (X[:2], ["a", ["b", "c"]], ValueError, r"keys\[1\] is a list"),
         (sp.csr_matrix(X[:2]), ["a", "b"], TypeError, "sparse"),
         (X[:2, :5], ["a", "b"], ValueError, "5 features"),
     ]

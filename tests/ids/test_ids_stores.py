@@ -190,6 +190,10 @@ def test_sqlite_missing_file_needs_create(tmp_path, monkeypatch):
             SQLiteIDStore(bad, create=True)
     with pytest.raises(TypeError, match="create must be a bool"):
         SQLiteIDStore("ids.db", create="yes")
+    with pytest.raises(TypeError, match="timeout must be a number"):
+        SQLiteIDStore("ids.db", timeout="60")
+    with pytest.raises(ValueError, match="timeout must be >= 0"):
+        SQLiteIDStore("ids.db", timeout=-1)
 
 
 def test_sqlite_leaves_other_databases_alone(tmp_path):
