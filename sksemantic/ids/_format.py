@@ -104,7 +104,8 @@ def strings_to_codes(ids, *, fmt="plain", sep="-", n_levels=None):
     sep : str, default="-"
         Separator of the plain format.
     n_levels : int, default=None
-        Expected number of levels; checked when given.
+        Expected number of levels; checked when given. It also gives the width of the
+        result for no strings, ``(0, n_levels)``, which is an error without it.
 
     Returns
     -------
@@ -129,8 +130,17 @@ def strings_to_codes(ids, *, fmt="plain", sep="-", n_levels=None):
     if isinstance(ids, str):
         ids = [ids]
     ids = list(np.asarray(ids, dtype=object).ravel()) if not isinstance(ids, list) else ids
+    if n_levels is not None and (
+        isinstance(n_levels, bool) or not isinstance(n_levels, Integral) or n_levels < 1
+    ):
+        raise ValueError(f"n_levels must be an int >= 1, got {n_levels!r}.")
     if not ids:
-        raise ValueError("ids is empty: at least one semantic ID is needed.")
+        if n_levels is not None:
+            return np.zeros((0, n_levels), dtype=np.int64)
+        raise ValueError(
+            "ids is empty: at least one semantic ID is needed (or n_levels, for the width "
+            "of an empty result)."
+        )
     rows = []
     for i, s in enumerate(ids):
         if not isinstance(s, str):

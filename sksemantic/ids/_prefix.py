@@ -21,7 +21,8 @@ class PrefixIndex:
     Parameters
     ----------
     codes : array-like of shape (n_ids, width)
-        The assigned IDs as integer codes (duplicates are dropped).
+        The assigned IDs as integer codes (duplicates are dropped); with no rows, no
+        prefix has a continuation.
 
     Attributes
     ----------
@@ -45,7 +46,7 @@ class PrefixIndex:
     """
 
     def __init__(self, codes):
-        codes = check_int_codes(codes, name="codes")
+        codes = check_int_codes(codes, name="codes", ensure_min_samples=0)
         order = np.lexsort(codes.T[::-1])
         codes = codes[order]
         keep = np.r_[True, np.any(codes[1:] != codes[:-1], axis=1)] if len(codes) else []

@@ -170,6 +170,7 @@ def test_empty_batch_gives_empty_ids_and_stores_nothing(data):
         assert ids.shape == (0, 3) and ids.dtype == np.int64
     assert assigner.lookup([]).shape == (0, 3)
     assert len(store) == 0
+    assert len(assigner.prefix_index()) == 0 and assigner.prefix_index().width == 3
     # Not even the policy was recorded: the store is still free for another one.
     other = SemanticIdAssigner(enc, uniqueness="none", store=store)
     assert other.assign(X[:2], ["a", "b"]).shape == (2, 2)

@@ -79,3 +79,10 @@ def test_empty_codes_give_no_strings():
         assert ids.tolist() == []
     with pytest.raises(TypeError, match="integers"):
         codes_to_strings(np.array([[1.5, 2.0]]))
+
+
+def test_no_strings_give_no_codes_when_the_width_is_known():
+    assert strings_to_codes([], n_levels=3).shape == (0, 3)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n_levels must be an int >= 1"):
+            strings_to_codes(["1-2"], n_levels=bad)

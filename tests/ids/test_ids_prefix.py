@@ -69,3 +69,11 @@ def test_mask_checks_n_codes():
     # Too small a vocabulary would hide code 9, and so the IDs that start 3-9.
     with pytest.raises(ValueError, match="n_codes=5 is too small: code 9"):
         index.mask([3], 5)
+
+
+def test_index_of_no_ids_allows_nothing():
+    index = PrefixIndex(np.zeros((0, 3), dtype=np.int64))
+    assert len(index) == 0 and index.width == 3
+    assert index.next_codes([]).tolist() == [] and index.next_codes([1, 2]).tolist() == []
+    assert index.count([]) == 0 and [1, 2, 3] not in index
+    assert not index.mask([], 4).any()
