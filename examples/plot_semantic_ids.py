@@ -59,7 +59,7 @@ for depth in (1, 2, 3):
 
 # Unique, stable IDs in a real database.
 path = os.path.join(tempfile.mkdtemp(), "ids.sqlite")
-assigner = SemanticIdAssigner(enc, uniqueness="counter", store=SQLiteIDStore(path))
+assigner = SemanticIdAssigner(enc, uniqueness="counter", store=SQLiteIDStore(path, create=True))
 ids = assigner.assign(X, keys=[f"syn{i}" for i in range(len(X))])
 again = assigner.assign(X[:5], keys=[f"syn{i}" for i in range(5)])
 assert (again == ids[:5]).all()  # resubmitted items keep their IDs

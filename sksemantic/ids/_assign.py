@@ -1,6 +1,10 @@
 """SemanticIdAssigner: unique, stable semantic IDs for keyed items, kept in a store."""
 
+from numbers import Integral, Real
+
 import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import sinkhorn_potentials
@@ -86,8 +90,19 @@ class SemanticIdAssigner:
             raise ValueError(f"uniqueness must be one of {UNIQUENESS}, got {uniqueness!r}.")
         if store is not None and not isinstance(store, BaseIDStore):
             raise TypeError(f"store must be a BaseIDStore, got {type(store).__name__}.")
-        if int(batch_size) < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral):
+            raise TypeError(
+                f"batch_size must be an int, got {type(batch_size).__name__} {batch_size!r}."
+            )
+        if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        if isinstance(sinkhorn_reg, bool) or not isinstance(sinkhorn_reg, Real):
+            raise TypeError(
+                f"sinkhorn_reg must be a float, got {type(sinkhorn_reg).__name__} "
+                f"{sinkhorn_reg!r}."
+            )
+        if not sinkhorn_reg > 0 or not np.isfinite(sinkhorn_reg):
+            raise ValueError(f"sinkhorn_reg must be a finite number > 0, got {sinkhorn_reg}.")
         check_is_fitted(encoder, "codebooks_")
         self.encoder = encoder
         self.uniqueness = uniqueness
@@ -104,7 +119,7 @@ class SemanticIdAssigner:
         Parameters
         ----------
         X : array-like of shape (n_items, n_features)
-            Embeddings of the items.
+            Embeddings of the items (dense; checked whole before any batch is stored).
         keys : array-like of shape (n_items,)
             The user's item keys (compared as strings). A key repeated within one call
             gets one ID (its first row is encoded).
@@ -112,12 +127,15 @@ class SemanticIdAssigner:
         Returns
         -------
         ids : ndarray of shape (n_items, width_), dtype int64
-            One fixed-width ID per item, in the order of ``keys``.
+            One fixed-width ID per item, in the order of ``keys``; of shape
+            ``(0, width_)`` for an empty batch, which stores nothing.
         """
         keys = self._check_keys(keys)
-        X = np.asarray(X) if not hasattr(X, "iloc") else X
+        X = self._check_X(X)
         if len(keys) != X.shape[0]:
             raise ValueError(f"keys has {len(keys)} entries but X has {X.shape[0]} rows.")
+        if not keys:
+            return np.zeros((0, self.width_), dtype=np.int64)
         uniq, first, inverse = np.unique(np.asarray(keys, dtype=object).astype(str),
                                          return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")  # earlier submissions have priority
@@ -132,6 +150,8 @@ class SemanticIdAssigner:
     def lookup(self, keys):
         """IDs of already assigned keys; raises KeyError naming the first unknown key."""
         keys = self._check_keys(keys)
+        if not keys:
+            return np.zeros((0, self.width_), dtype=np.int64)
         with self.store_.transaction() as txn:
             found = txn.get(keys)
         missing = [k for k in keys if k not in found]
@@ -155,10 +175,39 @@ class SemanticIdAssigner:
     def _check_keys(keys):
         if isinstance(keys, (str, bytes)):
             raise TypeError("keys must be a sequence of item keys, not a single string.")
-        keys = [str(k) for k in keys]
-        if not keys:
-            raise ValueError("keys is empty.")
-        return keys
+        if keys is None or sp.issparse(keys) or not hasattr(keys, "__iter__"):
+            raise TypeError(
+                f"keys must be a 1-D sequence of item keys, got {type(keys).__name__}."
+            )
+        if hasattr(keys, "shape") and np.ndim(keys) != 1:  # arrays, DataFrames
+            raise ValueError(f"keys must be 1-D (one key per item), got shape {keys.shape}.")
+        keys = list(keys)
+        nested = (list, tuple, set, dict, np.ndarray)
+        bad = next((i for i, k in enumerate(keys) if isinstance(k, nested)), None)
+        if bad is not None:
+            raise ValueError(
+                f"keys must be 1-D, one scalar key per item; keys[{bad}] is a "
+                f"{type(keys[bad]).__name__} (join a composite key into one string)."
+            )
+        return [str(k) for k in keys]
+
+    def _check_X(self, X):
+        if sp.issparse(X):
+            raise TypeError(
+                "X is a sparse matrix; assign needs dense embeddings (e.g. X.toarray())."
+            )
+        frame = X if hasattr(X, "iloc") else None  # keeps its feature names for the encoder
+        if frame is None and np.ndim(X) == 1 and np.size(X) == 0:
+            X = np.zeros((0, getattr(self.encoder, "n_features_in_", 1)))  # [] is no items
+        X = check_array(
+            X, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+        )
+        n_features = getattr(self.encoder, "n_features_in_", None)
+        if n_features is not None and X.shape[1] != n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the encoder was fitted on {n_features}."
+            )
+        return X if frame is None else frame
 
     def _check_store(self, txn):
         policy, width = txn.meta("uniqueness"), txn.meta("width")

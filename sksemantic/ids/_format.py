@@ -1,6 +1,7 @@
 """Semantic-ID strings from integer codes and back: plain ("3-9-1") and token ("<a_3><b_9><c_1>")."""
 
 import re
+from numbers import Integral
 
 import numpy as np
 
@@ -13,7 +14,27 @@ _TOKEN = re.compile(r"<([a-z]+)_(\d+)>")
 
 
 def level_letter(level):
-    """Letter(s) naming a level in the token format: a, b, ..., z, aa, ab, ..."""
+    """Letter(s) naming a level in the token format: a, b, ..., z, aa, ab, ...
+
+    Parameters
+    ----------
+    level : int
+        Level number, from 0 (the first level).
+
+    Returns
+    -------
+    letters : str
+
+    Examples
+    --------
+    >>> from sksemantic.ids import level_letter
+    >>> [level_letter(i) for i in (0, 1, 25, 26, 27)]
+    ['a', 'b', 'z', 'aa', 'ab']
+    """
+    if isinstance(level, bool) or not isinstance(level, Integral):
+        raise TypeError(f"level must be an int, got {type(level).__name__} {level!r}.")
+    if level < 0:
+        raise ValueError(f"level must be >= 0 (0 is the first level), got {level}.")
     letters = ""
     level = int(level) + 1
     while level:
@@ -45,6 +66,7 @@ def codes_to_strings(codes, *, fmt="plain", sep="-"):
     Returns
     -------
     ids : ndarray of shape (n_items,), dtype object
+        Empty for codes of shape (0, n_levels).
 
     Examples
     --------
@@ -55,7 +77,7 @@ def codes_to_strings(codes, *, fmt="plain", sep="-"):
     ['<a_3><b_9><c_1>']
     """
     _check_format(fmt, sep)
-    codes = check_int_codes(codes)
+    codes = check_int_codes(codes, ensure_min_samples=0)
     if codes.size and codes.min() < 0:
         raise ValueError("codes must be non-negative.")
     text = codes.astype(str)
@@ -82,7 +104,8 @@ def strings_to_codes(ids, *, fmt="plain", sep="-", n_levels=None):
     sep : str, default="-"
         Separator of the plain format.
     n_levels : int, default=None
-        Expected number of levels; checked when given.
+        Expected number of levels; checked when given. It also gives the width of the
+        result for no strings, ``(0, n_levels)``, which is an error without it.
 
     Returns
     -------
@@ -107,8 +130,17 @@ def strings_to_codes(ids, *, fmt="plain", sep="-", n_levels=None):
     if isinstance(ids, str):
         ids = [ids]
     ids = list(np.asarray(ids, dtype=object).ravel()) if not isinstance(ids, list) else ids
+    if n_levels is not None and (
+        isinstance(n_levels, bool) or not isinstance(n_levels, Integral) or n_levels < 1
+    ):
+        raise ValueError(f"n_levels must be an int >= 1, got {n_levels!r}.")
     if not ids:
-        raise ValueError("ids is empty: at least one semantic ID is needed.")
+        if n_levels is not None:
+            return np.zeros((0, n_levels), dtype=np.int64)
+        raise ValueError(
+            "ids is empty: at least one semantic ID is needed (or n_levels, for the width "
+            "of an empty result)."
+        )
     rows = []
     for i, s in enumerate(ids):
         if not isinstance(s, str):

@@ -1,5 +1,7 @@
 """A prefix index over assigned IDs: the valid next codes, for constrained decoding."""
 
+from numbers import Integral
+
 import numpy as np
 
 from ..utils import check_int_codes
@@ -19,7 +21,8 @@ class PrefixIndex:
     Parameters
     ----------
     codes : array-like of shape (n_ids, width)
-        The assigned IDs as integer codes (duplicates are dropped).
+        The assigned IDs as integer codes (duplicates are dropped); with no rows, no
+        prefix has a continuation.
 
     Attributes
     ----------
@@ -43,7 +46,7 @@ class PrefixIndex:
     """
 
     def __init__(self, codes):
-        codes = check_int_codes(codes, name="codes")
+        codes = check_int_codes(codes, name="codes", ensure_min_samples=0)
         order = np.lexsort(codes.T[::-1])
         codes = codes[order]
         keep = np.r_[True, np.any(codes[1:] != codes[:-1], axis=1)] if len(codes) else []
@@ -62,8 +65,20 @@ class PrefixIndex:
     def __len__(self):
         return self.codes_.shape[0]
 
+    @staticmethod
+    def _check_prefix(prefix):
+        """A prefix as a 1-D int64 array; non-integer codes are an error, not truncated."""
+        arr = np.asarray(prefix)
+        if arr.ndim > 1:
+            raise ValueError(f"prefix must be 1-D (one code per level), got shape {arr.shape}.")
+        if arr.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if arr.dtype.kind == "b":
+            raise TypeError("prefix must hold integer codes, got booleans.")
+        return check_int_codes(arr.reshape(1, -1), name="prefix")[0]
+
     def _range(self, prefix):
-        prefix = np.asarray(prefix, dtype=np.int64).ravel()
+        prefix = self._check_prefix(prefix)
         if prefix.size > self.width:
             raise ValueError(f"prefix has {prefix.size} codes; IDs have only {self.width}.")
         lo, hi = 0, self.codes_.shape[0]
@@ -95,10 +110,38 @@ class PrefixIndex:
 
     def mask(self, prefix, n_codes):
         """Boolean mask of length ``n_codes``, True at the codes allowed after ``prefix``
-        (to mask a decoder's logits)."""
-        out = np.zeros(int(n_codes), dtype=bool)
+        (to mask a decoder's logits).
+
+        Parameters
+        ----------
+        prefix : array-like of int
+            The first codes of an ID; ``[]`` for the first level.
+        n_codes : int
+            Codebook size of the next level (the decoder's vocabulary for it); every
+            code that can follow ``prefix`` must be smaller.
+
+        Returns
+        -------
+        mask : ndarray of shape (n_codes,), dtype bool
+
+        Examples
+        --------
+        >>> from sksemantic.ids import PrefixIndex
+        >>> PrefixIndex([[0, 2], [0, 3], [1, 0]]).mask([0], 4).tolist()
+        [False, False, True, True]
+        """
+        if isinstance(n_codes, bool) or not isinstance(n_codes, Integral):
+            raise TypeError(f"n_codes must be an int, got {type(n_codes).__name__} {n_codes!r}.")
+        if n_codes < 1:
+            raise ValueError(f"n_codes must be >= 1, got {n_codes}.")
         allowed = self.next_codes(prefix)
-        out[allowed[allowed < n_codes]] = True
+        if allowed.size and allowed[-1] >= n_codes:
+            raise ValueError(
+                f"n_codes={n_codes} is too small: code {allowed[-1]} can follow prefix "
+                f"{self._check_prefix(prefix).tolist()}; n_codes must exceed every code."
+            )
+        out = np.zeros(int(n_codes), dtype=bool)
+        out[allowed] = True
         return out
 
     def count(self, prefix):

@@ -7,14 +7,21 @@ its last code). :class:`SQLiteIDStore` runs every batch in one ``BEGIN IMMEDIATE
 transaction, so concurrent writers from several processes are serialised by SQLite's
 write lock, a batch is committed whole or not at all, and a crash loses no batch that
 was committed before it.
+
+A stored ID is never replaced: inserting a key that already has one is an error, in
+every store.
 """
 
 import os
+import pathlib
 import sqlite3
 import threading
 from contextlib import contextmanager
+from numbers import Real
 
 import numpy as np
+
+from ..utils import check_int_codes
 
 __all__ = ["BaseIDStore", "InMemoryIDStore", "SQLiteIDStore"]
 
@@ -23,14 +30,62 @@ def _join(row):
     return "-".join(str(int(c)) for c in row)
 
 
+def _check_insert(txn, keys, codes):
+    """Validated ``(keys, codes)`` of an insert: str keys, new and distinct, and integer
+    IDs as wide as each other and as those already stored."""
+    if isinstance(keys, (str, bytes)):
+        raise TypeError("keys must be a sequence of item keys, not a single string.")
+    keys = list(keys)
+    bad = [k for k in keys if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"keys must be str, got {type(bad[0]).__name__} {bad[0]!r}.")
+    if not keys:
+        return keys, np.zeros((0, 0), dtype=np.int64)
+    try:
+        codes = np.asarray(codes)
+    except ValueError:  # ragged rows
+        raise ValueError(
+            "codes rows have different lengths; every ID in a store has the same width."
+        ) from None
+    codes = check_int_codes(codes, name="codes")
+    if codes.shape[0] != len(keys):
+        raise ValueError(
+            f"keys has {len(keys)} entries but codes has {codes.shape[0]} rows; one ID per key."
+        )
+    width = txn.width()
+    if width is not None and codes.shape[1] != width:
+        raise ValueError(
+            f"codes have {codes.shape[1]} levels but the store holds IDs of width {width}; "
+            "every ID in a store has the same width."
+        )
+    if codes.min() < 0:
+        raise ValueError("codes must be non-negative.")
+    if len(set(keys)) != len(keys):
+        seen = set()
+        key = next(k for k in keys if k in seen or seen.add(k))
+        raise ValueError(f"key {key!r} is inserted twice; one ID per key.")
+    found = txn.get(keys)
+    if found:
+        key = next(k for k in keys if k in found)
+        raise ValueError(
+            f"key {key!r} already has the ID {_join(found[key])}; a stored ID is never "
+            "replaced (look it up with get() instead)."
+        )
+    return keys, codes
+
+
 class BaseIDStore:
     """Interface of ID stores. ``transaction()`` yields an object with the methods below.
 
     - ``meta(name) -> str or None`` and ``set_meta(name, value)``: settings bound to
       the store (the ID width and uniqueness policy), checked on every assignment.
-    - ``get(keys) -> dict``: key -> tuple of codes, for the keys already assigned.
+    - ``get(keys) -> dict``: key -> tuple of codes, for the keys already assigned
+      (this transaction's inserts included).
     - ``taken(groups) -> dict``: group string -> ndarray of the last-level codes taken.
-    - ``insert(keys, codes)``: record new assignments.
+    - ``width() -> int or None``: codes per stored ID (None while the store is empty).
+    - ``insert(keys, codes)``: record new assignments. Keys must be new: inserting a
+      key that already has an ID raises ValueError, as does a width that differs from
+      the stored IDs'.
     """
 
     def transaction(self):  # pragma: no cover - interface
@@ -107,20 +162,31 @@ class _MemoryTxn:
         self.new_meta[name] = str(value)
 
     def get(self, keys):
-        ids = self.store._ids
-        return {k: ids[k] for k in keys if k in ids}
+        ids, new = self.store._ids, self.new
+        return {k: new[k] if k in new else ids[k] for k in keys if k in ids or k in new}
 
     def taken(self, groups):
+        pending = {}
+        for row in self.new.values():
+            pending.setdefault(_join(row[:-1]), set()).add(row[-1])
         out = {}
         for g in groups:
-            codes = self.store._groups.get(g)
+            codes = self.store._groups.get(g, set()) | pending.get(g, set())
             if codes:
                 out[g] = np.fromiter(codes, dtype=np.int64)
         return out
 
+    def width(self):
+        for row in self.new.values():
+            return len(row)
+        for row in self.store._ids.values():
+            return len(row)
+        return None
+
     def insert(self, keys, codes):
-        for key, row in zip(keys, codes, strict=True):
-            self.new[key] = tuple(int(c) for c in row)
+        keys, codes = _check_insert(self, keys, codes)
+        for key, row in zip(keys, codes.tolist(), strict=True):
+            self.new[key] = tuple(row)
 
     def commit(self):
         store = self.store
@@ -142,16 +208,36 @@ class SQLiteIDStore(BaseIDStore):
     Parameters
     ----------
     path : str or os.PathLike
-        Database file; created with its tables when missing.
+        Database file. It is resolved to an absolute path once, here, so the store
+        (and an assigner holding it) names the same file after unpickling in another
+        working directory.
+    create : bool, default=False
+        Whether a missing file may be created (as an empty store). By default a
+        missing file is an error, so that a mistyped path or another working
+        directory cannot silently start an empty store in place of the real one.
+        An existing store is opened as is either way.
     timeout : float, default=60.0
         Seconds a writer waits for another's transaction to finish.
+
+    Attributes
+    ----------
+    path : str
+        Absolute path of the database file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist and ``create`` is False.
+    ValueError
+        When ``path`` is an SQLite database without the store's tables and ``create``
+        is False.
 
     Examples
     --------
     >>> import os, tempfile
     >>> from sksemantic.ids import SQLiteIDStore
     >>> path = os.path.join(tempfile.mkdtemp(), "ids.sqlite")
-    >>> store = SQLiteIDStore(path)
+    >>> store = SQLiteIDStore(path, create=True)
     >>> with store.transaction() as txn:
     ...     txn.insert(["item-1"], [(3, 9, 1)])
     >>> with SQLiteIDStore(path).transaction() as txn:  # a new connection sees it
@@ -159,11 +245,28 @@ class SQLiteIDStore(BaseIDStore):
     {'item-1': (3, 9, 1)}
     """
 
-    def __init__(self, path, *, timeout=60.0):
-        self.path = os.fspath(path)
+    def __init__(self, path, *, create=False, timeout=60.0):
+        if not isinstance(create, bool):
+            raise TypeError(f"create must be a bool, got {type(create).__name__}.")
+        if isinstance(timeout, bool) or not isinstance(timeout, Real):
+            raise TypeError(f"timeout must be a number of seconds, got {timeout!r}.")
+        if not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}.")
+        raw = os.fspath(path)
+        if isinstance(raw, bytes):
+            raw = os.fsdecode(raw)
+        if raw in ("", ":memory:"):
+            raise ValueError(
+                f"path={raw!r} is not a file: an SQLite ID store lives in a database file "
+                "(use InMemoryIDStore for a store in memory)."
+            )
+        self.path = os.path.abspath(raw)
         self.timeout = float(timeout)
         self._local = threading.local()
-        with self._connect_new() as conn:
+        if not create:
+            self._check_existing(raw)
+            return
+        with self._connect_new(create=True) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(
                 """
@@ -178,8 +281,40 @@ class SQLiteIDStore(BaseIDStore):
                 """
             )
 
-    def _connect_new(self):
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+    def _missing(self, raw):
+        return FileNotFoundError(
+            f"No SQLite ID store at {raw!r} (resolved to {self.path!r}). Check the path "
+            "and working directory; to start a new, empty store there, pass create=True."
+        )
+
+    def _connect(self, create=False):
+        """A connection to the file, which only ``create`` lets SQLite create."""
+        uri = pathlib.Path(self.path).as_uri() + ("?mode=rwc" if create else "?mode=rw")
+        try:
+            return sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+        except sqlite3.OperationalError:
+            if not create and not os.path.exists(self.path):
+                raise self._missing(self.path) from None
+            raise
+
+    def _check_existing(self, raw):
+        if not os.path.exists(self.path):
+            raise self._missing(raw)
+        with self._connect_new() as conn:
+            tables = {
+                r[0] for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+                    ("ids", "meta"),
+                )
+            }
+        if tables != {"ids", "meta"}:
+            raise ValueError(
+                f"{self.path!r} is not an SQLite ID store (it lacks the ids and meta "
+                "tables); pass create=True to add them to this database."
+            )
+
+    def _connect_new(self, create=False):
+        conn = self._connect(create)
         conn.execute("PRAGMA synchronous=NORMAL")
         return _Closing(conn)
 
@@ -187,7 +322,7 @@ class SQLiteIDStore(BaseIDStore):
         # One connection per process and thread: sqlite3 connections must not cross forks.
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            local.conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            local.conn = self._connect()  # never creates: a vanished file is an error
             local.pid = os.getpid()
         return local.conn
 
@@ -244,6 +379,10 @@ class _SQLiteTxn:
     def __init__(self, conn):
         self.conn = conn
 
+    def width(self):
+        row = self.conn.execute("SELECT code FROM ids LIMIT 1").fetchone()
+        return None if row is None else len(row[0].split("-"))
+
     def meta(self, name):
         row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return None if row is None else row[0]
@@ -275,8 +414,9 @@ class _SQLiteTxn:
         return {g: np.asarray(v, dtype=np.int64) for g, v in out.items()}
 
     def insert(self, keys, codes):
+        keys, codes = _check_insert(self, keys, codes)
         rows = [
             (key, _join(row), _join(row[:-1]), int(row[-1]))
-            for key, row in zip(keys, codes, strict=True)
+            for key, row in zip(keys, codes.tolist(), strict=True)
         ]
         self.conn.executemany("INSERT INTO ids (key, code, grp, last) VALUES (?, ?, ?, ?)", rows)

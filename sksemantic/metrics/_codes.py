@@ -17,6 +17,8 @@ __all__ = [
     "codebook_usage",
     "collision_rate",
     "collision_rate_per_level",
+    "find_similar",
+    "hierarchical_distance",
     "prefix_ids",
     "quantization_mse",
     "reconstruction_cosine",
@@ -401,3 +403,166 @@ def reconstruction_cosine(X, reconstruction):
     norms = np.sqrt(np.einsum("ij,ij->i", X, X) * np.einsum("ij,ij->i", R, R))
     cos = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
     return float(np.mean(cos))
+
+
+def _check_code_rows(codes, name):
+    """Integer codes of shape (L,) or (n, L), as a 2-D array (empty batches allowed)."""
+    arr = np.asarray(codes)
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must be one code of shape (n_levels,) or codes of shape "
+            f"(n_samples, n_levels); got shape {arr.shape}."
+        )
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name} must hold integer codes, got booleans.")
+    return check_int_codes(np.atleast_2d(arr), name=name, ensure_min_samples=0)
+
+
+def _hierarchical_distance(A, B):
+    """Distances between the rows of validated codes, broadcasting single rows."""
+    eq = A == B
+    n_levels = eq.shape[1]
+    common = np.where(eq.all(axis=1), n_levels, np.argmin(eq, axis=1))
+    return n_levels - common
+
+
+@validate_params(
+    {"codes_a": ["array-like"], "codes_b": ["array-like"]}, prefer_skip_nested_validation=True
+)
+def hierarchical_distance(codes_a, codes_b):
+    """Prefix distance of semantic IDs: the number of levels minus the common prefix.
+
+    ::
+
+        hierarchical_distance(a, b) = n_levels - (length of the common prefix of a and b)
+
+    Codes that differ at the first level are farthest (``n_levels``), whatever their
+    later levels, since an ID names a path down a tree of clusters; unlike the
+    Hamming distance, agreeing at a deeper level after a difference counts for
+    nothing. It is the code distance of :func:`distance_correlation` (with
+    ``code_metric="hierarchical"``) and of :func:`find_similar`.
+
+    Parameters
+    ----------
+    codes_a : array-like of int of shape (n_levels,) or (n_samples, n_levels)
+        One code or a batch of codes.
+    codes_b : array-like of int of shape (n_levels,) or (n_samples, n_levels)
+        Codes with the same number of levels. Rows are compared pairwise; a single
+        code (1-D, or one row) is compared with every row of the other.
+
+    Returns
+    -------
+    distance : int or ndarray of shape (n_samples,), dtype int64
+        In ``[0, n_levels]``; an int when both arguments are single 1-D codes.
+
+    See Also
+    --------
+    find_similar : The codes nearest to one code under this distance.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import hierarchical_distance
+    >>> hierarchical_distance([1, 2, 3], [1, 2, 9])  # the last level differs
+    1
+    >>> hierarchical_distance([1, 2, 3], [0, 2, 3])  # the first level differs
+    3
+    >>> codes = [[1, 2, 3], [1, 2, 0], [1, 0, 0], [0, 0, 0]]
+    >>> hierarchical_distance([[1, 2, 3]], codes).tolist()  # one query, every code
+    [0, 1, 2, 3]
+    """
+    single = np.ndim(codes_a) == 1 and np.ndim(codes_b) == 1
+    A = _check_code_rows(codes_a, "codes_a")
+    B = _check_code_rows(codes_b, "codes_b")
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"codes_a has {A.shape[1]} levels but codes_b has {B.shape[1]}; codes compared "
+            "must have the same number of levels."
+        )
+    if A.shape[0] != B.shape[0] and 1 not in (A.shape[0], B.shape[0]):
+        raise ValueError(
+            f"codes_a has {A.shape[0]} rows but codes_b has {B.shape[0]}: rows are compared "
+            "pairwise, so their numbers must match unless one side is a single code."
+        )
+    out = _hierarchical_distance(A, B)
+    return int(out[0]) if single else out
+
+
+@validate_params(
+    {
+        "codes": ["array-like"],
+        "query": ["array-like", Integral],
+        "k": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def find_similar(codes, query, k=10):
+    """The ``k`` codes nearest to a query under :func:`hierarchical_distance`.
+
+    Items are ranked by their distance to the query, nearest first; items at equal
+    distance (sharing the same prefix length with the query) come in row order, so
+    the result is deterministic.
+
+    Parameters
+    ----------
+    codes : array-like of int of shape (n_samples, n_levels)
+        Codes of all items.
+    query : int or array-like of int of shape (n_levels,)
+        A row index into ``codes`` (that item is left out of its own results) or a
+        code, which need not be one of ``codes``.
+    k : int, default=10
+        Number of items returned; at most ``n_samples - 1`` for a row index and
+        ``n_samples`` for a code (fewer come back when fewer exist).
+
+    Returns
+    -------
+    indices : ndarray of shape (k,), dtype int64
+        Rows of ``codes``, nearest first.
+    distances : ndarray of shape (k,), dtype int64
+        Their hierarchical distances to the query, non-decreasing.
+
+    Examples
+    --------
+    >>> from sksemantic.metrics import find_similar
+    >>> codes = [[1, 2, 3], [1, 2, 0], [0, 0, 0], [1, 0, 0], [1, 2, 3]]
+    >>> idx, dist = find_similar(codes, 0, k=3)  # neighbours of item 0
+    >>> idx.tolist(), dist.tolist()
+    ([4, 1, 3], [0, 1, 2])
+    >>> idx, dist = find_similar(codes, [0, 0, 7], k=2)  # a code not in the set
+    >>> idx.tolist(), dist.tolist()
+    ([2, 0], [1, 3])
+    """
+    codes = _check_codes(codes)
+    n, n_levels = codes.shape
+    if np.ndim(query) == 0:
+        query = query.item() if isinstance(query, np.ndarray) else query
+        if isinstance(query, (bool, np.bool_)) or not isinstance(query, Integral):
+            raise TypeError(
+                f"query must be a row index (int) or a code of {n_levels} ints, got "
+                f"{type(query).__name__} {query!r}."
+            )
+        row = int(query)
+        if not 0 <= row < n:
+            raise ValueError(f"query={row} is not a row of codes: rows are 0 .. {n - 1}.")
+        q = codes[row : row + 1]
+        k = min(k, n - 1)
+    else:
+        row = None
+        if np.ndim(query) != 1:
+            raise ValueError(
+                f"query must be a row index or one code of shape ({n_levels},); got shape "
+                f"{np.shape(query)}."
+            )
+        q = _check_code_rows(query, "query")
+        if q.shape[1] != n_levels:
+            raise ValueError(f"query has {q.shape[1]} levels but codes have {n_levels}.")
+        k = min(k, n)
+    dist = _hierarchical_distance(q, codes)
+    # Distance first, then row: one int64 key per item, unique, so the order is total.
+    key = dist * n + np.arange(n)
+    if row is not None:
+        key[row] = np.iinfo(np.int64).max
+    if k == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    top = np.argpartition(key, k - 1)[:k] if k < n else np.arange(n)
+    top = top[np.argsort(key[top])]
+    return top.astype(np.int64), dist[top].astype(np.int64)

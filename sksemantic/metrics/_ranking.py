@@ -16,12 +16,19 @@ def _relevance_matrix(relevant, n_queries, n_items):
         if R.nnz and (np.any(R.data < 0) or not np.all(np.isfinite(R.data))):
             raise ValueError("relevant gains must be finite and non-negative.")
     else:
-        arr = np.asarray(relevant, dtype=object) if not isinstance(relevant, np.ndarray) else relevant
-        if arr.ndim == 1 and all(np.ndim(r) == 0 for r in arr):
+        if relevant is None or isinstance(relevant, (str, bytes)) or not hasattr(
+            relevant, "__iter__"
+        ):
+            raise TypeError(
+                "relevant must be the relevant corpus id(s) of each query, got "
+                f"{type(relevant).__name__}."
+            )
+        items = list(relevant)
+        if all(np.ndim(r) == 0 for r in items):
             # One relevant id per query (known-item search).
-            lists = [np.array([int(r)], dtype=np.int64) for r in arr]
+            lists = list(_check_ids(items, "relevant").reshape(-1, 1))
         else:
-            lists = [np.asarray(list(r), dtype=np.int64).ravel() for r in relevant]
+            lists = [_check_ids(r, f"relevant[{q}]") for q, r in enumerate(items)]
         sizes = [len(r) for r in lists]
         rows = np.repeat(np.arange(len(lists)), sizes)
         cols = np.concatenate(lists) if lists else np.empty(0, dtype=np.int64)
@@ -35,6 +42,19 @@ def _relevance_matrix(relevant, n_queries, n_items):
         raise ValueError(f"relevant has {R.shape[0]} queries but retrieved has {n_queries}.")
     R.eliminate_zeros()
     return R
+
+
+def _check_ids(ids, name):
+    """Corpus ids as a 1-D int64 array; float, bool or str ids are refused, not cast."""
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TypeError(f"{name} must be a collection of corpus ids, got {type(ids).__name__}.")
+    arr = np.asarray(list(ids))
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must hold integer corpus ids, got dtype {arr.dtype} "
+            f"(e.g. {arr.ravel()[0].item()!r})."
+        )
+    return arr.astype(np.int64).ravel()
 
 
 def _check_retrieved(retrieved, k):
@@ -72,7 +92,8 @@ def retrieval_recall_at_k(relevant, retrieved, *, k=10):
         Relevance labels, one of: an int array of shape (n_queries,), the single
         relevant corpus id of each query; a sequence of collections of relevant ids;
         or an array / sparse matrix of shape (n_queries, n_items) whose non-zero
-        entries mark relevant items.
+        entries mark relevant items. Ids must be integers: float, bool or str ids
+        are an error, not rounded.
     retrieved : array-like of shape (n_queries, n_results)
         Ranked corpus ids per query, best first (e.g. from
         :meth:`sksemantic.search.SemanticSearch.kneighbors`); negative ids are

@@ -297,7 +297,8 @@ class SemanticSearch(BaseIndexedEstimator):
         return_distance : bool, default=True
             Whether to return the distances.
         filter : array-like, default=None
-            A boolean mask of shape (n_samples_fit_,) or an array of allowed corpus ids.
+            A boolean mask of shape (n_samples_fit_,) or an array of allowed corpus ids;
+            the dtype decides (a 0/1 integer array is ids, and warns).
         category : label or sequence of labels, default=None
             Keep only items whose label (``y`` of :meth:`fit`) is one of these.
 
@@ -349,7 +350,8 @@ class SemanticSearch(BaseIndexedEstimator):
             Results per query; ``self.n_neighbors`` when None. Fewer come back when
             fewer items (pass the filter and) exist.
         filter : array-like, default=None
-            A boolean mask of shape (n_samples_fit_,) or an array of allowed corpus ids.
+            A boolean mask of shape (n_samples_fit_,) or an array of allowed corpus ids;
+            the dtype decides (a 0/1 integer array is ids, and warns).
         category : label or sequence of labels, default=None
             Keep only items whose label (``y`` of :meth:`fit`) is one of these.
 
@@ -402,7 +404,13 @@ class SemanticSearch(BaseIndexedEstimator):
         return X
 
     def _allowed(self, filter, category):
-        """Boolean mask of the items that pass ``filter`` and ``category`` (None: all)."""
+        """Boolean mask of the items that pass ``filter`` and ``category`` (None: all).
+
+        The dtype alone decides what ``filter`` is: a bool array is a mask over the
+        corpus, an integer array lists corpus ids. An integer array of length
+        ``n_samples_fit_`` holding only 0s and 1s was most likely meant as a mask, so
+        it is read as ids but with a warning.
+        """
         n = self.n_samples_fit_
         mask = None
         if filter is not None:
@@ -415,7 +423,19 @@ class SemanticSearch(BaseIndexedEstimator):
                     )
                 mask = f.copy()
             elif f.dtype.kind in "iu" or f.size == 0:
-                f = f.astype(np.int64).ravel()
+                if f.ndim != 1:
+                    raise ValueError(
+                        f"filter of corpus ids must be 1-D, got shape {f.shape}."
+                    )
+                f = f.astype(np.int64)
+                if f.shape == (n,) and np.all((f == 0) | (f == 1)):
+                    warnings.warn(
+                        f"filter is an integer array of length n_samples_fit_={n} holding "
+                        "only 0s and 1s: it is read as corpus ids (items 0 and 1), not as "
+                        "a mask. Pass a boolean array (filter.astype(bool)) for a mask.",
+                        UserWarning,
+                        stacklevel=3,
+                    )
                 if f.size and (f.min() < 0 or f.max() >= n):
                     raise ValueError(
                         f"filter holds corpus ids outside [0, {n}): "
@@ -483,7 +503,14 @@ class SemanticSearch(BaseIndexedEstimator):
         """
         from ..metrics import retrieval_ndcg_at_k, retrieval_recall_at_k
 
-        ks = [k] if isinstance(k, Integral) else list(k)
+        if isinstance(k, Integral) and not isinstance(k, bool):
+            ks = [k]
+        elif isinstance(k, (list, tuple, range, np.ndarray)) and np.ndim(k) == 1 and len(k):
+            ks = list(k)
+        else:
+            raise TypeError(
+                f"k must be an int or a non-empty sequence of ints, got {type(k).__name__} {k!r}."
+            )
         for kk in ks:
             self._check_k(kk, "k")
         ids = self.kneighbors(X, min(max(ks), self.n_samples_fit_), return_distance=False)

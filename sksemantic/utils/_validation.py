@@ -57,7 +57,7 @@ def check_query_count(X, *, name="X", min_samples=1):
     return X
 
 
-def check_int_codes(codes, *, n_levels=None, name="codes"):
+def check_int_codes(codes, *, n_levels=None, name="codes", ensure_min_samples=1):
     """Validate an integer code array of shape (n_samples, n_levels).
 
     Parameters
@@ -68,6 +68,8 @@ def check_int_codes(codes, *, n_levels=None, name="codes"):
         Expected number of columns, if known.
     name : str, default="codes"
         Name used in error messages.
+    ensure_min_samples : int, default=1
+        Fewest rows accepted; 0 lets an empty batch of shape (0, n_levels) through.
 
     Returns
     -------
@@ -75,13 +77,16 @@ def check_int_codes(codes, *, n_levels=None, name="codes"):
     """
     arr = np.asarray(codes)
     if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(
-            arr == np.round(arr)
-        ):
+        if arr.dtype.kind == "f" and (arr.size or not ensure_min_samples) and np.all(
+            np.isfinite(arr)
+        ) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
         else:
             raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}.")
-    arr = check_array(arr, dtype=np.int64, ensure_2d=True, input_name=name)
+    arr = check_array(
+        arr, dtype=np.int64, ensure_2d=True, input_name=name,
+        ensure_min_samples=ensure_min_samples,
+    )
     if n_levels is not None and arr.shape[1] != n_levels:
         raise ValueError(f"{name} has {arr.shape[1]} columns; expected {n_levels} (one per level).")
     return arr

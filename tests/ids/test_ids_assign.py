@@ -159,3 +159,59 @@ def test_bad_arguments(data):
 
     with pytest.raises(NotFittedError):
         SemanticIdAssigner(RQKMeansEncoder())
+
+
+def test_empty_batch_gives_empty_ids_and_stores_nothing(data):
+    X, enc, _ = data
+    store = InMemoryIDStore()
+    assigner = SemanticIdAssigner(enc, uniqueness="counter", store=store)
+    for empty_X in (X[:0], []):
+        ids = assigner.assign(empty_X, [])
+        assert ids.shape == (0, 3) and ids.dtype == np.int64
+    assert assigner.lookup([]).shape == (0, 3)
+    assert len(store) == 0
+    assert len(assigner.prefix_index()) == 0 and assigner.prefix_index().width == 3
+    # Not even the policy was recorded: the store is still free for another one.
+    other = SemanticIdAssigner(enc, uniqueness="none", store=store)
+    assert other.assign(X[:2], ["a", "b"]).shape == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"batch_size": 2.5}, TypeError, "batch_size must be an int"),
+        ({"batch_size": "x"}, TypeError, "batch_size must be an int"),
+        ({"batch_size": True}, TypeError, "batch_size must be an int"),
+        ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
+        ({"sinkhorn_reg": "0.1"}, TypeError, "sinkhorn_reg"),
+        ({"sinkhorn_reg": 0.0}, ValueError, "sinkhorn_reg"),
+    ],
+)
+def test_bad_parameters(data, kwargs, error, match):
+    _, enc, _ = data
+    with pytest.raises(error, match=match):
+        SemanticIdAssigner(enc, **kwargs)
+
+
+def test_bad_batches_store_nothing(data):
+    import scipy.sparse as sp
+
+    X, enc, keys = data
+    assigner = SemanticIdAssigner(enc, batch_size=2)
+    cases = [
+        (X[:2], None, TypeError, "keys must be a 1-D sequence"),
+        (X[:2], np.array([["a"], ["b"]]), ValueError, r"keys must be 1-D .*shape \(2, 1\)"),
+        (X[:2], [("a", 1), ("b", 2)], ValueError, r"keys\[0\] is a tuple"),
+        (X[:2], ["a", ["b", "c"]], ValueError, r"keys\[1\] is a list"),
+        (sp.csr_matrix(X[:2]), ["a", "b"], TypeError, "sparse"),
+        (X[:2, :5], ["a", "b"], ValueError, "5 features"),
+    ]
+    for Xb, kb, error, match in cases:
+        with pytest.raises(error, match=match):
+            assigner.assign(Xb, kb)
+    # A NaN in the third batch is found before the first batch is stored.
+    bad = X[:6].copy()
+    bad[5, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        assigner.assign(bad, keys[:6])
+    assert len(assigner) == 0

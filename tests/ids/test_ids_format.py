@@ -60,3 +60,29 @@ def test_bad_format_arguments():
         codes_to_strings([[1]], sep="1")
     with pytest.raises(ValueError, match="non-negative"):
         codes_to_strings([[-1, 2]])
+
+
+def test_level_letter_rejects_what_is_not_a_level():
+    assert level_letter(np.int64(3)) == "d"
+    for bad in (-1, -2, -27):  # -2 and below used to loop forever
+        with pytest.raises(ValueError, match=f"level must be >= 0.*got {bad}"):
+            level_letter(bad)
+    for bad in (2.5, "3", True, None):
+        with pytest.raises(TypeError, match="level must be an int"):
+            level_letter(bad)
+
+
+def test_empty_codes_give_no_strings():
+    for fmt in ("plain", "token"):
+        ids = codes_to_strings(np.zeros((0, 3), dtype=np.int64), fmt=fmt)
+        assert ids.shape == (0,)
+        assert ids.tolist() == []
+    with pytest.raises(TypeError, match="integers"):
+        codes_to_strings(np.array([[1.5, 2.0]]))
+
+
+def test_no_strings_give_no_codes_when_the_width_is_known():
+    assert strings_to_codes([], n_levels=3).shape == (0, 3)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n_levels must be an int >= 1"):
+            strings_to_codes(["1-2"], n_levels=bad)

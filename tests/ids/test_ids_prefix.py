@@ -42,3 +42,38 @@ def test_from_strings_and_errors():
         index.next_codes([1, 2])
     with pytest.raises(ValueError, match="only 2"):
         index.count([1, 2, 3])
+
+
+def test_prefix_codes_must_be_integers():
+    index = PrefixIndex([[3, 9, 1], [3, 9, 4], [5, 0, 0]])
+    assert index.next_codes([3.0]).tolist() == [9]  # an integral float is the same code
+    with pytest.raises(TypeError, match="prefix must hold integers"):
+        index.next_codes([3.7])  # was read as 3
+    with pytest.raises(TypeError, match="prefix"):
+        index.next_codes([True])
+    with pytest.raises(ValueError, match="1-D"):
+        index.next_codes([[3]])
+    with pytest.raises(TypeError, match="prefix"):
+        index.count(["3"])
+
+
+def test_mask_checks_n_codes():
+    index = PrefixIndex([[3, 9, 1], [3, 2, 4], [5, 0, 0]])
+    assert np.flatnonzero(index.mask([3], 10)).tolist() == [2, 9]
+    for bad in (2.5, None, "10", True):
+        with pytest.raises(TypeError, match="n_codes must be an int"):
+            index.mask([3], bad)
+    for bad in (-1, 0):
+        with pytest.raises(ValueError, match="n_codes must be >= 1"):
+            index.mask([3], bad)
+    # Too small a vocabulary would hide code 9, and so the IDs that start 3-9.
+    with pytest.raises(ValueError, match="n_codes=5 is too small: code 9"):
+        index.mask([3], 5)
+
+
+def test_index_of_no_ids_allows_nothing():
+    index = PrefixIndex(np.zeros((0, 3), dtype=np.int64))
+    assert len(index) == 0 and index.width == 3
+    assert index.next_codes([]).tolist() == [] and index.next_codes([1, 2]).tolist() == []
+    assert index.count([]) == 0 and [1, 2, 3] not in index
+    assert not index.mask([], 4).any()

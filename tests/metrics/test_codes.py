@@ -7,6 +7,8 @@ from sksemantic.metrics import (
     codebook_usage,
     collision_rate,
     collision_rate_per_level,
+    find_similar,
+    hierarchical_distance,
     prefix_ids,
     quantization_mse,
     reconstruction_cosine,
@@ -121,3 +123,93 @@ def test_bad_reconstruction_shape():
         quantization_mse(np.zeros((2, 2)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="reconstruction has shape"):
         reconstruction_cosine(np.zeros((3, 2)), np.zeros((2, 2)))
+
+
+def _brute_hierarchical(a, b):
+    """n_levels minus the common prefix, level by level."""
+    common = 0
+    for x, y in zip(a, b, strict=True):
+        if x != y:
+            break
+        common += 1
+    return len(a) - common
+
+
+def test_hierarchical_distance_hand_computed():
+    assert hierarchical_distance([1, 2, 3], [1, 2, 3]) == 0
+    assert hierarchical_distance([0, 2, 3], [1, 2, 3]) == 3  # later agreement counts for nothing
+    assert hierarchical_distance([1, 0, 3], [1, 9, 3]) == 2
+    assert hierarchical_distance([1, 2, 0], [1, 2, 9]) == 1
+    assert isinstance(hierarchical_distance([5], [3]), int)
+    pairwise = hierarchical_distance([[1, 2, 3], [0, 0, 0]], [[1, 2, 9], [0, 0, 0]])
+    assert pairwise.tolist() == [1, 0] and pairwise.dtype == np.int64
+
+
+def test_hierarchical_distance_broadcasts_a_single_code():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 3, size=(200, 4))
+    query = codes[7]
+    expected = [_brute_hierarchical(query, c) for c in codes]
+    for q in (query, query[None, :]):
+        assert hierarchical_distance(q, codes).tolist() == expected
+        assert hierarchical_distance(codes, q).tolist() == expected
+    other = rng.integers(0, 3, size=(200, 4))
+    assert hierarchical_distance(codes, other).tolist() == [
+        _brute_hierarchical(a, b) for a, b in zip(codes, other, strict=True)
+    ]
+    assert hierarchical_distance(np.zeros((0, 4), dtype=int), query).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    "a, b, error, match",
+    [
+        ([[1, 2, 3]], [[1, 2]], ValueError, "codes_a has 3 levels but codes_b has 2"),
+        ([[1, 2], [3, 4]], [[1, 2], [3, 4], [5, 6]], ValueError, "2 rows but codes_b has 3"),
+        ([[1.5, 2.0]], [[1, 2]], TypeError, "codes_a must hold integers"),
+        ([1, 2], ["1", "2"], TypeError, "codes_b must hold integers"),
+        ([True, False], [1, 0], TypeError, "codes_a must hold integer codes"),
+        (np.zeros((2, 2, 2), dtype=int), [0, 0], ValueError, r"got shape \(2, 2, 2\)"),
+    ],
+)
+def test_hierarchical_distance_checks_its_codes(a, b, error, match):
+    with pytest.raises(error, match=match):
+        hierarchical_distance(a, b)
+
+
+def test_find_similar_by_row_and_by_code():
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 3, size=(60, 3))
+    dist = np.array([_brute_hierarchical(codes[5], c) for c in codes])
+    # By row: itself left out, nearest first, ties in row order.
+    expected = sorted((i for i in range(60) if i != 5), key=lambda i: (dist[i], i))
+    idx, d = find_similar(codes, 5, k=20)
+    assert idx.tolist() == expected[:20]
+    assert d.tolist() == dist[expected[:20]].tolist()
+    # k is capped at the other rows.
+    idx, _ = find_similar(codes, np.int64(5), k=500)
+    assert idx.tolist() == expected
+    # By code: every row is a candidate, the row holding the code too.
+    idx, d = find_similar(codes, codes[5], k=500)
+    assert idx.tolist() == sorted(range(60), key=lambda i: (dist[i], i))
+    assert d[0] == 0
+    assert find_similar([[1, 2]], 0, k=3)[0].tolist() == []  # no other item
+
+
+@pytest.mark.parametrize(
+    "query, k, error, match",
+    [
+        (3, 1, ValueError, r"query=3 is not a row of codes: rows are 0 \.\. 2"),
+        (-1, 1, ValueError, "query=-1 is not a row"),
+        (True, 1, TypeError, "query must be a row index"),
+        (2.0, 1, ValueError, "query"),
+        ([1, 2], 1, ValueError, "query has 2 levels but codes have 3"),
+        ([[1, 2, 3]], 1, ValueError, r"one code of shape \(3,\)"),
+        ([1.5, 2, 3], 1, TypeError, "query must hold integers"),
+        (0, 0, ValueError, "k"),
+        (0, 2.5, ValueError, "k"),
+    ],
+)
+def test_find_similar_checks_its_arguments(query, k, error, match):
+    codes = [[1, 2, 3], [1, 2, 0], [0, 0, 0]]
+    with pytest.raises(error, match=match):
+        find_similar(codes, query, k=k)

@@ -51,3 +51,31 @@ def test_bad_input():
         retrieval_recall_at_k([[]], [[1]], k=1)
     with pytest.raises(ValueError, match="non-negative"):
         retrieval_ndcg_at_k(np.array([[-1.0, 1.0]]), [[0, 1]], k=1)
+
+
+@pytest.mark.parametrize("metric", [retrieval_recall_at_k, retrieval_ndcg_at_k])
+@pytest.mark.parametrize(
+    "relevant, error, match",
+    [
+        (None, TypeError, "relevant must be the relevant corpus id"),
+        (3, TypeError, "got int"),
+        ([1.5, 5.0], TypeError, "relevant must hold integer corpus ids, got dtype float64"),
+        (np.array([1.0, 5.0]), TypeError, "float64"),  # once truncated to 1 and 5
+        ([[1.7], [5]], TypeError, r"relevant\[0\] must hold integer corpus ids"),
+        (["1", "5"], TypeError, "integer corpus ids"),
+        ([True, False], TypeError, "got dtype bool"),
+        ([[1], "5"], TypeError, r"relevant\[1\] must be a collection"),
+    ],
+)
+def test_relevant_ids_must_be_integers(metric, relevant, error, match):
+    retrieved = [[3, 1, 2], [0, 4, 5]]
+    with pytest.raises(error, match=match):
+        metric(relevant, retrieved, k=2)
+
+
+def test_integer_ids_in_any_container():
+    retrieved = [[3, 1, 2], [0, 4, 5]]
+    expected = retrieval_recall_at_k([1, 5], retrieved, k=3)
+    assert expected == 1.0
+    for relevant in (np.array([1, 5], dtype=np.uint8), [np.int64(1), 5], ({1}, (5,)), [[1], np.array([5])]):
+        assert retrieval_recall_at_k(relevant, retrieved, k=3) == expected
