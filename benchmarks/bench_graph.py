@@ -1,4 +1,4 @@
-"""k-NN graph construction, side by side: sksemantic, semnet and scikit-learn.
+"""k-NN graph construction, side by side: sksemantic, semnet, pynndescent and scikit-learn.
 
 Every method runs in its own process on the same float32 array (saved once to a temporary
 .npy), so peak memory is that process's own: its high-water mark (``VmHWM``) minus its
@@ -7,9 +7,16 @@ sampled rows, computed here, independently of every method; a found neighbour co
 it is no farther than the exact k-th neighbour, so exact duplicates (ties) do not count
 against anyone.
 
+The data folder is ``--data-dir`` or ``$SKSEMANTIC_DATA`` (``../shared/data`` on the
+project's machines; see ``benchmarks/_common.py``). ``--data`` names a corpus or a
+concatenation of corpora joined by ``+`` (``debian+wordnet20k``). For sksemantic the
+table also shows the recall the estimator reported for its own graph
+(``self_join_calibration_``), next to the recall measured here.
+
 Usage (from the repository root)::
 
     python benchmarks/bench_graph.py --data wordnet
+    python benchmarks/bench_graph.py --data debian+wordnet20k --methods sksemantic,pynndescent
     python benchmarks/bench_graph.py --data random --n 100000 --d 768 \
         --methods sksemantic-brute,sksemantic,semnet,sklearn-brute
     python benchmarks/bench_graph.py --data random --n 1000000 --d 64 --methods sksemantic
@@ -32,14 +39,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, data_dir, peers_python  # noqa: E402
 
 METHODS = {
     "sksemantic": "SemanticGraphTransformer(algorithm='auto') (IVF beyond 20k points)",
     "sksemantic-brute": "SemanticGraphTransformer(algorithm='brute') (exact)",
     "sksemantic-annoy": "SemanticGraphTransformer(algorithm='annoy')",
     "semnet": "semnet 0.1.9 SemanticNetwork (annoy, 10 trees)",
+    "pynndescent": "pynndescent NNDescent (defaults)",
     "sklearn-brute": "KNeighborsTransformer(algorithm='brute') (exact)",
 }
 
@@ -66,16 +74,24 @@ elif method == "sklearn-brute":
     from sklearn.neighbors import KNeighborsTransformer
 elif method == "semnet":
     from semnet import SemanticNetwork
+elif method == "pynndescent":
+    from pynndescent import NNDescent
 base = status_kb("VmRSS")
 t0 = time.perf_counter()
 if method.startswith("sksemantic"):
     alg = {"sksemantic": "auto", "sksemantic-brute": "brute", "sksemantic-annoy": "annoy"}[method]
     est = SemanticGraphTransformer(n_neighbors=k, metric=metric, algorithm=alg, random_state=0)
     G = est.fit_transform(X).tocsr()
-    detail = est.algorithm_
+    cal = est.self_join_calibration_
+    detail = est.algorithm_ if cal is None else cal.describe()
+    estimate = None if cal is None else cal.recall
 elif method == "sklearn-brute":
     G = KNeighborsTransformer(n_neighbors=k, metric=metric, algorithm="brute").fit_transform(X).tocsr()
     detail = "brute"
+elif method == "pynndescent":
+    nnd = NNDescent(X, n_neighbors=k + 1, metric=metric, random_state=0)
+    nb_ids, _ = nnd.neighbor_graph
+    detail = "NNDescent n_neighbors=k+1"
 elif method == "semnet":
     net = SemanticNetwork(top_k=k, thresh=-1.0, metric="angular" if metric == "cosine" else metric)
     graph = net.fit_transform(X)
@@ -83,7 +99,12 @@ elif method == "semnet":
 elapsed = time.perf_counter() - t0
 peak = status_kb("VmHWM")
 ids = np.full((len(sample), k), -1, dtype=np.int64)
-if method == "semnet":
+estimate = locals().get("estimate")
+if method == "pynndescent":
+    for r, i in enumerate(sample):
+        nb = [j for j in nb_ids[i] if j != i][:k]
+        ids[r, : len(nb)] = nb
+elif method == "semnet":
     for r, i in enumerate(sample):
         nb = sorted(graph[int(i)].items(), key=lambda kv: -kv[1]["weight"])
         nb = [j for j, _ in nb if j != i][:k]
@@ -96,7 +117,8 @@ else:
         nb = [j for j in cols[order] if j != i][:k]
         ids[r, : len(nb)] = nb
 np.save(out_path + ".npy", ids)
-json.dump({"seconds": elapsed, "peak_extra_mb": (peak - base) / 1024, "detail": detail},
+json.dump({"seconds": elapsed, "peak_extra_mb": (peak - base) / 1024, "detail": detail,
+           "estimate": estimate},
           open(out_path + ".json", "w"))
 """
 
@@ -142,40 +164,27 @@ def exact_neighbours(X, sample, k, metric):
 
 
 def load(args):
-    if args.data == "wordnet":
-        X = np.load(DATA / "wordnet_emb.npy").astype(np.float32)
-        name = f"WordNet {X.shape[0]:,} x {X.shape[1]} (real MiniLM)"
-    elif args.data == "debian":
-        X = np.load(DATA / "debian_emb.npy").astype(np.float32)
-        name = f"Debian {X.shape[0]:,} x {X.shape[1]} (real MiniLM)"
-    else:
+    if args.data == "random":
         rng = np.random.default_rng(0)
         X = rng.standard_normal((args.n, args.d), dtype=np.float32)
-        name = f"random {args.n:,} x {args.d}"
-    return X, name
-
-
-def peer_python(explicit):
-    if explicit:
-        return explicit
-    tool = ROOT.parent / "shared" / "tools" / "peers-venv"
-    if not tool.exists():
-        return None
-    venv = os.environ.get("SKSEMANTIC_PEERS_VENV", str(Path.home() / ".cache" / "sksemantic-peers"))
-    if Path("/work/peers/bin/python").exists() and "SKSEMANTIC_PEERS_VENV" not in os.environ:
-        venv = "/work/peers"
-    return subprocess.run([str(tool), venv], capture_output=True, text=True, check=True).stdout.strip()
+        return X, f"random {args.n:,} x {args.d}"
+    d = data_dir(args.data_dir)
+    parts = [np.load(d / f"{name}_emb.npy").astype(np.float32) for name in args.data.split("+")]
+    X = np.concatenate(parts)
+    return X, f"{args.data} {X.shape[0]:,} x {X.shape[1]} (real MiniLM)"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", choices=["wordnet", "debian", "random"], default="wordnet")
+    parser.add_argument("--data", default="wordnet",
+                        help="corpus name(s) joined by '+', or 'random'")
+    parser.add_argument("--data-dir", default=None)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--d", type=int, default=768)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--metric", default="cosine")
     parser.add_argument("--sample", type=int, default=1000)
-    parser.add_argument("--methods", default="sksemantic,semnet,sklearn-brute")
+    parser.add_argument("--methods", default="sksemantic,semnet,pynndescent")
     parser.add_argument("--peer-python", default=None)
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
@@ -203,7 +212,7 @@ def main():
         py = sys.executable
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         if method == "semnet":
-            py = peer_python(args.peer_python)
+            py = peers_python(args.peer_python)
             if py is None:
                 print("# semnet: no peers environment (../shared/tools/peers-venv); skipped")
                 continue
@@ -214,27 +223,30 @@ def main():
         try:
             subprocess.run(cmd, env=env, check=True, timeout=args.timeout)
         except subprocess.TimeoutExpired:
-            rows.append((method, f"did not finish in {args.timeout:.0f} s", "", "", "", ""))
+            rows.append((method, f"did not finish in {args.timeout:.0f} s", "", "", "", "", ""))
             print(f"{method}: timeout", flush=True)
             continue
         res = json.load(open(str(out) + ".json"))
         ids = np.load(str(out) + ".npy")
         recall = tie_aware_recall(X64, sample, ids, kth, args.metric)
+        est = res.get("estimate")
         rows.append((method, f"{res['seconds']:.1f}", f"{res['peak_extra_mb']:.0f}",
-                     f"{res['peak_extra_mb'] / input_mb:.2f}", f"{recall:.3f}", res["detail"]))
+                     f"{res['peak_extra_mb'] / input_mb:.2f}", f"{recall:.3f}",
+                     "" if est is None else f"{est:.3f}", res["detail"]))
         print(f"{method}: {res['seconds']:.1f} s, recall@{args.k} {recall:.3f}", flush=True)
 
     print()
     print(f"{name}; input {input_mb:.0f} MiB (float32); recall@{args.k} vs exact on "
           f"{len(sample)} rows")
-    header = ("method", "seconds", "peak MiB", "peak/input", f"recall@{args.k}", "detail")
+    header = ("method", "seconds", "peak MiB", "peak/input", f"recall@{args.k}",
+              "reported", "detail")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
         print("| " + " | ".join(r) + " |")
     base = {r[0]: r for r in rows}
     for ours in ("sksemantic", "sksemantic-brute"):
-        for peer in ("semnet", "sklearn-brute"):
+        for peer in ("semnet", "pynndescent", "sklearn-brute"):
             if ours in base and peer in base:
                 try:
                     ratio = float(base[peer][1]) / float(base[ours][1])
