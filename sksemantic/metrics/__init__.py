@@ -3,7 +3,7 @@
 Metric functions take plain arrays (embeddings, integer codes of shape
 ``(n_samples, n_levels)``, reconstructions, sparse graphs). Scorers are callables
 ``scorer(estimator, X, y=None) -> float`` (higher is better) for ``GridSearchCV``,
-``RandomizedSearchCV`` and ``cross_validate``; get them by name with :func:`get_scorer`.
+``RandomizedSearchCV`` and ``cross_validate``; get them by name with :func:`get_semantic_scorer`.
 """
 
 from ._codes import (
@@ -25,6 +25,8 @@ from ._scorers import (
     GraphRecallScorer,
     get_scorer,
     get_scorer_names,
+    get_semantic_scorer,
+    get_semantic_scorer_names,
     make_encoder_scorer,
     make_graph_scorer,
 )
@@ -39,6 +41,8 @@ __all__ = [
     "encoder_report",
     "get_scorer",
     "get_scorer_names",
+    "get_semantic_scorer",
+    "get_semantic_scorer_names",
     "graph_recall",
     "make_encoder_scorer",
     "make_graph_scorer",
