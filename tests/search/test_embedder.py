@@ -16,6 +16,7 @@ import types
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 
 from sksemantic.graph import SemanticGraphTransformer
@@ -220,6 +221,11 @@ def test_feature_names_and_set_output(fake_st):
     assert isinstance(codes, pd.DataFrame) and codes.shape == (6, 2)
     assert list(pipe[-1].feature_names_in_) == names
     assert list(codes.columns) == list(pipe.get_feature_names_out())
+    # A text column of a frame, next to other columns.
+    frame = pd.DataFrame({"text": texts, "n": range(6)})
+    ct = ColumnTransformer([("emb", TextEmbedder(), "text")], remainder="passthrough")
+    out = ct.set_output(transform="pandas").fit_transform(frame)
+    assert list(out.columns) == [f"emb__{n}" for n in names] + ["remainder__n"]
 
 
 def test_bad_texts(fake_st):
