@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import GridSearchCV, KFold
 
-from sksemantic.metrics import get_scorer
+from sksemantic.metrics import get_semantic_scorer
 from sksemantic.quantization import RQKMeansEncoder
 
 root = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd()
@@ -64,10 +64,10 @@ print(f"{source}: X {X.shape}")
 # prefix recall@10; collision rate, the recall that orders equal prefixes by
 # reconstruction distance, and the reconstruction error are reported beside it.
 scoring = {
-    "recall": get_scorer("recall_at_10"),
-    "reconstruction_recall": get_scorer("reconstruction_recall_at_10"),
-    "collision": get_scorer("neg_collision_rate"),
-    "mse": get_scorer("neg_quantization_mse"),
+    "recall": get_semantic_scorer("recall_at_10"),
+    "reconstruction_recall": get_semantic_scorer("reconstruction_recall_at_10"),
+    "collision": get_semantic_scorer("neg_collision_rate"),
+    "mse": get_semantic_scorer("neg_quantization_mse"),
 }
 search = GridSearchCV(
     RQKMeansEncoder(n_levels=3, max_iter=10, random_state=0),

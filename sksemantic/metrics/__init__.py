@@ -3,7 +3,7 @@
 Metric functions take plain arrays (embeddings, integer codes of shape
 ``(n_samples, n_levels)``, reconstructions, sparse graphs). Scorers are callables
 ``scorer(estimator, X, y=None) -> float`` (higher is better) for ``GridSearchCV``,
-``RandomizedSearchCV`` and ``cross_validate``; get them by name with :func:`get_scorer`.
+``RandomizedSearchCV`` and ``cross_validate``; get them by name with :func:`get_semantic_scorer`.
 """
 
 from ._codes import (
@@ -27,6 +27,8 @@ from ._scorers import (
     GraphRecallScorer,
     get_scorer,
     get_scorer_names,
+    get_semantic_scorer,
+    get_semantic_scorer_names,
     make_encoder_scorer,
     make_graph_scorer,
 )
@@ -42,6 +44,8 @@ __all__ = [
     "find_similar",
     "get_scorer",
     "get_scorer_names",
+    "get_semantic_scorer",
+    "get_semantic_scorer_names",
     "graph_recall",
     "hierarchical_distance",
     "make_encoder_scorer",

@@ -345,7 +345,7 @@ def quantization_mse(X, reconstruction):
 
     See Also
     --------
-    sksemantic.metrics.get_scorer : ``get_scorer("neg_quantization_mse")(encoder, X)``
+    sksemantic.metrics.get_semantic_scorer : ``get_semantic_scorer("neg_quantization_mse")(encoder, X)``
         computes it for any fitted encoder with ``inverse_transform``.
 
     Examples
@@ -387,7 +387,7 @@ def reconstruction_cosine(X, reconstruction):
 
     See Also
     --------
-    sksemantic.metrics.get_scorer : ``get_scorer("reconstruction_cosine")(encoder, X)``
+    sksemantic.metrics.get_semantic_scorer : ``get_semantic_scorer("reconstruction_cosine")(encoder, X)``
         computes it for any fitted encoder with ``inverse_transform``.
 
     Examples

@@ -14,6 +14,7 @@ with exact neighbours among the indexed (training) rows.
 """
 
 import re
+import warnings
 
 import numpy as np
 from sklearn.metrics import get_scorer as _sklearn_get_scorer
@@ -36,6 +37,8 @@ __all__ = [
     "GraphRecallScorer",
     "get_scorer",
     "get_scorer_names",
+    "get_semantic_scorer",
+    "get_semantic_scorer_names",
     "make_encoder_scorer",
     "make_graph_scorer",
 ]
@@ -139,7 +142,7 @@ def _encode_for_scoring(estimator, X, *, space="input", reconstruct=False, name=
 class EncoderScorer:
     """A scorer ``scorer(estimator, X, y=None) -> float`` for encoders producing codes.
 
-    Build it with :func:`make_encoder_scorer` or :func:`get_scorer`, which document the
+    Build it with :func:`make_encoder_scorer` or :func:`get_semantic_scorer`, which document the
     metrics and the choice of space.
 
     Parameters
@@ -284,7 +287,7 @@ def make_encoder_scorer(metric, *, space="input", **kwargs):
 
     See Also
     --------
-    get_scorer : The same scorers by name.
+    get_semantic_scorer : The same scorers by name.
 
     Examples
     --------
@@ -308,7 +311,7 @@ def make_encoder_scorer(metric, *, space="input", **kwargs):
 class GraphRecallScorer:
     """A scorer ``scorer(estimator, X, y=None) -> float`` for neighbour-graph transformers.
 
-    Build it with :func:`make_graph_scorer` or :func:`get_scorer`, which document it.
+    Build it with :func:`make_graph_scorer` or :func:`get_semantic_scorer`, which document it.
 
     Parameters
     ----------
@@ -427,8 +430,8 @@ _PATTERNS = [
 ]
 
 
-def get_scorer_names():
-    """Names :func:`get_scorer` knows besides scikit-learn's own.
+def get_semantic_scorer_names():
+    """Names :func:`get_semantic_scorer` knows besides scikit-learn's own.
 
     ``recall_at_10``, ``reconstruction_recall_at_10``, ``ndcg_at_10`` and
     ``graph_recall`` stand for families: any ``recall_at_<k>``,
@@ -440,17 +443,19 @@ def get_scorer_names():
 
     Examples
     --------
-    >>> from sksemantic.metrics import get_scorer_names
-    >>> "neg_collision_rate" in get_scorer_names()
+    >>> from sksemantic.metrics import get_semantic_scorer_names
+    >>> "neg_collision_rate" in get_semantic_scorer_names()
     True
     """
     return sorted(_NAMED)
 
 
-def get_scorer(scoring):
+def get_semantic_scorer(scoring):
     """A scorer from a name, in the manner of :func:`sklearn.metrics.get_scorer`.
 
-    sksemantic's names (see :func:`get_scorer_names`):
+    scikit-learn's ``scoring="<name>"`` knows only its own names, so pass the scorer
+    this returns (``scoring=get_semantic_scorer("recall_at_10")``, or a dict of them).
+    sksemantic's names (see :func:`get_semantic_scorer_names`):
 
     - ``recall_at_<k>``: recall@k, code-space neighbours by common prefix (ties at
       random);
@@ -481,14 +486,15 @@ def get_scorer(scoring):
 
     Examples
     --------
-    >>> from sksemantic.metrics import get_scorer
-    >>> get_scorer("recall_at_5")
+    >>> from sksemantic.metrics import get_semantic_scorer
+    >>> get_semantic_scorer("recall_at_5")
     make_encoder_scorer('recall_at_k', k=5)  # recall_at_k
 
     In a search, as a dict with ``refit`` naming the one that selects::
 
-        GridSearchCV(pipe, grid, scoring={"recall": get_scorer("recall_at_10"),
-                                          "collision": get_scorer("neg_collision_rate")},
+        GridSearchCV(pipe, grid,
+                     scoring={"recall": get_semantic_scorer("recall_at_10"),
+                              "collision": get_semantic_scorer("neg_collision_rate")},
                      refit="recall")
     """
     if scoring is None or callable(scoring):
@@ -508,6 +514,51 @@ def get_scorer(scoring):
         return _sklearn_get_scorer(scoring)
     raise ValueError(
         f"{scoring!r} is not a valid scoring value. sksemantic's scorers: "
-        f"{get_scorer_names()} (with any k in recall_at_<k>, reconstruction_recall_at_<k>, "
+        f"{get_semantic_scorer_names()} (with any k in recall_at_<k>, reconstruction_recall_at_<k>, "
         "ndcg_at_<k>, graph_recall_at_<k>); any name of sklearn.metrics.get_scorer_names() also works."
     )
+
+
+def _deprecated(old, new):
+    warnings.warn(
+        f"sksemantic.metrics.{old} is deprecated and will be removed in 0.3: use "
+        f"{new}, which does the same ({old} is also scikit-learn's name, "
+        f"sklearn.metrics.{old}).",
+        FutureWarning,
+        stacklevel=3,
+    )
+
+
+def get_scorer(scoring):
+    """Deprecated alias of :func:`get_semantic_scorer`.
+
+    .. deprecated:: 0.1
+        Renamed so as not to shadow :func:`sklearn.metrics.get_scorer`; the alias will
+        be removed in 0.3.
+
+    Parameters
+    ----------
+    scoring : str, callable or None
+        The scorer's name.
+
+    Returns
+    -------
+    scorer : callable
+    """
+    _deprecated("get_scorer", "get_semantic_scorer")
+    return get_semantic_scorer(scoring)
+
+
+def get_scorer_names():
+    """Deprecated alias of :func:`get_semantic_scorer_names`.
+
+    .. deprecated:: 0.1
+        Renamed so as not to shadow :func:`sklearn.metrics.get_scorer_names`; the alias
+        will be removed in 0.3.
+
+    Returns
+    -------
+    names : list of str
+    """
+    _deprecated("get_scorer_names", "get_semantic_scorer_names")
+    return get_semantic_scorer_names()

