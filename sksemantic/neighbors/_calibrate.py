@@ -157,22 +157,41 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
         values = index.knob_values(k)
     R = index.recall_curve(k, exact_s, exact_i, values, Q=Q, self_rows=self_rows,
                            reverse=reverse)
-    mean = R.mean(axis=0)
-    se = R.std(axis=0, ddof=1) / np.sqrt(m) if m > 1 else np.ones_like(mean)
-    low = mean - Z_MARGIN * se
+    mean, low = _mean_and_bound(R)
     cost = index.relative_cost(values, k, Q=Q, self_rows=self_rows, reverse=reverse)
     algo = type(index).__name__.replace("Index", "").lower()
     if knob is not None or target is None:
         c = 0
     else:
         ok = np.flatnonzero((low >= target) & (cost < 1.0))
-        if ok.size == 0:
+        c = ok[np.argmin(cost[ok])] if ok.size else None
+        if getattr(index, "compressed_", None) is not None and not reverse:
+            values_c = index.compressed_values(k)
+            Rc = index.compressed_curve(k, exact_i, values_c, Q=Q, self_rows=self_rows)
+            mean_c, low_c = _mean_and_bound(Rc)
+            cost_c = index.compressed_cost(values_c)
+            ok_c = np.flatnonzero((low_c >= target) & (cost_c < 1.0))
+            if ok_c.size:
+                cc = ok_c[np.argmin(cost_c[ok_c])]
+                if c is None or cost_c[cc] < cost[c]:
+                    return RecallCalibration(
+                        "compressed", "n_candidates", int(values_c[cc]), float(mean_c[cc]),
+                        float(low_c[cc]), m, k, target, source, float(cost_c[cc]),
+                    )
+        if c is None:
             return RecallCalibration("brute", None, None, 1.0, 1.0, m, k, target, source, 1.0)
-        c = ok[np.argmin(cost[ok])]
     return RecallCalibration(
         algo, index.KNOB, int(values[c]), float(mean[c]), float(low[c]), m, k, target,
         source, float(cost[c]),
     )
+
+
+def _mean_and_bound(R):
+    """Mean recall per column and its one-sided 95% lower bound."""
+    m = len(R)
+    mean = R.mean(axis=0)
+    se = R.std(axis=0, ddof=1) / np.sqrt(m) if m > 1 else np.ones_like(mean)
+    return mean, mean - Z_MARGIN * se
 
 
 def is_shifted(reference, scores):
@@ -184,16 +203,27 @@ def is_shifted(reference, scores):
     return bool(ks_2samp(reference, scores).pvalue < SHIFT_ALPHA)
 
 
+def search_with(index, cal, Q, k):
+    """``index.query(Q, k)`` with the setting ``cal`` chose: (scores, ids, q_sqnorm)."""
+    if cal.exact:
+        return index.exact_query(Q, k)
+    if cal.algorithm == "compressed":  # candidates in proportion to k
+        return index.compressed_query(Q, k, -(-cal.value * k // cal.k))
+    return index.query(Q, k, knob=cal.value)
+
+
 def reference_scores(index, cal, *, Q=None, self_rows=None):
     """The k-th best scores of the calibration queries at the chosen setting: what a
     later batch's sample is compared with."""
     if cal.exact:
         return None
     if self_rows is None:
-        s, _, _ = index.query(Q, cal.k, knob=cal.value)
-        return np.sort(s[:, -1])
-    s, _ = index.neighbors(self_rows, cal.k, knob=cal.value)
+        s = search_with(index, cal, Q, cal.k)[0]
+    elif cal.algorithm == "compressed":
+        s = index.compressed_neighbors(self_rows, cal.k, cal.value)[0]
+    else:
+        s = index.neighbors(self_rows, cal.k, knob=cal.value)[0]
     return np.sort(s[:, -1])
 
 
-__all__ += ["exact_answers", "reference_scores", "tie_aware_hits"]
+__all__ += ["exact_answers", "reference_scores", "search_with", "tie_aware_hits"]

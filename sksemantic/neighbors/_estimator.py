@@ -24,6 +24,7 @@ from ._calibrate import (
     exact_answers,
     is_shifted,
     reference_scores,
+    search_with,
 )
 from ._factory import INDEX_PARAMETER_CONSTRAINTS, index_seed, make_index, resolve_algorithm
 
@@ -158,6 +159,8 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
             rng = check_random_state(self.random_state)
             rows = np.sort(rng.choice(n, n_cal, replace=False))
         index.fit(X, holdout=rows)
+        if rows is not None and self.target_recall is not None:
+            index.build_compressed(random_state=index_seed(self.random_state))
         self.index_ = index
         self._calibration_rows = rows
         exact = None if rows is None else exact_answers(index, k, self_rows=rows)
@@ -211,7 +214,7 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         if cal.exact:
             return index.exact_query(Q, k)
         sample = np.unique(np.linspace(0, n_q - 1, BATCH_SAMPLE).round().astype(np.int64))
-        s_s, i_s, q_s = index.query(Q[sample], k, knob=cal.value)
+        s_s, i_s, q_s = search_with(index, cal, Q[sample], k)
         if k == cal.k and not is_shifted(cal.reference, s_s[:, -1]):
             use, s_s, i_s = cal, s_s, i_s
         else:
@@ -230,6 +233,4 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         return scores, ids, q_sqnorm
 
     def _run(self, Q, k, cal):
-        if cal.exact:
-            return self.index_.exact_query(Q, k)
-        return self.index_.query(Q, k, knob=cal.value)
+        return search_with(self.index_, cal, Q, k)

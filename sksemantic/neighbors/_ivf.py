@@ -263,6 +263,9 @@ class IVFIndex(BaseIndex):
             out[:, c : c + 64] = ((need[:, :, None] <= v) & valid[:, :, None]).sum(axis=1)
         return out / k
 
+    def _to_positions(self, ids):
+        return self._stored_pos(ids)
+
     def _stored_pos(self, ids):
         """Positions in ``X_`` (list order) of the fit-order ids ``ids``."""
         pos = np.empty_like(self.perm_)

@@ -320,7 +320,7 @@ class SemanticSearch(BaseIndexedEstimator):
                     f"n_neighbors={k} is too large: {self.n_samples_fit_ - 1} other items exist."
                 )
             cal = self.calibration_
-            if cal.exact:
+            if cal.exact or cal.knob != self.index_.KNOB:
                 scores, ids, q_sqnorm = self.index_.exact_self_join(k + 1)
             else:
                 scores, ids, q_sqnorm = self.index_.self_join(k + 1, knob=cal.value)
