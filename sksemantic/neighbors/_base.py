@@ -10,6 +10,7 @@ row starting with the point itself.
 import numpy as np
 
 from ._metric import (
+    data_center,
     gathered_scores,
     pairwise_scores,
     prepare,
@@ -30,6 +31,7 @@ class BaseIndex:
     # -- building -------------------------------------------------------------------
     def fit(self, X):
         self.n_samples_, self.n_features_ = X.shape
+        self.center_ = data_center(X, self.metric)
         sqnorm = self._fit_raw(X)
         self.max_sqnorm_ = float(sqnorm.max()) if sqnorm.size else 0.0
         return self
@@ -40,7 +42,7 @@ class BaseIndex:
         Backends that reorder the data override this to prepare it chunk by chunk
         straight into its final layout, so that no second full copy is ever held.
         """
-        X_prep, sqnorm = prepare(X, self.metric)
+        X_prep, sqnorm = prepare(X, self.metric, self.center_)
         self._build(X_prep, sqnorm)
         return sqnorm
 
@@ -54,11 +56,12 @@ class BaseIndex:
         of its nearest centre; the centres are not retrained). Annoy cannot add to a
         built forest: it is rebuilt over all points with the same parameters.
         """
-        X_prep, sqnorm = prepare(X, self.metric)
-        if X_prep.ndim != 2 or X_prep.shape[1] != self.n_features_:
+        if np.ndim(X) != 2 or np.shape(X)[1] != self.n_features_:
             raise ValueError(
-                f"X has {X_prep.shape[-1]} features, but the index holds {self.n_features_}."
+                f"X has {np.shape(X)[-1]} features, but the index holds {self.n_features_}."
             )
+        # The centre stays the one of fit: every stored vector must share it.
+        X_prep, sqnorm = prepare(X, self.metric, self._center())
         if X_prep.shape[0] == 0:
             return self
         self._add(X_prep, sqnorm)
@@ -80,8 +83,9 @@ class BaseIndex:
         q_sqnorm : ndarray of shape (n_queries,)
             Squared norms of the prepared queries (for distance conversion).
         """
-        Q_prep, q_sqnorm = prepare(Q, self.metric)
+        Q_prep, q_sqnorm = prepare(Q, self.metric, self._center())
         scores, ids = self._query(Q_prep, q_sqnorm, k)
+        scores, ids = self._rescored(Q_prep, scores, ids)
         return scores, ids, q_sqnorm
 
     def query_subset(self, Q, k, ids, *, max_block=2**24):
@@ -97,7 +101,7 @@ class BaseIndex:
         q_sqnorm : ndarray of shape (n_queries,)
         """
         ids = np.asarray(ids, dtype=np.int64)
-        Q_prep, q_sqnorm = prepare(Q, self.metric)
+        Q_prep, q_sqnorm = prepare(Q, self.metric, self._center())
         Xs, sqs = self._rows(ids)
         kk = min(int(k), len(ids))
         out_s = np.empty((len(Q_prep), kk), dtype=np.float32)
@@ -108,7 +112,43 @@ class BaseIndex:
             S = pairwise_scores(Q_prep[a:b], Xs, self.metric, q_sqnorm[a:b], sqs)
             s, i = topk_dense(S, kk)
             out_s[a:b], out_i[a:b] = s, ids[i]
+        out_s, out_i = self._rescored(Q_prep, out_s, out_i)
         return out_s, out_i, q_sqnorm
+
+    def _center(self):
+        """The centre subtracted from every vector (None: not centred; indexes saved
+        before centring existed have none)."""
+        return getattr(self, "center_", None)
+
+    def _rescored(self, Q_prep, scores, ids):
+        """Euclidean scores of the final candidates recomputed from differences.
+
+        Candidates are ranked by ``|q|^2 - 2 q.x + |x|^2`` (a matrix product), which in
+        float32 loses the digits of near pairs; the ``k`` found per query are scored
+        again from ``q - x`` and re-sorted, so that reported distances are accurate.
+        ``Q_prep`` None means the queries are the indexed points (a self-join).
+        """
+        if self.metric != "euclidean" or ids.size == 0:
+            return scores, ids
+        perm = getattr(self, "perm_", None)  # backends that store rows reordered
+        inv = None
+        if perm is not None:
+            inv = np.empty_like(perm)
+            inv[perm] = np.arange(len(perm))
+        found = ids >= 0
+        exact = np.empty(ids.shape, dtype=np.float32)
+        step = 2**16
+        for a in range(0, len(ids), step):
+            rows = slice(a, a + step)
+            pos = np.where(found[rows], ids[rows], 0)
+            if inv is not None:
+                pos = inv[pos]
+            if Q_prep is not None:
+                q = Q_prep[rows]
+            else:
+                q = self.X_[rows] if inv is None else self.X_[inv[rows]]
+            exact[rows] = gathered_scores(q, self.X_, pos, self.metric)
+        return sort_rows(np.where(found, exact, scores), ids)
 
     def _rows(self, ids):
         """Prepared vectors and squared norms of the indexed points ``ids``."""
@@ -127,6 +167,7 @@ class BaseIndex:
         ``query`` would return them.
         """
         scores, ids, q_sqnorm = self._self_join(k)
+        scores, ids = self._rescored(None, scores, ids)
         if not self.forces_self:
             return scores, ids, q_sqnorm
         self_score = self._self_score(q_sqnorm)

@@ -130,7 +130,7 @@ class IVFIndex(BaseIndex):
         # Which rows fitted the list centres (None: all of them). A recall check must
         # not use them as queries: the lists fit them, so their recall is overstated.
         self.train_rows_ = None if train_size >= n else rows
-        train, _ = prepare(X[rows], self.metric)
+        train, _ = prepare(X[rows], self.metric, self.center_)
         centers, _, _, _ = kmeans(
             train, n_lists, max_iter=8, init="random", random_state=rng,
             verbose=self.verbose, label="IVF lists (k-means)",
@@ -140,12 +140,12 @@ class IVFIndex(BaseIndex):
         labels = np.empty(n, dtype=np.int64)
         sqnorm = np.empty(n, dtype=np.float32)
         for s in range(0, n, step):
-            chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric)
+            chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric, self.center_)
             labels[s : s + step] = nearest_centroid(chunk, centers)[0]
         perm = np.argsort(labels, kind="stable")
         X_sorted = np.empty((n, d), dtype=np.float32)
         for s in range(0, n, step):
-            X_sorted[s : s + step] = prepare(X[perm[s : s + step]], self.metric)[0]
+            X_sorted[s : s + step] = prepare(X[perm[s : s + step]], self.metric, self.center_)[0]
         self.centers_ = centers
         self.centers_sqnorm_ = np.einsum("ij,ij->i", centers, centers)
         self.X_ = X_sorted
