@@ -22,7 +22,7 @@ for each query.
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from ..utils._validation import check_float32_range
+from ..utils._validation import check_value_range
 
 __all__ = ["METRICS", "data_center", "prepare", "gathered_scores", "pairwise_scores", "scores_to_distances", "scores_to_similarities"]
 
@@ -81,7 +81,7 @@ def prepare(X, metric, center=None, *, name="X"):
     stay zero (similarity 0 to every point). For the translation-invariant metrics,
     ``center`` (see :func:`data_center`) is subtracted in float64 before the cast.
     Values that would overflow float32 for the metric raise a ValueError naming
-    ``name`` (see :func:`~sksemantic.utils._validation.check_float32_range`).
+    ``name`` (see :func:`~sksemantic.utils._validation.check_value_range`).
 
     Returns the prepared array and the squared norms of its rows.
     """
@@ -102,7 +102,7 @@ def prepare(X, metric, center=None, *, name="X"):
         return Xp, nz.astype(np.float32)
     if metric not in TRANSLATION_INVARIANT:
         center = None
-    check_float32_range(
+    check_value_range(
         X, name=name, norm=1 if metric == "manhattan" else 2, center=center,
         purpose=f"the {metric} metric",
     )

@@ -11,13 +11,9 @@ import numbers
 import numpy as np
 from sklearn.utils import check_array
 
-__all__ = ["check_n_neighbors", "check_query_count", "check_int_codes", "check_float32_range"]
+__all__ = ["check_n_neighbors", "check_query_count", "check_int_codes", "check_value_range"]
 
-#: Largest finite float32.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-#: Largest row norm whose squares, and the squared distance to another such row, stay
-#: finite in float32: ``(|a| + |b|) ** 2 <= FLOAT32_MAX``.
-FLOAT32_NORM_LIMIT = {2: math.sqrt(FLOAT32_MAX) / 2, 1: FLOAT32_MAX / 2}
+
 
 
 def check_n_neighbors(n_neighbors, n_samples_fit, *, name="n_neighbors", include_self=True):
@@ -94,28 +90,31 @@ def check_int_codes(codes, *, n_levels=None, name="codes"):
     return arr
 
 
-def check_float32_range(X, *, name="X", norm=None, center=None, purpose="float32 arithmetic"):
-    """Raise a ValueError naming ``name`` when ``X`` does not fit float32 arithmetic.
+def check_value_range(X, *, dtype=np.float32, name="X", norm=None, center=None,
+                      purpose="the computation"):
+    """Raise a ValueError naming ``name`` when ``X`` does not fit arithmetic in ``dtype``.
 
     Casting to float32 turns values beyond its range into ``inf``, and squaring values
-    above about ``1e19`` overflows; either silently spoils every distance computed
-    from them. This check raises instead, before anything is cast.
+    above about ``1e19`` overflows it (``1e154`` for float64); either silently spoils
+    every distance computed from them. This check raises instead.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        Finite values of any float dtype.
+        Values of any float dtype.
+    dtype : dtype, default=np.float32
+        The dtype the computation runs in.
     name : str, default="X"
         Name of the input in the error message.
     norm : {None, 1, 2}, default=None
         With 2, every row's Euclidean norm (after subtracting ``center``) must stay
-        below ``sqrt(float32 max) / 2``, so that squared norms, inner products and
-        squared distances between any two rows are finite; with 1, every row's L1 norm
-        below ``float32 max / 2`` (sums of absolute differences). With None only the
+        below ``sqrt(max) / 2``, so that squared norms, inner products and squared
+        distances between any two rows are finite in ``dtype``; with 1, every row's L1
+        norm below ``max / 2`` (sums of absolute differences). With None only the
         values themselves are checked.
     center : ndarray of shape (n_features,), default=None
         Subtracted from the rows before their norms are taken.
-    purpose : str, default="float32 arithmetic"
+    purpose : str, default="the computation"
         What needs the norms, for the error message.
 
     Returns
@@ -126,27 +125,29 @@ def check_float32_range(X, *, name="X", norm=None, center=None, purpose="float32
     Examples
     --------
     >>> import numpy as np
-    >>> from sksemantic.utils._validation import check_float32_range
-    >>> check_float32_range(np.array([[1.0, 2.0]]), norm=2).shape
+    >>> from sksemantic.utils._validation import check_value_range
+    >>> check_value_range(np.array([[1.0, 2.0]]), norm=2).shape
     (1, 2)
-    >>> check_float32_range(np.array([[1e20, 0.0]]), norm=2)
+    >>> check_value_range(np.array([[3.4e39, 0.0]]))
     Traceback (most recent call last):
     ...
-    ValueError: X has values up to 1e+20, rows of norm up to 1e+20; float32 arithmetic squares them, which overflows float32 above a norm of 9.2e+18: rescale X.
+    ValueError: X has values up to 3.4e+39, beyond float32's range (+-3.4e+38); rescale X.
     """
     X = np.asarray(X)
     if X.size == 0:
         return X
+    dtype = np.dtype(dtype)
+    big = float(np.finfo(dtype).max)
     # Two reductions instead of np.abs(X).max(): no temporary copy of X.
     top = max(float(X.max()), -float(X.min()))
-    if top > FLOAT32_MAX:
+    if top > big:
+        what = "values too large" if np.isinf(top) else f"values up to {top:.2g}"
         raise ValueError(
-            f"{name} has values up to {top:.2g}, beyond float32's range "
-            f"(+-{FLOAT32_MAX:.2g}); rescale {name}."
+            f"{name} has {what}, beyond {dtype.name}'s range (+-{big:.2g}); rescale {name}."
         )
     if norm is None:
         return X
-    limit = FLOAT32_NORM_LIMIT[norm]
+    limit = math.sqrt(big) / 2 if norm == 2 else big / 2
     shift = 0.0 if center is None else float(np.max(np.abs(center)))
     n, d = X.shape
     # Cheap bound first: only data near the limit pays for the exact norms.
@@ -159,16 +160,19 @@ def check_float32_range(X, *, name="X", norm=None, center=None, purpose="float32
         block = np.asarray(X[s : s + step], dtype=np.float64)
         if center is not None:
             block = block - center
+        # Divided by the largest value first: float64 squares of big values overflow.
+        scale = float(np.max(np.abs(block))) or 1.0
+        block /= scale
         if norm == 2:
             size = np.sqrt(np.einsum("ij,ij->i", block, block))
         else:
             size = np.abs(block).sum(axis=1)
-        worst = max(worst, float(size.max()))
+        worst = max(worst, scale * float(size.max()))
     if worst > limit:
         what = "squares them" if norm == 2 else "sums their absolute differences"
         raise ValueError(
             f"{name} has values up to {top:.2g}, rows of norm up to {worst:.2g}; "
-            f"{purpose} {what}, which overflows float32 above a norm of {limit:.2g}: "
+            f"{purpose} {what}, which overflows {dtype.name} above a norm of {limit:.2g}: "
             f"rescale {name}."
         )
     return X
