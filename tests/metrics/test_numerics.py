@@ -7,6 +7,7 @@ import pytest
 from sklearn.cluster import KMeans
 
 from sksemantic.metrics import (
+    _retrieval,
     distance_correlation,
     encoder_report,
     ndcg_at_k,
@@ -14,7 +15,6 @@ from sksemantic.metrics import (
     recall_at_k,
     reconstruction_cosine,
 )
-from sksemantic.metrics import _retrieval
 from sksemantic.quantization import RQKMeansEncoder
 
 METRICS = ["euclidean", "cosine", "manhattan", "inner_product"]
