@@ -7,6 +7,8 @@ score is), and ``self_join(k)`` returns the same for the indexed points themselv
 row starting with the point itself.
 """
 
+import weakref
+
 import numpy as np
 
 from ._metric import (
@@ -20,6 +22,10 @@ from ._metric import (
 from ._topk import put_self_first, sort_rows, topk_dense
 
 __all__ = ["BaseIndex", "RescoredIndex"]
+
+#: Inverse permutations of indexes that store their rows reordered (see
+#: ``BaseIndex._positions``), dropped with the index.
+_POSITIONS = weakref.WeakKeyDictionary()
 
 
 class BaseIndex:
@@ -130,25 +136,32 @@ class BaseIndex:
         """
         if self.metric != "euclidean" or ids.size == 0:
             return scores, ids
-        perm = getattr(self, "perm_", None)  # backends that store rows reordered
-        inv = None
-        if perm is not None:
-            inv = np.empty_like(perm)
-            inv[perm] = np.arange(len(perm))
         found = ids >= 0
         exact = np.empty(ids.shape, dtype=np.float32)
         step = 2**16
         for a in range(0, len(ids), step):
             rows = slice(a, a + step)
-            pos = np.where(found[rows], ids[rows], 0)
-            if inv is not None:
-                pos = inv[pos]
+            pos = self._positions(np.where(found[rows], ids[rows], 0))
             if Q_prep is not None:
                 q = Q_prep[rows]
             else:
-                q = self.X_[rows] if inv is None else self.X_[inv[rows]]
+                q = self.X_[self._positions(np.arange(a, min(a + step, len(ids))))]
             exact[rows] = gathered_scores(q, self.X_, pos, self.metric)
         return sort_rows(np.where(found, exact, scores), ids)
+
+    def _positions(self, ids):
+        """Where the points ``ids`` sit in ``X_`` (IVF stores them list by list, its
+        ``perm_`` giving the id at each position). The inverse permutation is cached
+        per index outside its state, so that it is neither pickled nor saved."""
+        perm = getattr(self, "perm_", None)
+        if perm is None:
+            return ids
+        cached = _POSITIONS.get(self)
+        if cached is None or cached[0] is not perm:
+            inv = np.empty_like(perm)
+            inv[perm] = np.arange(len(perm))
+            cached = _POSITIONS[self] = (perm, inv)
+        return cached[1][ids]
 
     def _rows(self, ids):
         """Prepared vectors and squared norms of the indexed points ``ids``."""
