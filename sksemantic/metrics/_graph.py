@@ -39,15 +39,17 @@ def _indexed_vectors(index):
     """The points a fitted :class:`~sksemantic.neighbors.BaseIndex` holds, in fit order.
 
     They are the prepared rows (L2-normalised for cosine), which rank exactly as the
-    original rows do under the index's metric.
+    original rows do under the index's metric; rows the index centred (see
+    ``BaseIndex.center_``) are shifted back, to rank queries given as they were.
     """
     X = index.X_
     perm = getattr(index, "perm_", None)  # IVF stores its rows grouped by list
-    if perm is None:
-        return X
-    out = np.empty_like(X)
-    out[perm] = X
-    return out
+    if perm is not None:
+        out = np.empty_like(X)
+        out[perm] = X
+        X = out
+    center = getattr(index, "center_", None)
+    return X if center is None else X + center
 
 
 @validate_params(

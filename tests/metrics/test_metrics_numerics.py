@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
+from sksemantic.graph import SemanticGraphTransformer
 from sksemantic.metrics import (
     _retrieval,
     distance_correlation,
     encoder_report,
+    make_graph_scorer,
     ndcg_at_k,
     quantization_mse,
     recall_at_k,
@@ -140,3 +142,16 @@ def test_distance_correlation_memory_is_bounded():
     finally:
         tracemalloc.stop()
     assert peak < 100 * 2**20
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan"])
+@pytest.mark.parametrize("algorithm", ["brute", "ivf"])
+def test_graph_scorer_on_centred_indexes(metric, algorithm):
+    # Exact search (all lists probed) on data far from the origin, which the index
+    # centres: the scorer must compare against exact neighbours in the caller's frame.
+    X, _ = _data(n=400)
+    X = X + 1e4
+    est = SemanticGraphTransformer(
+        n_neighbors=5, metric=metric, algorithm=algorithm, n_lists=4, n_probe=4, random_state=0
+    ).fit(X[:300])
+    assert make_graph_scorer()(est, X[300:]) == 1.0
