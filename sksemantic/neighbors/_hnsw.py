@@ -120,7 +120,8 @@ class HNSWIndex(RescoredIndex):
             ef_construction=self.EF_CONSTRUCTION,
             random_seed=0 if self.random_state is None else int(self.random_state),
         )
-        graph.add_items(X_prep[nodes], nodes, num_threads=self._build_threads())
+        vectors = X_prep if len(nodes) == len(X_prep) else X_prep[nodes]  # no copy without duplicates
+        graph.add_items(vectors, nodes, num_threads=self._build_threads())
         self._hnsw = graph
 
     def _group_duplicates(self, n_old):
