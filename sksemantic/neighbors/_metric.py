@@ -17,6 +17,11 @@ distance after the standard augmentation ``x -> [x, sqrt(M^2 - |x|^2)]``,
 ``q -> [q, 0]``, where ``M`` is the largest norm among the indexed points: it is
 non-negative, a true metric in the augmented space, and ranks exactly as ``-a.b`` does
 for each query.
+
+Scores are computed on *prepared* vectors (:func:`prepare`): unit vectors for
+``cosine``; for ``euclidean`` and ``manhattan``, vectors minus the index's centre
+(:func:`data_center`), which changes no distance and keeps float32 products accurate on
+data far from the origin.
 """
 
 import numpy as np
