@@ -135,7 +135,8 @@ class HNSWIndex(RescoredIndex):
         X = self.X_
         rng = np.random.default_rng(0)
         probe = rng.standard_normal(X.shape[1]).astype(np.float32)
-        old = self.row_hash_[:n_old] if n_old else np.empty(0, dtype=np.float32)
+        old = getattr(self, "row_hash_", None)  # None: saved before duplicates were grouped
+        old = X[:n_old] @ probe if old is None else old[:n_old]
         self.row_hash_ = np.concatenate([old, X[n_old:] @ probe])
         first = _duplicate_of(X, self.row_hash_)
         self.group_order_ = np.argsort(first, kind="stable")  # rows, group after group
