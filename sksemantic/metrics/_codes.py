@@ -307,6 +307,29 @@ def codebook_usage(codes, *, n_clusters=None):
     }
 
 
+def _scale_exponent(A, axis=None):
+    """Exponents ``e`` with ``max|A| / 2**e`` in ``[0.5, 1)`` (0 where ``A`` is 0), over
+    ``axis``: dividing by ``2**e`` changes no digit and keeps every square finite."""
+    top = np.maximum(np.max(A, axis=axis), -np.min(A, axis=axis))
+    return np.frexp(top)[1]
+
+
+def _unit_scale(A):
+    """``A`` divided by the power of two that brings its largest absolute value into
+    ``[0.5, 1)``, when it is far from there (a copy then; ``A`` itself otherwise).
+
+    Rankings and rank correlations are unchanged by a positive scale, and a power of
+    two changes no digit: values around 1e20, whose squares overflow float32, are then
+    computed as exactly as values around 1.
+    """
+    if A.size == 0:
+        return A
+    e = int(_scale_exponent(A))
+    if abs(e) <= 16:
+        return A
+    return np.ldexp(A, -e).astype(A.dtype, copy=False)
+
+
 def _check_pair(X, reconstruction, name="reconstruction"):
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
     R = check_array(reconstruction, dtype=[np.float64, np.float32], input_name=name)
@@ -356,7 +379,19 @@ def quantization_mse(X, reconstruction):
     """
     X, R = _check_pair(X, reconstruction)
     diff = X.astype(np.float64) - R
-    return float(np.einsum("ij,ij->", diff, diff) / diff.size)
+    if diff.size == 0:
+        return float("nan")
+    # Squared after scaling by a power of two: no square overflows on the way.
+    e = int(_scale_exponent(diff))
+    diff = np.ldexp(diff, -e)
+    with np.errstate(over="ignore"):
+        mse = float(np.ldexp(np.einsum("ij,ij->", diff, diff) / diff.size, 2 * e))
+    if not np.isfinite(mse):
+        raise ValueError(
+            f"X and reconstruction differ by up to {np.ldexp(1.0, e):.2g}: their mean "
+            "squared difference is beyond float64's range; rescale both."
+        )
+    return mse
 
 
 @validate_params(
@@ -397,8 +432,10 @@ def reconstruction_cosine(X, reconstruction):
     0.8536
     """
     X, R = _check_pair(X, reconstruction)
-    X = X.astype(np.float64)
-    R = R.astype(np.float64)
+    # Rows divided by a power of two near their largest value: the cosine is unchanged
+    # and no square overflows, whatever the scale.
+    X = np.ldexp(X.astype(np.float64), -_scale_exponent(X, axis=1)[:, None])
+    R = np.ldexp(R.astype(np.float64), -_scale_exponent(R, axis=1)[:, None])
     dots = np.einsum("ij,ij->i", X, R)
     norms = np.sqrt(np.einsum("ij,ij->i", X, X) * np.einsum("ij,ij->i", R, R))
     cos = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_array
 
 from ..neighbors._metric import pairwise_scores, prepare
-from ._codes import _check_codes, _prefix_ids
+from ._codes import _check_codes, _prefix_ids, _unit_scale
 from ._graph import _exact_others, _sample_rows
 
 __all__ = ["distance_correlation", "ndcg_at_k", "recall_at_k"]
@@ -21,7 +21,8 @@ _BLOCK_ENTRIES = 1 << 22
 
 
 def _check_inputs(X, codes, reconstruction):
-    X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+    """Validated inputs, ``X`` and ``reconstruction`` each rescaled (see :func:`_unit_scale`)."""
+    X = _unit_scale(check_array(X, dtype=[np.float64, np.float32], input_name="X"))
     n = X.shape[0]
     if codes is not None:
         codes = _check_codes(codes)
@@ -31,9 +32,9 @@ def _check_inputs(X, codes, reconstruction):
                 "same items, one row each."
             )
     if reconstruction is not None:
-        reconstruction = check_array(
+        reconstruction = _unit_scale(check_array(
             reconstruction, dtype=[np.float64, np.float32], input_name="reconstruction"
-        )
+        ))
         if reconstruction.shape[0] != n:
             raise ValueError(
                 f"reconstruction has {reconstruction.shape[0]} rows but X has {n}; they "
@@ -292,19 +293,53 @@ def ndcg_at_k(
     return float(np.mean((expected @ rel) / idcg))
 
 
-def _pair_distances(A, B, metric):
-    """Row-wise distances between paired rows of ``A`` and ``B``."""
-    A = A.astype(np.float64)
-    B = B.astype(np.float64)
-    if metric == "euclidean":
-        return np.sqrt(np.einsum("ij,ij->i", A - B, A - B))
-    if metric == "manhattan":
-        return np.abs(A - B).sum(axis=1)
-    dots = np.einsum("ij,ij->i", A, B)
-    if metric == "inner_product":
-        return -dots
-    norms = np.sqrt(np.einsum("ij,ij->i", A, A) * np.einsum("ij,ij->i", B, B))
-    return 1.0 - np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+#: Gathered vector entries per block of pairs in :func:`distance_correlation`
+#: (float64: 16 MiB per gathered array).
+_PAIR_BLOCK_ENTRIES = 1 << 21
+
+
+def _pair_distances(X, i, j, metric):
+    """Distances between the rows ``X[i]`` and ``X[j]``, pair by pair, in float64.
+
+    Pairs are gathered a block at a time, so memory does not grow with the number of
+    pairs beyond the output.
+    """
+    out = np.empty(len(i), dtype=np.float64)
+    step = max(1, _PAIR_BLOCK_ENTRIES // max(1, X.shape[1]))
+    for s in range(0, len(i), step):
+        A = np.asarray(X[i[s : s + step]], dtype=np.float64)
+        B = np.asarray(X[j[s : s + step]], dtype=np.float64)
+        if metric in ("euclidean", "manhattan"):
+            A -= B
+            if metric == "euclidean":
+                out[s : s + step] = np.sqrt(np.einsum("ij,ij->i", A, A))
+            else:
+                out[s : s + step] = np.abs(A, out=A).sum(axis=1)
+            continue
+        dots = np.einsum("ij,ij->i", A, B)
+        if metric == "inner_product":
+            out[s : s + step] = -dots
+            continue
+        norms = np.sqrt(np.einsum("ij,ij->i", A, A) * np.einsum("ij,ij->i", B, B))
+        out[s : s + step] = 1.0 - np.divide(
+            dots, norms, out=np.zeros_like(dots), where=norms > 0
+        )
+    return out
+
+
+def _pair_code_distances(codes, i, j, code_metric):
+    """Code distances of the pairs ``(i, j)`` (see :func:`distance_correlation`),
+    a block of pairs at a time."""
+    out = np.empty(len(i), dtype=np.int64)
+    n_levels = codes.shape[1]
+    step = max(1, _PAIR_BLOCK_ENTRIES // max(1, n_levels))
+    for s in range(0, len(i), step):
+        same = codes[i[s : s + step]] == codes[j[s : s + step]]
+        if code_metric == "hamming":
+            out[s : s + step] = n_levels - same.sum(axis=1)
+        else:
+            out[s : s + step] = n_levels - np.cumprod(same, axis=1).sum(axis=1)
+    return out
 
 
 @validate_params(
@@ -376,12 +411,8 @@ def distance_correlation(
     rng = check_random_state(random_state)
     i = rng.randint(0, n, size=n_pairs)
     j = (i + rng.randint(1, n, size=n_pairs)) % n  # uniform over the others
-    d_x = _pair_distances(X[i], X[j], metric)
-    if code_metric == "hamming":
-        d_c = np.sum(codes[i] != codes[j], axis=1)
-    else:
-        common = np.cumprod(codes[i] == codes[j], axis=1).sum(axis=1)
-        d_c = codes.shape[1] - common
+    d_x = _pair_distances(X, i, j, metric)
+    d_c = _pair_code_distances(codes, i, j, code_metric)
     if np.all(d_c == d_c[0]) or np.all(d_x == d_x[0]):
         return float("nan")
     with warnings.catch_warnings():

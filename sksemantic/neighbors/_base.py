@@ -7,9 +7,12 @@ score is), and ``self_join(k)`` returns the same for the indexed points themselv
 row starting with the point itself.
 """
 
+import weakref
+
 import numpy as np
 
 from ._metric import (
+    data_center,
     gathered_scores,
     pairwise_scores,
     prepare,
@@ -19,6 +22,10 @@ from ._metric import (
 from ._topk import put_self_first, sort_rows, topk_dense
 
 __all__ = ["BaseIndex", "RescoredIndex"]
+
+#: Inverse permutations of indexes that store their rows reordered (see
+#: ``BaseIndex._positions``), dropped with the index.
+_POSITIONS = weakref.WeakKeyDictionary()
 
 
 class BaseIndex:
@@ -52,6 +59,7 @@ class BaseIndex:
         """
         self.n_samples_, self.n_features_ = X.shape
         self._holdout = None if holdout is None else np.unique(np.asarray(holdout, np.int64))
+        self.center_ = data_center(X, self.metric)
         sqnorm = self._fit_raw(X)
         self.max_sqnorm_ = float(sqnorm.max()) if sqnorm.size else 0.0
         return self
@@ -72,7 +80,7 @@ class BaseIndex:
         Backends that reorder the data override this to prepare it chunk by chunk
         straight into its final layout, so that no second full copy is ever held.
         """
-        X_prep, sqnorm = prepare(X, self.metric)
+        X_prep, sqnorm = prepare(X, self.metric, self.center_)
         self._build(X_prep, sqnorm)
         return sqnorm
 
@@ -86,11 +94,12 @@ class BaseIndex:
         of its nearest centre; the centres are not retrained). Annoy cannot add to a
         built forest: it is rebuilt over all points with the same parameters.
         """
-        X_prep, sqnorm = prepare(X, self.metric)
-        if X_prep.ndim != 2 or X_prep.shape[1] != self.n_features_:
+        if np.ndim(X) != 2 or np.shape(X)[1] != self.n_features_:
             raise ValueError(
-                f"X has {X_prep.shape[-1]} features, but the index holds {self.n_features_}."
+                f"X has {np.shape(X)[-1]} features, but the index holds {self.n_features_}."
             )
+        # The centre stays the one of fit: every stored vector must share it.
+        X_prep, sqnorm = prepare(X, self.metric, self._center())
         if X_prep.shape[0] == 0:
             return self
         self._add(X_prep, sqnorm)
@@ -123,11 +132,12 @@ class BaseIndex:
         q_sqnorm : ndarray of shape (n_queries,)
             Squared norms of the prepared queries (for distance conversion).
         """
-        Q_prep, q_sqnorm = prepare(Q, self.metric)
+        Q_prep, q_sqnorm = prepare(Q, self.metric, self._center())
         if knob is None or self.KNOB is None:
             scores, ids = self._query(Q_prep, q_sqnorm, k)
         else:
             scores, ids = self._query(Q_prep, q_sqnorm, k, knob=int(knob))
+        scores, ids = self._rescored(Q_prep, scores, ids)
         return scores, ids, q_sqnorm
 
     def query_subset(self, Q, k, ids, *, max_block=2**24):
@@ -143,7 +153,7 @@ class BaseIndex:
         q_sqnorm : ndarray of shape (n_queries,)
         """
         ids = np.asarray(ids, dtype=np.int64)
-        Q_prep, q_sqnorm = prepare(Q, self.metric)
+        Q_prep, q_sqnorm = prepare(Q, self.metric, self._center())
         Xs, sqs = self._rows(ids)
         kk = min(int(k), len(ids))
         out_s = np.empty((len(Q_prep), kk), dtype=np.float32)
@@ -154,7 +164,50 @@ class BaseIndex:
             S = pairwise_scores(Q_prep[a:b], Xs, self.metric, q_sqnorm[a:b], sqs)
             s, i = topk_dense(S, kk)
             out_s[a:b], out_i[a:b] = s, ids[i]
+        out_s, out_i = self._rescored(Q_prep, out_s, out_i)
         return out_s, out_i, q_sqnorm
+
+    def _center(self):
+        """The centre subtracted from every vector (None: not centred; indexes saved
+        before centring existed have none)."""
+        return getattr(self, "center_", None)
+
+    def _rescored(self, Q_prep, scores, ids):
+        """Euclidean scores of the final candidates recomputed from differences.
+
+        Candidates are ranked by ``|q|^2 - 2 q.x + |x|^2`` (a matrix product), which in
+        float32 loses the digits of near pairs; the ``k`` found per query are scored
+        again from ``q - x`` and re-sorted, so that reported distances are accurate.
+        ``Q_prep`` None means the queries are the indexed points (a self-join).
+        """
+        if self.metric != "euclidean" or ids.size == 0:
+            return scores, ids
+        found = ids >= 0
+        exact = np.empty(ids.shape, dtype=np.float32)
+        step = 2**16
+        for a in range(0, len(ids), step):
+            rows = slice(a, a + step)
+            pos = self._positions(np.where(found[rows], ids[rows], 0))
+            if Q_prep is not None:
+                q = Q_prep[rows]
+            else:
+                q = self.X_[self._positions(np.arange(a, min(a + step, len(ids))))]
+            exact[rows] = gathered_scores(q, self.X_, pos, self.metric)
+        return sort_rows(np.where(found, exact, scores), ids)
+
+    def _positions(self, ids):
+        """Where the points ``ids`` sit in ``X_`` (IVF stores them list by list, its
+        ``perm_`` giving the id at each position). The inverse permutation is cached
+        per index outside its state, so that it is neither pickled nor saved."""
+        perm = getattr(self, "perm_", None)
+        if perm is None:
+            return ids
+        cached = _POSITIONS.get(self)
+        if cached is None or cached[0] is not perm:
+            inv = np.empty_like(perm)
+            inv[perm] = np.arange(len(perm))
+            cached = _POSITIONS[self] = (perm, inv)
+        return cached[1][ids]
 
     def _rows(self, ids):
         """Prepared vectors and squared norms of the indexed points ``ids``."""
@@ -164,8 +217,9 @@ class BaseIndex:
     def vectors(self, ids=None):
         """The indexed points as the index scores them, in fit order.
 
-        These are the prepared rows (L2-normalised for cosine), which rank exactly as
-        the original rows do under the index's metric.
+        These are the prepared rows (L2-normalised for cosine), in the coordinates
+        of the data given to :meth:`fit`: they rank exactly as the original rows do
+        under the index's metric, for queries given as they are.
 
         Parameters
         ----------
@@ -178,7 +232,9 @@ class BaseIndex:
         """
         if ids is None:
             ids = np.arange(self.n_samples_)
-        return self._rows(np.asarray(ids, dtype=np.int64))[0]
+        X = self._rows(np.asarray(ids, dtype=np.int64))[0]
+        center = self._center()
+        return X if center is None else X + center
 
     @property
     def train_rows(self):
@@ -196,7 +252,7 @@ class BaseIndex:
 
         view = BruteIndex(self.metric)
         view.n_samples_, view.n_features_ = self.n_samples_, self.n_features_
-        view.max_sqnorm_ = self.max_sqnorm_
+        view.max_sqnorm_, view.center_ = self.max_sqnorm_, self._center()
         view.X_, view.sqnorm_ = self.X_, self.sqnorm_
         return view, getattr(self, "perm_", None)
 
@@ -275,16 +331,13 @@ class BaseIndex:
             return positions
         return np.where(positions >= 0, perm[np.maximum(positions, 0)], -1)
 
-    def _to_positions(self, ids):
-        """Storage positions of fit-order ids."""
-        return ids
-
     def compressed_query(self, Q, k, n_candidates):
         """Best ``k`` points per query from the compressed scan's ``n_candidates``
         best, re-scored exactly. Same output as :meth:`query`."""
-        Q_prep, q_sqnorm = prepare(Q, self.metric)
+        Q_prep, q_sqnorm = prepare(Q, self.metric, self._center())
         s, pos = self.compressed_.query(Q_prep, q_sqnorm, self.X_, self.sqnorm_, k, n_candidates)
-        return s, self._to_fit_order(pos), q_sqnorm
+        s, ids = self._rescored(Q_prep, s, self._to_fit_order(pos))
+        return s, ids, q_sqnorm
 
     def compressed_neighbors(self, rows, k, n_candidates):
         """:meth:`neighbors` by the compressed scan."""
@@ -302,11 +355,11 @@ class BaseIndex:
         """Per-query recall@k of the compressed scan at each number of candidates:
         an exact neighbour is found when it ranks among the candidates."""
         if self_rows is None:
-            Q_prep, _ = prepare(Q, self.metric)
+            Q_prep, _ = prepare(Q, self.metric, self._center())
         else:
             Q_prep = self._rows(np.asarray(self_rows, dtype=np.int64))[0]
         valid = exact_ids >= 0
-        rank = self.compressed_.ranks(Q_prep, self._to_positions(np.maximum(exact_ids, 0)))
+        rank = self.compressed_.ranks(Q_prep, self._positions(np.maximum(exact_ids, 0)))
         if self_rows is not None:
             rank += 1  # the point itself takes a candidate's place
         values = np.asarray(values, dtype=np.int64)
@@ -387,6 +440,7 @@ class BaseIndex:
             scores, ids, q_sqnorm = self._self_join(k)
         else:
             scores, ids, q_sqnorm = self._self_join(k, knob=int(knob))
+        scores, ids = self._rescored(None, scores, ids)
         if not self.forces_self:
             return scores, ids, q_sqnorm
         self_score = self._self_score(q_sqnorm)

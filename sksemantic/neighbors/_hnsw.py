@@ -40,6 +40,33 @@ def default_ef_search(k):
     return int(max(32, 2 * k))
 
 
+def _duplicate_of(X, h):
+    """For each row of ``X``, the first row (lowest id) holding the same vector.
+
+    ``h`` is a hash of each row (a projection): rows are compared only within equal
+    hashes, so finding duplicates costs one sort, not a sort of the rows themselves.
+    """
+    n = len(X)
+    first = np.arange(n)
+    if n < 2:
+        return first
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    tied = np.flatnonzero(hs[1:] == hs[:-1]) + 1  # sorted positions with an equal hash before
+    if not tied.size:
+        return first
+    new_hash = np.ones(n, dtype=bool)
+    new_hash[tied] = False
+    group_start = np.maximum.accumulate(np.where(new_hash, np.arange(n), 0))
+    rows, heads = order[tied], order[group_start[tied]]
+    step = max(1, 2**20 // max(1, X.shape[1]))
+    for a in range(0, len(rows), step):
+        r, f = rows[a : a + step], heads[a : a + step]
+        same = (X[r] == X[f]).all(axis=1)
+        first[r[same]] = f[same]
+    return first
+
+
 def _new_hnsw(metric, n_features):
     hnswlib = import_optional("hnswlib", purpose="algorithm='hnsw'")
     return hnswlib.Index(space=_HNSW_SPACE[metric], dim=int(n_features))
@@ -180,20 +207,66 @@ class HNSWIndex(RescoredIndex):
         self.X_ = X_prep
         self.sqnorm_ = sqnorm
         self.n_links_ = int(self.n_links or 16)
+        nodes = self._group_duplicates(0)
         graph = _new_hnsw(self.metric, X_prep.shape[1])
         graph.init_index(
-            max_elements=max(1, len(X_prep)), M=self.n_links_,
+            max_elements=max(1, len(nodes)), M=self.n_links_,
             ef_construction=self.EF_CONSTRUCTION,
             random_seed=0 if self.random_state is None else int(self.random_state),
         )
-        ids = np.arange(len(X_prep))
         if self._holdout is not None:  # linked in by insert_holdout
-            ids = np.setdiff1d(ids, self._holdout, assume_unique=True)
-        graph.add_items(X_prep[ids], ids, num_threads=self._build_threads())
+            nodes = np.setdiff1d(nodes, self._holdout, assume_unique=True)
+        vectors = X_prep if len(nodes) == len(X_prep) else X_prep[nodes]  # no copy without duplicates
+        graph.add_items(vectors, nodes, num_threads=self._build_threads())
         self._hnsw = graph
 
     def _insert_holdout(self, rows):
-        self._hnsw.add_items(self.X_[rows], rows, num_threads=self._build_threads())
+        heads = np.unique(self.group_head_)
+        rows = rows[np.isin(rows, heads)]  # the others are found through their group
+        if rows.size:
+            self._hnsw.add_items(self.X_[rows], rows, num_threads=self._build_threads())
+
+    def _group_duplicates(self, n_old):
+        """Group equal vectors; returns the ids of rows from ``n_old`` on that start
+        a group (the graph's new nodes).
+
+        Only one vector of each group enters the graph: many equal vectors (all-zero
+        rows, repeated items) link only to each other, a clique that walks enter and
+        cannot leave, which cost recall. A found node stands for its whole group.
+        """
+        X = self.X_
+        rng = np.random.default_rng(0)
+        probe = rng.standard_normal(X.shape[1]).astype(np.float32)
+        old = getattr(self, "row_hash_", None)  # None: saved before duplicates were grouped
+        old = X[:n_old] @ probe if old is None else old[:n_old]
+        self.row_hash_ = np.concatenate([old, X[n_old:] @ probe])
+        first = _duplicate_of(X, self.row_hash_)
+        self.group_order_ = np.argsort(first, kind="stable")  # rows, group after group
+        self.group_head_ = first[self.group_order_]
+        self.n_nodes_ = int(np.count_nonzero(first == np.arange(len(X))))
+        new = np.arange(n_old, len(X))
+        return new[first[n_old:] == new]
+
+    def _expand_groups(self, labels, k):
+        """Graph nodes -> the first ``k`` rows of their groups, in node order; -1 where
+        there are fewer than ``k``."""
+        order = getattr(self, "group_order_", None)
+        if order is None or self.n_nodes_ == len(order):  # no duplicates (or an old pickle)
+            return labels
+        head = self.group_head_
+        lo = np.searchsorted(head, labels, "left")
+        size = np.minimum(np.searchsorted(head, labels, "right") - lo, k)
+        sz = size.ravel()
+        tot = int(sz.sum())
+        within = np.arange(tot) - np.repeat(np.cumsum(sz) - sz, sz)
+        member = order[np.repeat(lo.ravel(), sz) + within]
+        row_len = size.sum(axis=1)
+        row = np.repeat(np.arange(len(labels)), row_len)
+        slot = np.arange(tot) - np.repeat(np.cumsum(row_len) - row_len, row_len)
+        keep = slot < k
+        out = np.full((len(labels), k), -1, dtype=np.int64)
+        out[row[keep], slot[keep]] = member[keep]
+        return out
 
     def _add(self, X_prep, sqnorm):
         # A graph grows: new points are linked into it, old points and links are kept.
@@ -202,29 +275,30 @@ class HNSWIndex(RescoredIndex):
         n_old = len(self.X_)
         self.X_ = np.concatenate([self.X_, X_prep])
         self.sqnorm_ = np.concatenate([self.sqnorm_, sqnorm])
-        seed = np.random.SeedSequence(
-            [0 if self.random_state is None else int(self.random_state), n_old]
-        ).generate_state(1)[0]
-        self._hnsw = _reseeded(self._hnsw, seed, len(self.X_))
-        self._hnsw.add_items(
-            X_prep, np.arange(n_old, len(self.X_)), num_threads=self._build_threads()
-        )
+        nodes = self._group_duplicates(n_old)
+        if nodes.size:
+            seed = np.random.SeedSequence(
+                [0 if self.random_state is None else int(self.random_state), n_old]
+            ).generate_state(1)[0]
+            self._hnsw = _reseeded(self._hnsw, seed, self._hnsw.get_current_count() + len(nodes))
+            self._hnsw.add_items(self.X_[nodes], nodes, num_threads=self._build_threads())
 
     def _build_threads(self):
         return 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
 
     def _candidates(self, Q_prep, k, knob=None):
         k = min(int(k), len(self.X_))
+        k_nodes = min(k, self._hnsw.get_current_count())
         ef = int(max(k, knob or self.ef_search or default_ef_search(k)))
         try:
             # The graph's ef is shared: threads querying with another k must not
             # change it under a running query.
             with _gate(self).ef(self._hnsw, ef):
                 labels, _ = self._hnsw.knn_query(
-                    Q_prep, k=k, num_threads=effective_n_jobs(self.n_jobs)
+                    Q_prep, k=k_nodes, num_threads=effective_n_jobs(self.n_jobs)
                 )
         except RuntimeError:
             # hnswlib refuses the whole batch when a walk finds fewer than k points
             # (tiny graphs): every row is then answered exactly.
             return np.full((len(Q_prep), k), -1, dtype=np.int64)
-        return labels.astype(np.int64)
+        return self._expand_groups(labels.astype(np.int64), k)

@@ -142,7 +142,7 @@ class IVFIndex(BaseIndex):
         # Which rows fitted the list centres (None: all of them). A recall check must
         # not use them as queries: the lists fit them, so their recall is overstated.
         self.train_rows_ = None if rows.size >= n else rows
-        train, _ = prepare(X[rows], self.metric)
+        train, _ = prepare(X[rows], self.metric, self.center_)
         centers, _, _, _ = kmeans(
             train, n_lists, max_iter=8, init="random", random_state=rng,
             verbose=self.verbose, label="IVF lists (k-means)",
@@ -152,12 +152,12 @@ class IVFIndex(BaseIndex):
         labels = np.empty(n, dtype=np.int64)
         sqnorm = np.empty(n, dtype=np.float32)
         for s in range(0, n, step):
-            chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric)
+            chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric, self.center_)
             labels[s : s + step] = nearest_centroid(chunk, centers)[0]
         perm = np.argsort(labels, kind="stable")
         X_sorted = np.empty((n, d), dtype=np.float32)
         for s in range(0, n, step):
-            X_sorted[s : s + step] = prepare(X[perm[s : s + step]], self.metric)[0]
+            X_sorted[s : s + step] = prepare(X[perm[s : s + step]], self.metric, self.center_)[0]
         self.centers_ = centers
         self.centers_sqnorm_ = np.einsum("ij,ij->i", centers, centers)
         self.X_ = X_sorted
@@ -206,7 +206,7 @@ class IVFIndex(BaseIndex):
     def _sample_prepared(self, Q, self_rows):
         if self_rows is not None:
             return self._rows(np.asarray(self_rows, dtype=np.int64))
-        return prepare(Q, self.metric)
+        return prepare(Q, self.metric, self.center_)
 
     def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
         # Points scanned at each n_probe, averaged over the sample's probe orders.
@@ -251,7 +251,7 @@ class IVFIndex(BaseIndex):
             hi = min(self.n_lists_, 4 * self._resolved_n_probe())
             s_j, _ = self._query_sorted(Xj, sqj, k + 1, hi)
             Xi, sqi = self._rows(np.repeat(self_rows, k))
-            s_ij = gathered_scores(Xi, self.X_, self._stored_pos(J)[:, None], self.metric,
+            s_ij = gathered_scores(Xi, self.X_, self._positions(J)[:, None], self.metric,
                                    sqi, self.sqnorm_)[:, 0]
             in_topk = s_ij >= s_j[:, k]
             need_rev = np.where(in_topk, need_rev, np.iinfo(np.int64).max).reshape(m, k)
@@ -263,17 +263,8 @@ class IVFIndex(BaseIndex):
             out[:, c : c + 64] = ((need[:, :, None] <= v) & valid[:, :, None]).sum(axis=1)
         return out / k
 
-    def _to_positions(self, ids):
-        return self._stored_pos(ids)
-
-    def _stored_pos(self, ids):
-        """Positions in ``X_`` (list order) of the fit-order ids ``ids``."""
-        pos = np.empty_like(self.perm_)
-        pos[self.perm_] = np.arange(len(self.perm_))
-        return pos[ids]
-
     def _rows(self, ids):
-        pos = self._stored_pos(ids)
+        pos = self._positions(ids)
         return self.X_[pos], self.sqnorm_[pos]
 
     # -- probing ---------------------------------------------------------------------

@@ -17,29 +17,105 @@ distance after the standard augmentation ``x -> [x, sqrt(M^2 - |x|^2)]``,
 ``q -> [q, 0]``, where ``M`` is the largest norm among the indexed points: it is
 non-negative, a true metric in the augmented space, and ranks exactly as ``-a.b`` does
 for each query.
+
+Scores are computed on *prepared* vectors (:func:`prepare`): unit vectors for
+``cosine``; for ``euclidean`` and ``manhattan``, vectors minus the index's centre
+(:func:`data_center`), which changes no distance and keeps float32 products accurate on
+data far from the origin.
 """
 
 import numpy as np
 from scipy.spatial.distance import cdist
 
-__all__ = ["METRICS", "prepare", "pairwise_scores", "scores_to_distances", "scores_to_similarities"]
+from ..utils._validation import check_value_range
+
+__all__ = ["METRICS", "data_center", "prepare", "gathered_scores", "pairwise_scores", "scores_to_distances", "scores_to_similarities"]
 
 METRICS = ("cosine", "euclidean", "manhattan", "inner_product")
 
 
-def prepare(X, metric):
+#: Metrics that do not change when every point is shifted by the same vector.
+TRANSLATION_INVARIANT = ("euclidean", "manhattan")
+
+
+def data_center(X, metric):
+    """The centre an index subtracts from every vector, or None (no centring).
+
+    Float32 squared distances computed as ``|a|^2 - 2 a.b + |b|^2`` lose every digit
+    when the points sit far from the origin (features offset by 1e4); centring the data
+    first keeps the norms on the scale of the distances, as scikit-learn's
+    ``euclidean_distances`` does. Only the translation-invariant metrics (see
+    :data:`TRANSLATION_INVARIANT`) are centred.
+
+    The centre is the float64 column mean rounded to a multiple of a power of two near
+    a quarter of the data's spread: it centres about as well as the mean, and subtracting it
+    from float32 values near it is exact, so that exactly tied distances stay tied.
+    Data centred near the origin gets a centre of zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors._metric import data_center
+    >>> data_center(np.array([[1e4, 0.0], [1e4 + 2, 1.0]]), "euclidean")
+    array([1.0001e+04, 5.0000e-01])
+    >>> data_center(np.array([[1.0, 0.0]]), "cosine") is None
+    True
+    """
+    if metric not in TRANSLATION_INVARIANT:
+        return None
+    X = np.asarray(X)
+    n, d = X.shape
+    if n == 0:
+        return np.zeros(d, dtype=np.float64)
+    # Accumulated in float64 through numpy's buffered cast: no float64 copy of X.
+    mean = np.mean(X, axis=0, dtype=np.float64)
+    sample = np.asarray(X[np.linspace(0, n - 1, min(n, 2048)).astype(np.int64)], dtype=np.float64)
+    spread = np.sqrt(np.mean((sample - mean) ** 2))
+    if not spread > 0:
+        # All (sampled) rows equal: the float32 value of one of them centres exactly.
+        return sample[0].astype(np.float32).astype(np.float64)
+    step = 2.0 ** np.floor(np.log2(spread / 4))
+    return np.round(mean / step) * step
+
+
+def prepare(X, metric, center=None, *, name="X"):
     """Float32, C-contiguous copy of ``X`` in the form the metric scores directly.
 
-    For cosine the rows are L2-normalised; zero rows stay zero (similarity 0 to every
-    point). Returns the prepared array and the squared norms of its rows.
+    For cosine the rows are L2-normalised (after dividing each by its largest absolute
+    value, so that no square overflows or underflows, whatever the scale); zero rows
+    stay zero (similarity 0 to every point). For the translation-invariant metrics,
+    ``center`` (see :func:`data_center`) is subtracted in float64 before the cast.
+    Values that would overflow float32 for the metric raise a ValueError naming
+    ``name`` (see :func:`~sksemantic.utils._validation.check_value_range`).
+
+    Returns the prepared array and the squared norms of its rows.
     """
-    Xp = np.array(X, dtype=np.float32, order="C", copy=True)
-    sqnorm = np.einsum("ij,ij->i", Xp, Xp)
+    X = np.asarray(X)
+    Xp = np.empty(X.shape, dtype=np.float32)
     if metric == "cosine":
-        norms = np.sqrt(sqnorm)
-        nz = norms > 0
-        Xp[nz] /= norms[nz, None]
-        sqnorm = nz.astype(np.float32)
+        scale = np.ones(X.shape[0], dtype=np.float64)
+        if X.size:
+            # Row max-abs by two reductions (np.abs would copy X).
+            top = np.maximum(X.max(axis=1), -X.min(axis=1)).astype(np.float64)
+            scale[top > 0] = top[top > 0]
+        np.divide(X, scale[:, None], out=Xp, casting="same_kind")
+        sqnorm = np.einsum("ij,ij->i", Xp, Xp)
+        inv = np.zeros_like(sqnorm)
+        nz = sqnorm > 0
+        inv[nz] = 1.0 / np.sqrt(sqnorm[nz])
+        Xp *= inv[:, None]
+        return Xp, nz.astype(np.float32)
+    if metric not in TRANSLATION_INVARIANT:
+        center = None
+    check_value_range(
+        X, name=name, norm=1 if metric == "manhattan" else 2, center=center,
+        purpose=f"the {metric} metric",
+    )
+    if center is None:
+        Xp[...] = X
+    else:
+        np.subtract(X, center, out=Xp, casting="same_kind")
+    sqnorm = np.einsum("ij,ij->i", Xp, Xp)
     return Xp, sqnorm
 
 
@@ -70,24 +146,36 @@ def pairwise_scores(A, B, metric, a_sqnorm=None, b_sqnorm=None):
     return S
 
 
-def gathered_scores(Q, X, ids, metric, q_sqnorm=None, x_sqnorm=None, chunk=4096):
+def gathered_scores(Q, X, ids, metric, q_sqnorm=None, x_sqnorm=None, max_entries=2**22):
     """Scores between each query row and the indexed rows named in ``ids``.
 
-    Used to re-score candidates found by an approximate backend, so that every backend
-    reports exact distances. ``ids`` has shape (n_queries, k) and no negative entries.
+    Used to re-score candidates, so that every backend reports exact distances.
+    ``ids`` has shape (n_queries, k) and no negative entries. Euclidean scores are
+    computed from the differences ``q - x``, not from the expansion the matrix products
+    use, which loses digits on near pairs. At most ``max_entries`` gathered vector
+    entries are held at a time.
     """
     out = np.empty(ids.shape, dtype=np.float32)
+    chunk = max(1, max_entries // max(1, ids.shape[1] * Q.shape[1]))
     for s in range(0, len(Q), chunk):
         q = Q[s : s + chunk]
         cand = X[ids[s : s + chunk]]  # (c, k, d)
-        if metric == "manhattan":
-            out[s : s + chunk] = -np.abs(cand - q[:, None, :]).sum(axis=2)
+        if metric in TRANSLATION_INVARIANT:
+            cand -= q[:, None, :]
+            if metric == "manhattan":
+                out[s : s + chunk] = -np.abs(cand).sum(axis=2)
+            else:
+                out[s : s + chunk] = -np.einsum("qkd,qkd->qk", cand, cand)
             continue
-        dots = np.einsum("qkd,qd->qk", cand, q)
-        if metric == "euclidean":
-            dots = 2 * dots - q_sqnorm[s : s + chunk, None] - x_sqnorm[ids[s : s + chunk]]
-            np.minimum(dots, 0, out=dots)
-        out[s : s + chunk] = dots
+        out[s : s + chunk] = np.einsum("qkd,qd->qk", cand, q)
+    return out
+
+
+def _clip_cosine(scores):
+    """Cosine scores clipped to [-1, 1] (round-off puts some just outside); the
+    ``-inf`` that marks a missing neighbour is kept."""
+    out = np.minimum(scores, 1.0)
+    np.maximum(out, -1.0, out=out, where=out > -np.inf)
     return out
 
 
@@ -95,7 +183,7 @@ def scores_to_distances(scores, metric, q_sqnorm=None, max_sqnorm=None):
     """Convert scores to non-negative distances (see the module table)."""
     scores = np.asarray(scores, dtype=np.float32)
     if metric == "cosine":
-        d = 1.0 - scores
+        d = 1.0 - _clip_cosine(scores)
     elif metric == "euclidean":
         d = np.sqrt(np.maximum(-scores, 0))
     elif metric == "manhattan":
@@ -110,7 +198,9 @@ def scores_to_distances(scores, metric, q_sqnorm=None, max_sqnorm=None):
 def scores_to_similarities(scores, metric):
     """Convert scores to similarity weights (see the module table)."""
     scores = np.asarray(scores, dtype=np.float32)
-    if metric in ("cosine", "inner_product"):
+    if metric == "cosine":
+        return _clip_cosine(scores)
+    if metric == "inner_product":
         return scores.copy()
     if metric == "euclidean":
         return 1.0 / (1.0 + np.sqrt(np.maximum(-scores, 0)))

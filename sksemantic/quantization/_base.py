@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import VersionedPickleMixin
 from ..utils import check_int_codes, import_optional
+from ..utils._validation import check_value_range
 from ._kernels import decode_numpy, encode_numpy, encode_torch
 
 __all__ = ["BaseResidualEncoder", "resolve_device"]
@@ -189,6 +190,8 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
         """
         self._check_codebooks_ready()
         X = self._validate_X(X)
+        # Encoding compares squared distances in the codebooks' dtype.
+        check_value_range(X, dtype=X.dtype, norm=2, purpose="encoding")
         return -float(np.mean(self._squared_errors(X), dtype=np.float64) / X.shape[1])
 
     def _squared_errors(self, X):

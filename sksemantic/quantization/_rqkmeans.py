@@ -12,6 +12,7 @@ from ..cluster import balanced_kmeans, kmeans
 from ..cluster._balanced import _fit_offsets
 from ..cluster._kmeans import SampleMoments, auto_pca_components, best_seeding, nearest_centroid
 from ..utils import Progress, import_optional
+from ..utils._validation import check_value_range
 from ._base import BaseResidualEncoder, resolve_device
 from ._kernels import shift_by_codewords
 
@@ -254,6 +255,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
             The fitted encoder.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        check_value_range(X, dtype=X.dtype, norm=2, purpose="k-means")
         n_clusters = self._n_clusters_list()
         n = X.shape[0]
         if max(n_clusters) > n:

