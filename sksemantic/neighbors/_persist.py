@@ -142,12 +142,16 @@ def _check_sizes(index, directory):
             if getattr(index, name, None) is not None]
     if getattr(index, "_annoy", None) is not None:
         held.append((_ANNOY, index._annoy.get_n_items()))
+    expected = {}
     if getattr(index, "_hnsw", None) is not None:
+        # The graph holds one node per group of equal vectors.
         held.append((_STATE, index._hnsw.get_current_count()))
+        expected[_STATE] = getattr(index, "n_nodes_", n)
     for file, count in held:
-        if count != n:
+        if count != expected.get(file, n):
             raise ValueError(
-                f"{directory / file} holds {count} points but the index records {n}: "
+                f"{directory / file} holds {count} points but the index records "
+                f"{expected.get(file, n)}: "
                 "the save is inconsistent; refusing to load it."
             )
 
