@@ -23,6 +23,7 @@ import numpy as np
 from .cli import main as _cli_main
 from .cli._console import Step as _Step
 from .cli._console import report as _log
+from .cli._console import status as _status
 
 __all__ = ["main"]
 
@@ -55,7 +56,7 @@ def run_demo(args):
             with _Step("re-embedding the texts with all-MiniLM-L6-v2"):
                 X = embedder.fit_transform(texts).astype(np.float32)
         except ImportError as exc:
-            _log(f"    (no text model: {exc}; using the shipped embeddings)")
+            _status(f"    (no text model: {exc}; using the shipped embeddings)")
             embedder = None
 
     # 1. Graph and communities.
@@ -136,7 +137,7 @@ def run_demo(args):
     if args.out:
         with _Step(f"picture -> {args.out}"):
             _draw(G, community, communities, captions, args.out)
-    _log(f"done in {time.perf_counter() - t0:.1f} s")
+    _status(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

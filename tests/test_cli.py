@@ -1,41 +1,25 @@
-import numpy as np
+"""The demo, end to end; the other commands are tested in tests/cli/."""
+
 import pytest
-import scipy.sparse as sp
 
 from sksemantic.__main__ import main
-from tests.conftest import clustered_embeddings
 
 
-def test_graph_and_dedup_commands(tmp_path, capsys):
-    X, _ = clustered_embeddings(n_samples=200, n_features=16)
-    X = np.vstack([X, X[:5]])  # five exact duplicates
-    np.save(tmp_path / "emb.npy", X)
-    assert main(["graph", str(tmp_path / "emb.npy"), "--out", str(tmp_path / "g.npz"),
-                 "--n-neighbors", "5"]) == 0
-    G = sp.load_npz(tmp_path / "g.npz")
-    assert G.shape == (205, 205) and G.nnz == 205 * 6
-    assert main(["dedup", str(tmp_path / "emb.npy"), "--out", str(tmp_path / "l.npy"),
-                 "--min-similarity", "0.9999"]) == 0
-    labels = np.load(tmp_path / "l.npy")
-    assert (labels[200:] == labels[:5]).all()
-    assert "groups" in capsys.readouterr().out
+def test_demo_reports_on_stdout_and_steps_on_stderr(capsys):
+    assert main(["demo", "--out", ""]) == 0
+    out, err = capsys.readouterr()
+    for result in ("communities, modularity", "distinct items", "query:",
+                   "every ID is unique (True)"):
+        assert result in out
+    for step in ("similarity graph", "communities", "near-duplicate groups", "semantic IDs",
+                 "search index"):
+        assert any(line.startswith(f"... {step}") for line in err.splitlines()), step
+    assert "... " not in out and "done in" in err
 
 
-def test_bad_embeddings_file_is_a_clear_error(tmp_path):
-    np.save(tmp_path / "flat.npy", np.ones(10))
-    with pytest.raises(SystemExit, match="must be a 2-d array"):
-        main(["graph", str(tmp_path / "flat.npy")])
-    with pytest.raises(SystemExit, match="cannot read embeddings"):
-        main(["graph", str(tmp_path / "missing.npy")])
-
-
-def test_demo_runs_end_to_end(tmp_path, capsys):
+@pytest.mark.slow
+def test_demo_draws_the_picture(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "demo.png"
     assert main(["demo", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
-    for step in ("similarity graph", "communities", "near-duplicate groups", "semantic IDs",
-                 "query:", "done in"):
-        assert step in text
-    assert "every ID is unique (True)" in text
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"

@@ -201,8 +201,7 @@ def run_search(args):
     inputs = [p for p in (corpus_path, queries_path) if p is not None]
     out = Output(args.out, "--out", ".npz", inputs=inputs) if args.out is not None else None
     if args.index is not None:
-        with Step(f"opening the index in {args.index}"):
-            est = _load_search(args.index, _verbose(args))
+        est = _load_search(args.index, _verbose(args))  # memory-mapped: nothing is read yet
         Q = read_embeddings(queries_path, "queries")
         check_same_width(Q, est.n_features_in_, f"the index in '{args.index}'")
     else:
