@@ -173,7 +173,7 @@ class Output:
         for inp in inputs:
             if p.exists() and Path(inp).exists() and os.path.samefile(p, inp):
                 raise CLIError(f"{option} '{p}' is an input file; writing it would destroy it.")
-        parent = p.parent
+        parent = Path(os.path.realpath(p)).parent
         if not parent.is_dir():
             raise CLIError(f"cannot write {option} '{p}': directory '{parent}' does not exist.")
         if p.exists() and not os.access(p, os.W_OK):
@@ -190,7 +190,7 @@ class Output:
 
         An earlier file at the path stays whole until the new one is complete.
         """
-        p = self.path
+        p = Path(os.path.realpath(self.path))  # through a symbolic link, as open() writes
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
         try:
             mode = p.stat().st_mode & 0o777 if p.exists() else 0o666 & ~_umask()
@@ -203,7 +203,7 @@ class Output:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        return p
+        return self.path
 
 
 def check_index_dir(path, option):

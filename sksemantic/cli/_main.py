@@ -4,7 +4,8 @@ import argparse
 import warnings
 
 from ..neighbors import ALGORITHMS, METRICS
-from ._console import CLIError, set_quiet, status
+from ..utils._progress import write_line
+from ._console import CLIError, set_quiet
 from ._jobs import run_dedup, run_graph, run_ids, run_index, run_search
 
 __all__ = ["build_parser", "main"]
@@ -33,7 +34,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 def _common():
     common = _Parser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
-                        help="print no steps or progress (errors and results only)")
+                        help="print no steps or progress (errors, warnings and results only)")
     common.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error instead of one line")
     return common
@@ -150,7 +151,7 @@ def build_parser(demo=None):
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    status(f"sksemantic: warning: {' '.join(str(message).split())}")
+    write_line(f"sksemantic: warning: {' '.join(str(message).split())}")  # even with --quiet
 
 
 def main(argv=None, *, demo=None):

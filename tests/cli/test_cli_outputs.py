@@ -135,3 +135,43 @@ def test_graph_command(run, tmp_path, emb):
     assert r.code == 0, r.err
     G = sp.load_npz(tmp_path / "g.npz")
     assert G.shape == (125, 125) and G.nnz == 125 * 6
+
+
+def test_out_through_a_symbolic_link_writes_the_target(run, tmp_path, emb):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "labels.npy"
+    np.save(target, np.arange(3))
+    (tmp_path / "link.npy").symlink_to(target)
+    assert run("dedup", emb, "--out", tmp_path / "link.npy").code == 0
+    assert (tmp_path / "link.npy").is_symlink()
+    assert np.load(target).shape == (120,)
+
+
+def test_warnings_are_one_line_on_stderr(run, tmp_path, emb):
+    X = np.load(emb)
+    X[4] = 0
+    np.save(tmp_path / "zero.npy", X)
+    for quiet in ([], ["-q"]):  # a warning is shown even with --quiet
+        r = run("graph", tmp_path / "zero.npy", "--out", tmp_path / "g.npz", *quiet)
+        assert r.code == 0
+        warned = [line for line in r.err_lines if line.startswith("sksemantic: warning: ")]
+        assert len(warned) == 1 and "all-zero" in warned[0], r.err
+        assert "Traceback" not in r.err and "UserWarning" not in r.err
+        assert len(r.err_lines) == 1 if quiet else len(r.err_lines) > 1
+
+
+def test_out_of_memory_and_interrupt_are_one_line(run, monkeypatch, tmp_path, emb):
+    from sksemantic.graph import SemanticDeduplicator
+
+    def fail(exc):
+        def fit(self, X, y=None):
+            raise exc
+        return fit
+
+    monkeypatch.setattr(SemanticDeduplicator, "fit", fail(MemoryError()))
+    r = run("dedup", emb, "--out", tmp_path / "l.npy")
+    assert r.code == 1 and len(r.err_lines) == 1 and "out of memory" in r.err
+    monkeypatch.setattr(SemanticDeduplicator, "fit", fail(KeyboardInterrupt()))
+    r = run("dedup", emb, "--out", tmp_path / "l.npy")
+    assert r.code == 130 and r.err_lines == ["sksemantic dedup: interrupted"]
+    assert not (tmp_path / "l.npy").exists()
