@@ -24,6 +24,7 @@ from .cli import main as _cli_main
 from .cli._console import Step as _Step
 from .cli._console import report as _log
 from .cli._console import status as _status
+from .cli._io import Output
 
 __all__ = ["main"]
 
@@ -40,6 +41,8 @@ def run_demo(args):
     from .quantization import RQKMeansEncoder
     from .search import SemanticSearch
 
+    if args.out:
+        Output(args.out, "--out")  # writable: checked before any work
     t0 = time.perf_counter()
     data = load_debian_packages()
     X, texts, sections, groups = data.data, data.texts, data.target, data.groups

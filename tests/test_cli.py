@@ -48,3 +48,11 @@ def test_demo_with_the_shipped_embeddings_draws_the_picture(tmp_path, capsys):
         assert result in text
     assert f"picture -> {out}" in err
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_checks_its_picture_path_first(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(tmp_path / "no" / "demo.png")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err
