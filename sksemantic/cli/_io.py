@@ -32,9 +32,11 @@ def _header(fh, what, path):
             f"{what} file '{path}' is a .npz archive; give one array saved with numpy.save, "
             f"e.g. np.save('{what}.npy', np.load('{path}')['<name>'])."
         )
+    if not start:
+        raise CLIError(f"{what} file '{path}' is empty: a .npy file (numpy.save) is needed.")
     if start != b"\x93NUMPY":
-        kind = "a text file (CSV?)" if start and all(32 <= b < 127 or b in b"\t\r\n" for b in start) \
-            else "not a .npy file"
+        text = all(32 <= b < 127 or b in b"\t\r\n" for b in start)
+        kind = "a text file (CSV?)" if text else "not a .npy file"
         hint = (f"; convert it with np.save('{what}.npy', np.loadtxt('{path}', delimiter=','))"
                 if kind.startswith("a text") else "")
         raise CLIError(f"{what} file '{path}' is {kind}: a .npy file (numpy.save) is needed{hint}.")

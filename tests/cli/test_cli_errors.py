@@ -46,9 +46,13 @@ def write_npy_header(path, shape, descr="<f4", n_data_bytes=64):
         (lambda p, X: write_npy_header(p, (10**9, 384)) or p,
          ["truncated or damaged", "1,000,000,000 x 384", "1.4 TiB"]),
         (lambda p, X: write_npy_header(p, (3,), descr="|O") or p, ["Python objects"]),
+        (lambda p, X: (p.write_bytes(b""), p)[1], ["is empty"]),
+        (lambda p, X: (p.write_bytes(bytes(range(256))), p)[1], ["not a .npy file"]),
+        (lambda p, X: (p.write_bytes(b"\x93NUMPY\x01\x00"), p)[1], ["damaged .npy header"]),
     ],
     ids=["npz", "csv", "strings", "complex", "nan", "inf", "float32-overflow", "1d", "empty",
-         "directory", "missing", "huge-header", "objects"],
+         "directory", "missing", "huge-header", "objects", "empty-file", "binary",
+         "cut-header"],
 )
 def test_bad_embeddings_file(run, tmp_path, make, words):
     X = np.arange(40, dtype=np.float32).reshape(5, 8)
