@@ -175,3 +175,18 @@ def test_out_of_memory_and_interrupt_are_one_line(run, monkeypatch, tmp_path, em
     r = run("dedup", emb, "--out", tmp_path / "l.npy")
     assert r.code == 130 and r.err_lines == ["sksemantic dedup: interrupted"]
     assert not (tmp_path / "l.npy").exists()
+
+
+def test_search_reports_progress_on_stderr(run, tmp_path, emb):
+    np.save(tmp_path / "q.npy", np.load(emb)[:40])
+    assert run("index", emb, "--out", tmp_path / "idx").code == 0
+    for argv in ([emb, tmp_path / "q.npy"], ["--index", tmp_path / "idx", tmp_path / "q.npy"]):
+        r = run("search", *argv, "--top-k", "3")
+        assert r.code == 0, r.err
+        assert any(line.startswith("[sksemantic]") for line in r.err_lines), r.err
+        assert len(r.out.splitlines()) == 40
+        assert not any(line.startswith("[sksemantic]") for line in r.out.splitlines())
+        quiet = run("search", *argv, "--top-k", "3", "-q")
+        assert quiet.err == "" and quiet.out == r.out
+    # The saved index stays quiet when loaded outside the command line.
+    assert SemanticSearch.load(tmp_path / "idx").verbose == 0
