@@ -61,6 +61,7 @@ def _set_verbose(search, verbose):
 
 
 def run_graph(args):
+    """``sksemantic graph``: the k-NN graph of an embeddings file, as a sparse ``.npz``."""
     import scipy.sparse as sp
 
     from ..graph import SemanticGraphTransformer
@@ -84,6 +85,7 @@ def run_graph(args):
 
 
 def run_dedup(args):
+    """``sksemantic dedup``: a near-duplicate group label per row, as a ``.npy``."""
     from ..graph import SemanticDeduplicator
 
     opts = _options("min_similarity", "n_neighbors", "metric", "algorithm")
@@ -105,6 +107,7 @@ def run_dedup(args):
 
 
 def run_ids(args):
+    """``sksemantic ids``: unique semantic IDs, as strings (``.txt``) or codes (``.npy``)."""
     from ..ids import SemanticIdAssigner, codes_to_strings
     from ..quantization import RQKMeansEncoder
 
@@ -153,6 +156,7 @@ def _fit_search(est, corpus, path):
 
 
 def run_index(args):
+    """``sksemantic index``: a SemanticSearch of the corpus, saved to a directory."""
     est = _new_search(args)
     out = check_index_dir(args.out, "--out")
     corpus = read_embeddings(args.corpus, "corpus")
@@ -183,6 +187,7 @@ def _load_search(path, verbose):
 
 
 def run_search(args):
+    """``sksemantic search``: top-k results per query, on stdout or in an ``.npz``."""
     if args.index is not None:
         if len(args.inputs) != 1:
             raise CLIError("with --index, give only the queries file (the corpus is in the "
