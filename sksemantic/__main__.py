@@ -8,45 +8,25 @@ Run ``sksemantic --help`` (or ``python -m sksemantic --help``) for the subcomman
 - ``graph``: k-nearest-neighbour graph of an embeddings ``.npy`` file, saved as ``.npz``.
 - ``dedup``: near-duplicate groups of an embeddings file (group label per row).
 - ``ids``: semantic IDs (residual k-means codes, unique) for an embeddings file.
-- ``search``: top-k search of query embeddings against corpus embeddings.
+- ``index``: a search index of corpus embeddings, saved to a directory.
+- ``search``: top-k search of query embeddings in corpus embeddings or a saved index.
+
+Steps and progress go to stderr, results to stdout or files; errors are one line on
+stderr (exit status 2). The jobs other than the demo live in :mod:`sksemantic.cli`.
 """
 
-import argparse
 import sys
 import time
 
 import numpy as np
 
+from .cli import main as _cli_main
+from .cli._console import Step as _Step
+from .cli._console import report as _log
+from .cli._console import status as _status
+from .cli._io import Output
+
 __all__ = ["main"]
-
-
-def _log(msg):
-    print(msg, flush=True)
-
-
-class _Step:
-    """Prints a step's name and, on exit, its wall time (progress for long steps)."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.t = time.perf_counter()
-        print(f"... {self.name}", end="", flush=True)
-        return self
-
-    def __exit__(self, *exc):
-        print(f" ({time.perf_counter() - self.t:.1f} s)", flush=True)
-
-
-def _load_npy(path, name):
-    try:
-        X = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"sksemantic: cannot read {name} from {path!r}: {exc}") from None
-    if X.ndim != 2:
-        raise SystemExit(f"sksemantic: {name} must be a 2-d array (n_samples, n_features), got shape {X.shape}.")
-    return X.astype(np.float32, copy=False)
 
 
 # -- the demo -------------------------------------------------------------------------
@@ -61,6 +41,8 @@ def run_demo(args):
     from .quantization import RQKMeansEncoder
     from .search import SemanticSearch
 
+    if args.out:
+        Output(args.out, "--out")  # writable: checked before any work
     t0 = time.perf_counter()
     data = load_debian_packages()
     X, texts, sections, groups = data.data, data.texts, data.target, data.groups
@@ -73,11 +55,11 @@ def run_demo(args):
         try:
             from .search import TextEmbedder
 
-            embedder = TextEmbedder()
+            embedder = TextEmbedder(verbose=0 if args.quiet else 1)
             with _Step("re-embedding the texts with all-MiniLM-L6-v2"):
                 X = embedder.fit_transform(texts).astype(np.float32)
         except ImportError as exc:
-            _log(f"    (no text model: {exc}; using the shipped embeddings)")
+            _status(f"    (no text model: {exc}; using the shipped embeddings)")
             embedder = None
 
     # 1. Graph and communities.
@@ -158,7 +140,7 @@ def run_demo(args):
     if args.out:
         with _Step(f"picture -> {args.out}"):
             _draw(G, community, communities, captions, args.out)
-    _log(f"done in {time.perf_counter() - t0:.1f} s")
+    _status(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -189,113 +171,10 @@ def _draw(G, community, communities, captions, path):
     plt.close(fig)
 
 
-# -- jobs on the user's own embeddings ------------------------------------------------
-def run_graph(args):
-    import scipy.sparse as sp
-
-    from .graph import SemanticGraphTransformer
-
-    X = _load_npy(args.embeddings, "embeddings")
-    est = SemanticGraphTransformer(
-        n_neighbors=args.n_neighbors, metric=args.metric, mode=args.mode,
-        min_similarity=args.min_similarity, algorithm=args.algorithm, random_state=0,
-        verbose=1,
-    )
-    G = est.fit_transform(X)
-    sp.save_npz(args.out, G)
-    _log(f"graph of {X.shape[0]:,} points ({est.algorithm_}): {G.nnz:,} entries -> {args.out}")
-    return 0
-
-
-def run_dedup(args):
-    from .graph import SemanticDeduplicator
-
-    X = _load_npy(args.embeddings, "embeddings")
-    dedup = SemanticDeduplicator(min_similarity=args.min_similarity, random_state=0).fit(X)
-    np.save(args.out, dedup.labels_)
-    _log(f"{X.shape[0]:,} items -> {dedup.n_groups_:,} groups; labels -> {args.out}")
-    return 0
-
-
-def run_ids(args):
-    from .ids import SemanticIdAssigner, codes_to_strings
-    from .quantization import RQKMeansEncoder
-
-    X = _load_npy(args.embeddings, "embeddings")
-    encoder = RQKMeansEncoder(
-        n_levels=args.n_levels, n_clusters=args.n_clusters, random_state=0, verbose=1
-    ).fit(X)
-    ids = SemanticIdAssigner(encoder, uniqueness="counter").assign(X, keys=list(range(len(X))))
-    if args.out.endswith(".txt"):
-        with open(args.out, "w") as fh:
-            fh.write("\n".join(codes_to_strings(ids, fmt=args.format)) + "\n")
-    else:
-        np.save(args.out, ids)
-    _log(f"{X.shape[0]:,} unique semantic IDs of width {ids.shape[1]} -> {args.out}")
-    return 0
-
-
-def run_search(args):
-    from .search import SemanticSearch
-
-    corpus = _load_npy(args.corpus, "corpus")
-    Q = _load_npy(args.queries, "queries")
-    search = SemanticSearch(random_state=0).fit(corpus)
-    results = search.search(Q, top_k=args.top_k)
-    for qi, hits in enumerate(results):
-        print(qi, " ".join(f"{h['corpus_id']}:{h['score']:.4f}" for h in hits))
-    return 0
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="sksemantic",
-        description="Similarity graphs, semantic IDs and search over embeddings.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="the main job on the shipped Debian corpus")
-    p.add_argument("--out", default="sksemantic-demo.png", help="picture to write ('' for none)")
-    p.add_argument("--embed", action="store_true",
-                   help="re-embed the texts with the text extra (sentence-transformers)")
-    p.set_defaults(func=run_demo)
-
-    p = sub.add_parser("graph", help="k-NN graph of embeddings.npy, saved as .npz")
-    p.add_argument("embeddings")
-    p.add_argument("--out", default="graph.npz")
-    p.add_argument("--n-neighbors", type=int, default=10)
-    p.add_argument("--metric", default="cosine")
-    p.add_argument("--mode", default="distance", choices=["distance", "connectivity", "similarity"])
-    p.add_argument("--min-similarity", type=float, default=None)
-    p.add_argument("--algorithm", default="auto")
-    p.set_defaults(func=run_graph)
-
-    p = sub.add_parser("dedup", help="near-duplicate groups of embeddings.npy")
-    p.add_argument("embeddings")
-    p.add_argument("--out", default="groups.npy")
-    p.add_argument("--min-similarity", type=float, default=0.9)
-    p.set_defaults(func=run_dedup)
-
-    p = sub.add_parser("ids", help="unique semantic IDs for embeddings.npy")
-    p.add_argument("embeddings")
-    p.add_argument("--out", default="ids.txt", help=".txt for strings, .npy for codes")
-    p.add_argument("--n-levels", type=int, default=3)
-    p.add_argument("--n-clusters", type=int, default=256)
-    p.add_argument("--format", default="plain", choices=["plain", "token"])
-    p.set_defaults(func=run_ids)
-
-    p = sub.add_parser("search", help="top-k search of queries.npy in corpus.npy")
-    p.add_argument("corpus")
-    p.add_argument("queries")
-    p.add_argument("--top-k", type=int, default=10)
-    p.set_defaults(func=run_search)
-    return parser
-
-
+# -- jobs on the user's own embeddings: sksemantic/cli ----------------------------------
 def main(argv=None):
-    """Entry point of the ``sksemantic`` command."""
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Entry point of the ``sksemantic`` command (see :func:`sksemantic.cli.main`)."""
+    return _cli_main(argv, demo=run_demo)
 
 
 if __name__ == "__main__":

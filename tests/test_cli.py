@@ -1,41 +1,58 @@
+"""The demo, end to end; the other commands are tested in tests/cli/."""
+
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from sksemantic.__main__ import main
-from tests.conftest import clustered_embeddings
+
+REPORT = ("communities, modularity", "distinct items", "query:", "every ID is unique (True)")
+STEPS = ("similarity graph", "communities", "near-duplicate groups", "semantic IDs",
+         "search index")
 
 
-def test_graph_and_dedup_commands(tmp_path, capsys):
-    X, _ = clustered_embeddings(n_samples=200, n_features=16)
-    X = np.vstack([X, X[:5]])  # five exact duplicates
-    np.save(tmp_path / "emb.npy", X)
-    assert main(["graph", str(tmp_path / "emb.npy"), "--out", str(tmp_path / "g.npz"),
-                 "--n-neighbors", "5"]) == 0
-    G = sp.load_npz(tmp_path / "g.npz")
-    assert G.shape == (205, 205) and G.nnz == 205 * 6
-    assert main(["dedup", str(tmp_path / "emb.npy"), "--out", str(tmp_path / "l.npy"),
-                 "--min-similarity", "0.9999"]) == 0
-    labels = np.load(tmp_path / "l.npy")
-    assert (labels[200:] == labels[:5]).all()
-    assert "groups" in capsys.readouterr().out
+def test_demo_reports_on_stdout_steps_and_progress_on_stderr(monkeypatch, capsys):
+    import sksemantic.search
+    from sksemantic.datasets import load_debian_packages
+
+    X = load_debian_packages().data
+    made = []
+
+    class RecordingEmbedder:  # stands in for the text model
+        def __init__(self, verbose=0):
+            made.append(verbose)
+
+        def fit_transform(self, texts):
+            return X
+
+        def transform_queries(self, queries):
+            return X[: len(queries)] + np.float32(0.01)
+
+    monkeypatch.setattr(sksemantic.search, "TextEmbedder", RecordingEmbedder)
+    assert main(["demo", "--embed", "--out", ""]) == 0
+    assert made == [1]  # the embedding step shows its progress
+    out, err = capsys.readouterr()
+    for result in REPORT:
+        assert result in out
+    for step in ("re-embedding the texts",) + STEPS:
+        assert any(line.startswith(f"... {step}") for line in err.splitlines()), step
+    assert "... " not in out and "done in" in err
 
 
-def test_bad_embeddings_file_is_a_clear_error(tmp_path):
-    np.save(tmp_path / "flat.npy", np.ones(10))
-    with pytest.raises(SystemExit, match="must be a 2-d array"):
-        main(["graph", str(tmp_path / "flat.npy")])
-    with pytest.raises(SystemExit, match="cannot read embeddings"):
-        main(["graph", str(tmp_path / "missing.npy")])
-
-
-def test_demo_runs_end_to_end(tmp_path, capsys):
+@pytest.mark.slow
+def test_demo_with_the_shipped_embeddings_draws_the_picture(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "demo.png"
     assert main(["demo", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
-    for step in ("similarity graph", "communities", "near-duplicate groups", "semantic IDs",
-                 "query:", "done in"):
-        assert step in text
-    assert "every ID is unique (True)" in text
+    text, err = capsys.readouterr()
+    for result in REPORT + ("more like:",):
+        assert result in text
+    assert f"picture -> {out}" in err
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_checks_its_picture_path_first(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(tmp_path / "no" / "demo.png")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err
