@@ -148,6 +148,18 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
         -------
         costs : ndarray of shape (n_samples, n_clusters_[-1])
             In the codebooks' dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sksemantic.quantization import RQKMeansEncoder
+        >>> X = np.random.default_rng(0).normal(size=(100, 4))
+        >>> enc = RQKMeansEncoder(n_levels=2, n_clusters=5, random_state=0).fit(X)
+        >>> costs = enc.last_level_costs(X)
+        >>> costs.shape
+        (100, 5)
+        >>> bool((costs.argmin(axis=1) == enc.transform(X)[:, -1]).all())
+        True
         """
         self._check_codebooks_ready()
         Z = self._latent(self._validate_X(X))
