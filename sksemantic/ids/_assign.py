@@ -259,7 +259,7 @@ class SemanticIdAssigner:
         if rest.size:
             sel = rows[rest]
             Xr = X.iloc[sel] if hasattr(X, "iloc") else X[sel]
-            cost = self.encoder._last_level_costs(Xr, codes[rest]).astype(np.float64)
+            cost = self.encoder.last_level_costs(Xr, codes[rest]).astype(np.float64)
             if self.uniqueness == "sinkhorn":
                 cost = self._sinkhorn_costs(cost, inv[rest], taken)
             last[rest] = _greedy_free(cost, inv[rest], taken, groups)

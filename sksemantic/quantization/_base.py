@@ -3,10 +3,11 @@
 A residual encoder has ``n_levels`` codebooks; a row's code at level ``l`` names the
 codeword chosen for what the previous levels left unexplained, and the reconstruction is
 the sum of the chosen codewords. Subclasses learn the codebooks in ``fit`` (k-means on
-residuals in :class:`RQKMeansEncoder`, a network in the RQ-VAE) and may override
-``_encode`` / ``_decode`` when their encoder is more than nearest codewords; everything
-the user sees (``transform``, ``inverse_transform``, ``score``, feature names, semantic-ID
-strings, the device logic) lives here, once.
+residuals in :class:`RQKMeansEncoder`, a network in the RQ-VAE) and override ``_latent``
+(the map into the codebooks' space) and ``_decode`` when their encoder is more than
+nearest codewords; everything the user sees (``transform``, ``inverse_transform``,
+``score``, feature names, semantic-ID strings, last-level costs, the device logic) lives
+here, once.
 
 Fitted state a subclass must set: ``codebooks_`` (list of float arrays, one per level,
 always numpy, so a model fitted on a GPU loads on a CPU-only machine), ``n_clusters_``
@@ -19,37 +20,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import VersionedPickleMixin
-from ..utils import check_int_codes, import_optional
+from ..utils import check_int_codes, resolve_device
 from ..utils._validation import check_value_range
 from ._kernels import decode_numpy, encode_numpy, encode_torch
 
-__all__ = ["BaseResidualEncoder", "resolve_device"]
-
-DEVICES = ("cpu", "cuda", "mps")
-
-
-def resolve_device(device):
-    """Check that ``device`` can be used now; return it as a string.
-
-    ``"cpu"`` always works (numpy). ``"cuda"``, ``"cuda:N"`` and ``"mps"`` need torch and
-    the hardware; the error says which is missing.
-    """
-    device = str(device)
-    if device == "cpu":
-        return device
-    kind = device.split(":")[0]
-    if kind not in ("cuda", "mps"):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}.")
-    torch = import_optional("torch", purpose=f"device={device!r}")
-    available = (
-        torch.cuda.is_available() if kind == "cuda" else torch.backends.mps.is_available()
-    )
-    if not available:
-        raise ValueError(
-            f"device={device!r} was requested but torch reports no {kind} device on this "
-            "machine; use device='cpu'."
-        )
-    return device
+__all__ = ["BaseResidualEncoder"]
 
 
 class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
@@ -57,8 +32,9 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
 
     Provides ``transform`` (integer codes of shape ``(n_samples, n_levels)``),
     ``inverse_transform`` (sum of the chosen codewords), ``score`` (negative mean squared
-    reconstruction error), ``get_feature_names_out`` (one name per level) and the
-    semantic-ID helpers ``to_ids`` / ``from_ids``.
+    reconstruction error), ``get_feature_names_out`` (one name per level), the
+    semantic-ID helpers ``to_ids`` / ``from_ids`` and ``last_level_costs`` (what the
+    uniqueness policies of :class:`sksemantic.ids.SemanticIdAssigner` minimise).
     """
 
     # Internal switch for the encode kernel: None follows ``device``; "torch" forces the
@@ -77,9 +53,21 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
         device = getattr(self, "device", "cpu") or "cpu"
         return "cpu" if device == "cpu" else device
 
+    def _latent(self, X):
+        """The rows of validated ``X`` in the space the codebooks live in.
+
+        The identity here (codebooks in the input space); an encoder that maps its
+        input first (the RQ-VAE's MLP) overrides it.
+        """
+        return X
+
     def _encode(self, X):
         """Codes of validated ``X`` (codebook dtype); nearest codewords level by level."""
-        return self._encode_with(X, self.codebooks_, getattr(self, "balance_offsets_", None))
+        return self._encode_latent(self._latent(X))
+
+    def _encode_latent(self, Z):
+        """Greedy residual codes of rows ``Z`` already in the codebooks' space."""
+        return self._encode_with(Z, self.codebooks_, getattr(self, "balance_offsets_", None))
 
     def _encode_with(self, X, codebooks, offsets=None, residual_out=None):
         """Greedy residual codes of ``X`` for ``codebooks``, on this encoder's device;
@@ -101,25 +89,6 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
     def _decode(self, codes):
         """Reconstruction of validated codes."""
         return decode_numpy(codes, self.codebooks_, self.codebooks_[0].dtype)
-
-    def _last_level_costs(self, X, codes):
-        """Cost of every last-level codeword for each row, given its codes on the levels
-        before: ``|r - c_j|^2 - offset_j`` with ``r`` the residual before the last level.
-        Used to re-encode colliding IDs to the nearest free code."""
-        X = self._validate_X(X)
-        codes = self._check_codes(codes)
-        residual = np.array(X, copy=True)
-        for level, cb in enumerate(self.codebooks_[:-1]):
-            residual -= cb[codes[:, level]]
-        last = self.codebooks_[-1]
-        cost = residual @ last.T
-        cost *= -2
-        cost += np.einsum("ij,ij->i", last, last)
-        cost += np.einsum("ij,ij->i", residual, residual)[:, None]
-        offsets = getattr(self, "balance_offsets_", None)
-        if offsets is not None and offsets[-1] is not None:
-            cost -= offsets[-1]
-        return cost
 
     def _validate_X(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -157,6 +126,66 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
         self._check_codebooks_ready()
         codes = self._check_codes(X)
         return self._decode(codes)
+
+    def last_level_costs(self, X, codes=None):
+        """Cost of every last-level codeword for each row, its other levels fixed.
+
+        The cost of codeword ``j`` for a row is ``|r - c_j|^2`` (minus the codeword's
+        balance offset, for balanced encoders), with ``r`` the row's residual before the
+        last level, in the space the codebooks live in (the latent space for the
+        RQ-VAE). Its argmin over ``j`` is the row's last-level code; the uniqueness
+        policies of :class:`sksemantic.ids.SemanticIdAssigner` use it to move a
+        colliding item to the cheapest free code.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+        codes : array-like of shape (n_samples, n_levels), default=None
+            Codes of ``X`` whose levels before the last fix the residual; only their
+            last column is ignored. None uses ``transform(X)``.
+
+        Returns
+        -------
+        costs : ndarray of shape (n_samples, n_clusters_[-1])
+            In the codebooks' dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sksemantic.quantization import RQKMeansEncoder
+        >>> X = np.random.default_rng(0).normal(size=(100, 4))
+        >>> enc = RQKMeansEncoder(n_levels=2, n_clusters=5, random_state=0).fit(X)
+        >>> costs = enc.last_level_costs(X)
+        >>> costs.shape
+        (100, 5)
+        >>> bool((costs.argmin(axis=1) == enc.transform(X)[:, -1]).all())
+        True
+        """
+        self._check_codebooks_ready()
+        Z = self._latent(self._validate_X(X))
+        if codes is None:
+            codes = self._encode_latent(Z)
+        else:
+            codes = self._check_codes(codes)
+            if codes.shape[0] != Z.shape[0]:
+                raise ValueError(
+                    f"codes has {codes.shape[0]} rows but X has {Z.shape[0]}; give one row "
+                    "of codes per row of X."
+                )
+        residual = Z
+        if len(self.codebooks_) > 1:
+            residual = Z - decode_numpy(codes[:, :-1], self.codebooks_[:-1], Z.dtype)
+        last = self.codebooks_[-1]
+        cost = residual @ last.T
+        cost *= -2
+        cost += np.einsum("ij,ij->i", last, last)
+        cost += np.einsum("ij,ij->i", residual, residual)[:, None]
+        np.maximum(cost, 0, out=cost)  # squared distances, up to rounding
+        offsets = getattr(self, "balance_offsets_", None)
+        if offsets is not None and offsets[-1] is not None:
+            cost -= offsets[-1]
+        return cost
 
     def _check_codes(self, codes, name="codes"):
         codes = check_int_codes(codes, n_levels=self._n_levels_fitted(), name=name)

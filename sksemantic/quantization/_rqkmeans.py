@@ -11,9 +11,9 @@ from sklearn.utils.validation import validate_data
 from ..cluster import balanced_kmeans, kmeans
 from ..cluster._balanced import _fit_offsets
 from ..cluster._kmeans import SampleMoments, auto_pca_components, best_seeding, nearest_centroid
-from ..utils import Progress, import_optional
+from ..utils import Progress, check_n_clusters_per_level, import_optional, resolve_device
 from ..utils._validation import check_value_range
-from ._base import BaseResidualEncoder, resolve_device
+from ._base import BaseResidualEncoder
 from ._kernels import shift_by_codewords
 
 __all__ = ["RQKMeansEncoder"]
@@ -105,7 +105,8 @@ class RQKMeansEncoder(BaseResidualEncoder):
         higher reconstruction error.
     device : str, default="cpu"
         ``"cpu"`` runs numpy/BLAS. ``"cuda"``, ``"cuda:N"`` or ``"mps"`` run the k-means
-        and encoding in torch on that device (torch is imported only then). Codebooks
+        and encoding in torch on that device (torch is imported only then); ``"auto"``
+        the first available of CUDA, MPS and the CPU. Codebooks
         are stored as numpy arrays, so a model fitted on a GPU loads and encodes on a
         CPU-only machine; numpy and torch give the same codes for the same codebooks.
     random_state : int, RandomState instance or None, default=None
@@ -225,19 +226,6 @@ class RQKMeansEncoder(BaseResidualEncoder):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _n_clusters_list(self):
-        if isinstance(self.n_clusters, Integral):
-            return [int(self.n_clusters)] * self.n_levels
-        values = np.asarray(self.n_clusters)
-        if values.ndim != 1 or len(values) != self.n_levels:
-            raise ValueError(
-                f"n_clusters must be an int or have one entry per level (n_levels="
-                f"{self.n_levels}), got {self.n_clusters!r}."
-            )
-        if values.dtype.kind not in "iu" or np.any(values < 1):
-            raise ValueError(f"n_clusters must hold positive integers, got {self.n_clusters!r}.")
-        return [int(v) for v in values]
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the codebooks, level by level, by k-means on the residuals.
@@ -256,13 +244,8 @@ class RQKMeansEncoder(BaseResidualEncoder):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         check_value_range(X, dtype=X.dtype, norm=2, purpose="k-means")
-        n_clusters = self._n_clusters_list()
         n = X.shape[0]
-        if max(n_clusters) > n:
-            raise ValueError(
-                f"n_clusters={max(n_clusters)} exceeds n_samples={n}: every codeword needs "
-                "at least one training row. Use fewer clusters or more data."
-            )
+        n_clusters = check_n_clusters_per_level(self.n_clusters, self.n_levels, n_samples=n)
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         size = self._train_size(n, n_clusters)

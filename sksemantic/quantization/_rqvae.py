@@ -8,29 +8,33 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
+from sklearn.base import _fit_context, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils import effective_n_jobs, import_optional
+from ..utils import (
+    check_n_clusters_per_level,
+    effective_n_jobs,
+    import_optional,
+    resolve_device,
+)
 from ._base import BaseResidualEncoder
-from ._base import resolve_device as _check_device
-from ._kernels import decode_numpy, encode_numpy
+from ._kernels import decode_numpy
+from ._rqkmeans import RQKMeansEncoder
 
 torch = import_optional("torch", purpose="RQVAEEncoder")
 skorch = import_optional("skorch", purpose="RQVAEEncoder")
 
-from skorch.callbacks import (  # noqa: E402
-    EarlyStopping,
-    LRScheduler,
-    PassthroughScoring,
-)
+from skorch.callbacks import EarlyStopping, PassthroughScoring  # noqa: E402
 
 from ._torch_modules import (  # noqa: E402
     BestCollisions,
     CodebookInit,
     CodebookUsage,
+    LRFactor,
+    LRSchedule,
     RQVAEModule,
     RQVAENet,
     silent_sink,
@@ -41,22 +45,6 @@ __all__ = ["RQVAEEncoder"]
 
 _INFER_BATCH = 8192
 _MONITOR_SIZE = 10_000
-
-
-def resolve_device(device):
-    """The torch device to use for ``device``, checked to be available.
-
-    ``"auto"`` picks CUDA when available, else Apple's MPS, else the CPU; anything else
-    goes through the residual encoders' shared check.
-    """
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    return _check_device(device)
 
 
 @contextmanager
@@ -89,7 +77,7 @@ class RQVAEEncoder(BaseResidualEncoder):
     What keeps the codebooks alive (codebook collapse is the usual failure):
 
     - each level's codebook starts as the k-means of the residuals of a large first
-      batch (``kmeans_init``);
+      batch, or as given codebooks (``codebook_init``);
     - codewords unused for a window of ``10 * n_clusters`` samples are re-seeded from
       the residuals of the current batch (``reset_dead_codes``);
     - the gradient through the code choice is the straight-through estimator or the
@@ -97,11 +85,12 @@ class RQVAEEncoder(BaseResidualEncoder):
     - codebooks follow a moving average of their residuals (``ema_decay``), or are
       learned by gradient (``ema_decay=None``);
     - the loss is ``reconstruction + quantization_weight * (codebook + beta *
-      commitment)``, each a mean squared error per coordinate (over the input
-      features for the reconstruction, over the latent dimensions for the
-      quantisation terms, which are also averaged over the levels; no codebook term
-      with ``ema_decay``), as in TIGER and semantic-id: the balance between the two
-      does not depend on ``n_features / latent_dim``.
+      commitment)``, each a mean error per coordinate (squared, or absolute for
+      ``reconstruction_loss="l1"``; over the input features for the reconstruction,
+      over the latent dimensions for the quantisation terms, which are also averaged
+      over the levels; no codebook term with ``ema_decay``), as in TIGER and
+      semantic-id: the balance between the two does not depend on
+      ``n_features / latent_dim``.
 
     Parameters
     ----------
@@ -119,16 +108,14 @@ class RQVAEEncoder(BaseResidualEncoder):
     quantization_weight : float, default=0.5
         Weight of the quantisation loss against the reconstruction loss (both per
         coordinate). Larger values tie the encoder's outputs more tightly to the
-        codewords. Half of TIGER's 1.0: on data with little structure for the
-        decoder to learn (Gaussian noise, 20,000 x 768, 15 epochs), codes collide 5
-        times as often with 1.0 as with 0.5 (1.0% of rows against 0.2%), while on
-        real sentence embeddings (Debian descriptions, 25,000 x 384, 20 epochs) the
-        two differ little (8.8% against 9.0%) and both collide less than with the
-        sum-over-coordinates loss used before (about 9.7%, a weight 12 times smaller
-        there). On unstructured data the summed loss did better: on 100,000 x 768
-        Gaussian noise, 2.4% of rows collide after 6 epochs against 0.44% after 5
-        epochs with it; a weight of ``latent_dim / n_features`` (about 0.04 there)
-        restores that balance.
+        codewords. Half of TIGER's 1.0, a compromise between real embeddings (where
+        larger weights collide a little less) and unstructured data (where they
+        collide more); ``latent_dim / n_features`` suits the latter. Measurements in
+        ``benchmarks/results_rqvae.md``.
+    reconstruction_loss : {"mse", "l1"}, default="mse"
+        Reconstruction error per coordinate: squared (``"mse"``) or absolute
+        (``"l1"``, less swayed by a few badly reconstructed coordinates), as
+        semantic-id's ``loss_type``.
     gradient : {"rotation", "ste"}, default="rotation"
         ``"ste"``: straight-through (gradient copied from the quantised vector to the
         encoder output). ``"rotation"``: the rotation trick (Fifty et al. 2024),
@@ -139,19 +126,43 @@ class RQVAEEncoder(BaseResidualEncoder):
         them (the k-means step of VQ-VAE's appendix, with Laplace smoothing), which
         tracks the encoder as it moves; None learns them by gradient on the codebook
         loss ``|sg(r) - e|^2`` as in TIGER.
-    kmeans_init : bool, default=True
-        Initialise each codebook by k-means on the first batch's residuals (otherwise
-        uniform in ``[-1/k, 1/k]``, which often collapses).
+    codebook_init : {"kmeans", "uniform"}, RQKMeansEncoder or list of ndarray, \
+            default="kmeans"
+        Where the codebooks start:
+
+        - ``"kmeans"``: each level's codebook is the k-means of the residuals of a
+          first batch of ``init_size`` rows, through the untrained encoder;
+        - ``"uniform"``: uniform in ``[-1/k, 1/k]``, as the original RQ-VAE (often
+          collapses);
+        - an :class:`RQKMeansEncoder`, or ``n_levels`` arrays of shape
+          ``(n_clusters[l], latent_dim)``: these codebooks, on the input space,
+          with an encoder that starts as the identity (``x + MLP(x)``, the MLP's last
+          layer zero), so that training starts from the residual k-means codes
+          (semantic-id's RQ-KMeans+ start). Needs ``latent_dim == n_features``. An
+          unfitted RQKMeansEncoder (as :func:`~sklearn.base.clone` leaves one) is
+          cloned and fitted on ``X`` first; balance offsets are not used.
     init_size : int, default=None
-        Rows of that first batch; ``min(n_samples, max(10_000, 40 * max(n_clusters)))``
-        when None.
+        Rows of the first batch of ``codebook_init="kmeans"``;
+        ``min(n_samples, max(10_000, 40 * max(n_clusters)))`` when None.
     reset_dead_codes : bool, default=True
         Re-seed unused codewords during training.
     learning_rate : float, default=1e-3
-        Adam learning rate.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
-        ``"cosine"``: cosine annealing over ``max_epochs`` down to 1% of
-        ``learning_rate`` (skorch's ``LRScheduler``).
+        Peak learning rate of AdamW.
+    weight_decay : float, default=0.0
+        AdamW's decoupled weight decay, on every weight learned by gradient.
+    lr_schedule : {"cosine", "step", "constant"}, default="cosine"
+        Learning rate after the warm-up, set at every epoch: ``"cosine"`` anneals
+        from ``learning_rate`` towards 1% of it over the remaining epochs; ``"step"``
+        multiplies it by ``lr_gamma`` every ``lr_step_size`` epochs; ``"constant"``
+        keeps it.
+    warmup_epochs : int, default=0
+        Epochs over which the learning rate rises linearly, batch by batch, from
+        ``learning_rate / warmup_batches`` to ``learning_rate`` before the schedule
+        starts. Must be smaller than ``max_epochs``.
+    lr_step_size : int, default=10
+        Epochs between two drops of ``lr_schedule="step"``.
+    lr_gamma : float, default=0.5
+        Factor of each drop of ``lr_schedule="step"``.
     max_epochs : int, default=20
         Passes over the data.
     batch_size : int, default=1024
@@ -194,7 +205,9 @@ class RQVAEEncoder(BaseResidualEncoder):
         Per-epoch records: ``train_loss``, ``recon_loss``, ``quant_loss``,
         ``monitor_collisions`` (with ``keep_best``), ``codebook_usage`` (fraction of
         each level's codewords used in the epoch), ``min_usage``, ``n_reset``
-        (codewords re-seeded), ``dur``.
+        (codewords re-seeded), ``dur``, and ``event_lr`` (the learning rate of the
+        epoch's last batch, also recorded for each batch) unless the learning rate
+        is constant.
     device_ : str
         Device the model lives on (``"cpu"`` after loading a GPU-trained model on a
         machine without a GPU).
@@ -224,20 +237,18 @@ class RQVAEEncoder(BaseResidualEncoder):
     Notes
     -----
     ``score`` is the negative mean squared reconstruction error per feature, as for
-    every residual encoder. Needs the ``torch`` extra (``pip install 'sksemantic[torch]'``). Training on the
-    CPU is deterministic for a given ``random_state`` (with the same number of torch
-    threads); on a GPU it is not, and the estimator's tags say so. A model trained on
-    a GPU loads and encodes on a CPU-only machine (skorch maps the tensors to the CPU
-    and ``device_`` becomes ``"cpu"``).
+    every residual encoder (whatever ``reconstruction_loss``). Needs the ``torch``
+    extra (``pip install 'sksemantic[torch]'``). Training on the CPU is deterministic
+    for a given ``random_state`` (with the same number of torch threads); on a GPU it
+    is not, and the estimator's tags say so. A model trained on a GPU loads and
+    encodes on a CPU-only machine (skorch maps the tensors to the CPU and ``device_``
+    becomes ``"cpu"``).
 
     Speed: on the CPU, training is dominated by the MLPs' matrix products (about
-    ``6 * n_params`` flops per row per epoch, 6.7 Mflop for 768-dimensional inputs
-    with the default architecture). torch runs each operation on all its threads,
-    which wait for each other at its end: when other processes keep the cores busy,
-    those waits can make training several times slower than on one thread (on two
-    cores shared with two other busy processes, an epoch of the bare MLPs took 5 to 6
-    times longer on two threads than on one), so ``n_jobs=1`` is the right setting
-    on a shared machine.
+    ``6 * n_params`` flops per row per epoch). torch runs each operation on all its
+    threads, which wait for each other at its end; when other processes keep the
+    cores busy those waits can make training several times slower than on one
+    thread, so ``n_jobs=1`` is the right setting on a shared machine.
 
     Examples
     --------
@@ -273,13 +284,18 @@ class RQVAEEncoder(BaseResidualEncoder):
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
         "quantization_weight": [Interval(Real, 0, None, closed="left")],
+        "reconstruction_loss": [StrOptions({"mse", "l1"})],
         "gradient": [StrOptions({"rotation", "ste"})],
         "ema_decay": [Interval(Real, 0, 1, closed="neither"), None],
-        "kmeans_init": ["boolean"],
+        "codebook_init": [StrOptions({"kmeans", "uniform"}), RQKMeansEncoder, "array-like"],
         "init_size": [Interval(Integral, 1, None, closed="left"), None],
         "reset_dead_codes": ["boolean"],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"cosine", "step", "constant"})],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
+        "lr_gamma": [Interval(Real, 0, 1, closed="right")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "keep_best": ["boolean"],
@@ -300,13 +316,18 @@ class RQVAEEncoder(BaseResidualEncoder):
         latent_dim=32,
         beta=0.25,
         quantization_weight=0.5,
+        reconstruction_loss="mse",
         gradient="rotation",
         ema_decay=0.99,
-        kmeans_init=True,
+        codebook_init="kmeans",
         init_size=None,
         reset_dead_codes=True,
         learning_rate=1e-3,
+        weight_decay=0.0,
         lr_schedule="cosine",
+        warmup_epochs=0,
+        lr_step_size=10,
+        lr_gamma=0.5,
         max_epochs=20,
         batch_size=1024,
         keep_best=True,
@@ -323,13 +344,18 @@ class RQVAEEncoder(BaseResidualEncoder):
         self.latent_dim = latent_dim
         self.beta = beta
         self.quantization_weight = quantization_weight
+        self.reconstruction_loss = reconstruction_loss
         self.gradient = gradient
         self.ema_decay = ema_decay
-        self.kmeans_init = kmeans_init
+        self.codebook_init = codebook_init
         self.init_size = init_size
         self.reset_dead_codes = reset_dead_codes
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
+        self.lr_step_size = lr_step_size
+        self.lr_gamma = lr_gamma
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.keep_best = keep_best
@@ -360,26 +386,33 @@ class RQVAEEncoder(BaseResidualEncoder):
         """
         X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
         n, d = X.shape
-        n_clusters = self._check_n_clusters(n)
+        n_clusters = check_n_clusters_per_level(self.n_clusters, self.n_levels, n_samples=n)
         hidden = self._check_hidden_dims()
+        if self.warmup_epochs >= self.max_epochs:
+            raise ValueError(
+                f"warmup_epochs={self.warmup_epochs} must be smaller than max_epochs="
+                f"{self.max_epochs}: the schedule needs at least one epoch after it."
+            )
         device = resolve_device(self.device)
+        init_codebooks = self._check_codebook_init(X, n_clusters)
+        kmeans_init = init_codebooks is None and self.codebook_init == "kmeans"
         rng = check_random_state(self.random_state)
         module_seed, net_seed, init_seed, monitor_seed = (
             int(s) for s in rng.randint(2**31 - 1, size=4)
         )
         X32 = np.require(X, dtype=np.float32, requirements=["C", "W"])
-        init_size = self.init_size or min(n, max(10_000, 40 * int(n_clusters.max())))
-        if init_size < n_clusters.max():
-            raise ValueError(
-                f"init_size={init_size} is smaller than n_clusters={int(n_clusters.max())}: "
-                "k-means cannot seed that many codewords."
-            )
         callbacks = [
             ("recon_loss", PassthroughScoring(name="recon_loss", on_train=True)),
             ("quant_loss", PassthroughScoring(name="quant_loss", on_train=True)),
             ("codebook_usage", CodebookUsage()),
         ]
-        if self.kmeans_init:
+        if kmeans_init:
+            init_size = self.init_size or min(n, max(10_000, 40 * max(n_clusters)))
+            if init_size < max(n_clusters):
+                raise ValueError(
+                    f"init_size={init_size} is smaller than n_clusters={max(n_clusters)}: "
+                    "k-means cannot seed that many codewords."
+                )
             callbacks.insert(
                 0,
                 (
@@ -393,14 +426,22 @@ class RQVAEEncoder(BaseResidualEncoder):
             callbacks.append(
                 ("best_collisions", BestCollisions(_MONITOR_SIZE, seed=monitor_seed))
             )
-        if self.lr_schedule == "cosine":
+        if self.lr_schedule != "constant" or self.warmup_epochs:
+            factor = LRFactor(
+                self.lr_schedule,
+                steps_per_epoch=-(-n // self.batch_size),
+                max_epochs=self.max_epochs,
+                warmup_epochs=self.warmup_epochs,
+                step_size=self.lr_step_size,
+                gamma=self.lr_gamma,
+            )
             callbacks.append(
                 (
                     "lr_schedule",
-                    LRScheduler(
-                        policy="CosineAnnealingLR",
-                        T_max=self.max_epochs,
-                        eta_min=0.01 * self.learning_rate,
+                    LRSchedule(
+                        policy=torch.optim.lr_scheduler.LambdaLR,
+                        step_every="batch",
+                        lr_lambda=factor,
                     ),
                 )
             )
@@ -422,13 +463,15 @@ class RQVAEEncoder(BaseResidualEncoder):
             module__n_features=d,
             module__hidden_dims=hidden,
             module__latent_dim=self.latent_dim,
-            module__n_clusters=tuple(int(k) for k in n_clusters),
+            module__n_clusters=tuple(n_clusters),
             module__beta=self.beta,
             module__gradient=self.gradient,
             module__seed=module_seed,
-            module__kmeans_init=self.kmeans_init,
+            module__kmeans_init=kmeans_init,
             module__ema_decay=self.ema_decay,
-            optimizer=torch.optim.Adam,
+            module__codebooks=init_codebooks,
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
             optimizer__foreach=True,  # one fused update per step (the default on CUDA only)
             lr=self.learning_rate,
             max_epochs=self.max_epochs,
@@ -440,8 +483,9 @@ class RQVAEEncoder(BaseResidualEncoder):
             callbacks__print_log__keys_ignored=["codebook_usage"],
             verbose=int(self.verbose > 0),
             quantization_weight=self.quantization_weight,
+            reconstruction_loss=self.reconstruction_loss,
             reset_dead_codes=self.reset_dead_codes,
-            reset_window=10 * int(n_clusters.max()),
+            reset_window=10 * max(n_clusters),
             seed=net_seed,
         )
         # Layer construction draws from torch's global generator before our seeded
@@ -452,7 +496,7 @@ class RQVAEEncoder(BaseResidualEncoder):
         self.net_ = net
         self.history_ = net.history
         self.device_ = device
-        self.n_clusters_ = [int(k) for k in n_clusters]
+        self.n_clusters_ = list(n_clusters)
         self.n_epochs_ = len(net.history)
         best = dict(net.callbacks_).get("best_collisions")
         self.best_epoch_ = best.best_epoch_ if best is not None else self.n_epochs_
@@ -468,26 +512,54 @@ class RQVAEEncoder(BaseResidualEncoder):
         self.codebook_usage_ = usage["used_fraction"]
         return self
 
-    def _check_n_clusters(self, n_samples):
-        k = self.n_clusters
-        if isinstance(k, Integral):
-            ks = np.full(self.n_levels, int(k), dtype=np.int64)
-        else:
-            ks = np.asarray(k)
-            if ks.ndim != 1 or ks.shape[0] != self.n_levels or ks.dtype.kind not in "iu":
+    def _check_codebook_init(self, X, n_clusters):
+        """The given initial codebooks as float32 arrays, checked; None for a named start."""
+        init = self.codebook_init
+        if isinstance(init, str):
+            return None
+        n_features = X.shape[1]
+        if isinstance(init, RQKMeansEncoder):
+            try:
+                check_is_fitted(init, "codebooks_")
+            except NotFittedError:
+                init = clone(init)
+                init._validate_params()  # fit's own check is skipped inside this fit
+                init.fit(X)
+            if init.n_features_in_ != n_features:
                 raise ValueError(
-                    f"n_clusters must be an int or {self.n_levels} ints (one per level), "
-                    f"got {k!r}."
+                    f"codebook_init is an RQKMeansEncoder fitted on {init.n_features_in_} "
+                    f"features, but X has {n_features}."
                 )
-            ks = ks.astype(np.int64)
-            if np.any(ks < 1):
-                raise ValueError(f"n_clusters must be >= 1 at every level, got {k!r}.")
-        if ks.max() > n_samples:
+            codebooks, what = init.codebooks_, "the RQKMeansEncoder in codebook_init"
+        else:
+            if isinstance(init, np.ndarray) and init.ndim != 3:
+                raise ValueError(
+                    "codebook_init must be 'kmeans', 'uniform', an RQKMeansEncoder or "
+                    f"n_levels={self.n_levels} arrays of shape (n_clusters, latent_dim); got "
+                    f"an array of shape {init.shape}."
+                )
+            codebooks = [
+                check_array(cb, dtype=[np.float64, np.float32], input_name=f"codebook_init[{i}]")
+                for i, cb in enumerate(init)
+            ]
+            what = "codebook_init"
+        if len(codebooks) != self.n_levels:
             raise ValueError(
-                f"n_clusters={int(ks.max())} exceeds n_samples={n_samples}: each codeword is "
-                "seeded from a distinct sample."
+                f"{what} has {len(codebooks)} codebooks but n_levels={self.n_levels}."
             )
-        return ks
+        if self.latent_dim != n_features:
+            raise ValueError(
+                f"codebook_init gives codebooks on the input space, so latent_dim must equal "
+                f"n_features={n_features} (the encoder starts as the identity); got "
+                f"latent_dim={self.latent_dim}."
+            )
+        for level, (cb, k) in enumerate(zip(codebooks, n_clusters, strict=True)):
+            if cb.shape != (k, self.latent_dim):
+                raise ValueError(
+                    f"{what}: codebook {level} has shape {cb.shape}, but n_clusters and "
+                    f"latent_dim need ({k}, {self.latent_dim}) at that level."
+                )
+        return [np.asarray(cb, dtype=np.float32) for cb in codebooks]
 
     def _check_hidden_dims(self):
         dims = self.hidden_dims
@@ -505,8 +577,9 @@ class RQVAEEncoder(BaseResidualEncoder):
         return tuple(dims)
 
     # ------------------------------------------------------------- encoding
-    # BaseResidualEncoder provides transform, inverse_transform, score, feature names
-    # and the semantic-ID helpers; the hooks below put the MLPs around its codebooks.
+    # BaseResidualEncoder provides transform, inverse_transform, score, feature names,
+    # the semantic-ID helpers and last_level_costs; the hooks below put the MLPs around
+    # its codebooks.
     def _module(self):
         module = self.net_.module_
         module.eval()
@@ -524,9 +597,6 @@ class RQVAEEncoder(BaseResidualEncoder):
                 out[start : start + _INFER_BATCH] = z.cpu().numpy()
         return out
 
-    def _encode(self, X):
-        return encode_numpy(self._latent(X), self.codebooks_)
-
     @torch.no_grad()
     def _decode(self, codes):
         module, dev = self._module()
@@ -538,22 +608,6 @@ class RQVAEEncoder(BaseResidualEncoder):
                     module.decoder(zq[start : start + _INFER_BATCH].to(dev)).cpu().numpy()
                 )
         return out
-
-    def _last_level_costs(self, X, codes):
-        """Squared latent distance from the residual before the last level to every
-        last-level codeword: what the uniqueness policies ("nearest_free", "sinkhorn")
-        minimise when they move a colliding item to a free code."""
-        X = self._validate_X(X)
-        codes = self._check_codes(codes)
-        residual = self._latent(X)
-        if len(self.codebooks_) > 1:
-            residual -= decode_numpy(codes[:, :-1], self.codebooks_[:-1], np.float32)
-        last = self.codebooks_[-1]
-        cost = residual @ last.T
-        cost *= -2
-        cost += np.einsum("ij,ij->i", last, last)
-        cost += np.einsum("ij,ij->i", residual, residual)[:, None]
-        return np.maximum(cost, 0)
 
     # ---------------------------------------------------------- persistence
     def __setstate__(self, state):

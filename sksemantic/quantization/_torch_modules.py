@@ -10,30 +10,39 @@ semantic-id's port of it), with the pieces that keep codebooks alive:
 - an MLP encoder to a small latent space, ``n_levels`` residual codebooks and an MLP
   decoder;
 - every codebook initialised by k-means on the residuals of a large first batch
-  (:class:`CodebookInit`, using the shared k-means kernel);
+  (:class:`CodebookInit`, using the shared k-means kernel), or from given codebooks in
+  the input space with an encoder that starts as the identity (:class:`ResidualMLP`,
+  semantic-id's RQ-KMeans+ start);
 - codes unused over a window of samples re-seeded from the current batch's residuals
   (dead-code reset, in :meth:`RQVAENet.train_step`);
 - straight-through or rotation-trick gradients through the quantiser;
 - codebooks updated by moving averages of their residuals, or by gradient;
 - loss = reconstruction + ``quantization_weight`` * (codebook + ``beta`` * commitment),
-  each a per-coordinate mean squared error;
+  each a per-coordinate mean squared error (or mean absolute error for the
+  reconstruction);
+- the learning rate set batch by batch by :class:`LRFactor` (warm-up, then cosine,
+  step or constant);
 - optionally, the model of the epoch whose codes collide least on a monitor sample
   kept (:class:`BestCollisions`).
 """
 
+import math
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 from torch import nn
 
 from ..cluster import kmeans
 
 __all__ = [
     "MLP",
+    "LRFactor",
+    "LRSchedule",
+    "ResidualMLP",
     "ResidualQuantizer",
     "RQVAEModule",
     "RQVAENet",
@@ -74,6 +83,33 @@ class MLP(nn.Sequential):
             if i < len(dims) - 2:
                 layers.append(nn.ReLU())
         super().__init__(*layers)
+
+
+class ResidualMLP(nn.Module):
+    """``x + MLP(x)``, with the MLP's last layer zero at the start: the identity at first.
+
+    The encoder of semantic-id's RQ-KMeans+ start: with codebooks fitted on the input
+    space (by residual k-means), the untrained encoder leaves the data where those
+    codebooks quantise it, and training departs from there.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Layer widths of the MLP, input first and output last (equal).
+    generator : torch.Generator
+        Source of the initial weights of the other layers.
+    """
+
+    def __init__(self, dims, generator):
+        super().__init__()
+        if dims[0] != dims[-1]:
+            raise ValueError(f"a residual MLP maps a space to itself, got widths {dims}.")
+        self.mlp = MLP(dims, generator)
+        with torch.no_grad():
+            self.mlp[-1].weight.zero_()
+
+    def forward(self, x):
+        return x + self.mlp(x)
 
 
 def straight_through(z, q):
@@ -289,24 +325,35 @@ class RQVAEModule(nn.Module):
     kmeans_init : bool, default=True
         Leave the codebooks to :class:`CodebookInit` (k-means on the first batch);
         when False they start uniform in ``[-1/k, 1/k]`` as in the original RQ-VAE.
+        Ignored when ``codebooks`` is given.
     ema_decay : float or None, default=None
         See :class:`ResidualQuantizer`.
+    codebooks : sequence of ndarray of shape (n_clusters[l], latent_dim), default=None
+        Initial codebooks, in the input space (``latent_dim == n_features``); the
+        encoder is then a :class:`ResidualMLP`, the identity at the start.
     """
 
     def __init__(
         self, n_features, hidden_dims, latent_dim, n_clusters, beta, gradient, seed,
         kmeans_init=True,
         ema_decay=None,
+        codebooks=None,
     ):
         super().__init__()
         gen = _generator(seed)
         dims = [int(n_features), *[int(h) for h in hidden_dims], int(latent_dim)]
-        self.encoder = MLP(dims, gen)
+        self.encoder = MLP(dims, gen) if codebooks is None else ResidualMLP(dims, gen)
         self.quantizer = ResidualQuantizer(
             n_clusters, latent_dim, beta=beta, gradient=gradient, ema_decay=ema_decay
         )
         self.decoder = MLP(dims[::-1], gen)
-        if not kmeans_init:
+        if codebooks is not None:
+            with torch.no_grad():
+                for codebook, given in zip(self.quantizer.codebooks, codebooks, strict=True):
+                    codebook.copy_(torch.as_tensor(np.asarray(given, dtype=np.float32)))
+            self.quantizer.initialized.fill_(True)
+            self.quantizer.sync_ema()
+        elif not kmeans_init:
             with torch.no_grad():
                 for codebook in self.quantizer.codebooks:
                     bound = 1.0 / codebook.shape[0]
@@ -359,6 +406,8 @@ class RQVAENet(NeuralNet):
         Unused by :meth:`get_loss` (which computes the loss itself); kept for skorch.
     quantization_weight : float
         Weight of the quantisation loss against the reconstruction loss.
+    reconstruction_loss : {"mse", "l1"}
+        Mean squared or mean absolute error per coordinate.
     reset_dead_codes : bool
         Whether unused codewords are re-seeded during training.
     reset_window : int
@@ -375,6 +424,7 @@ class RQVAENet(NeuralNet):
         criterion=nn.MSELoss,
         *,
         quantization_weight=1.0,
+        reconstruction_loss="mse",
         reset_dead_codes=True,
         reset_window=2560,
         seed=0,
@@ -382,6 +432,7 @@ class RQVAENet(NeuralNet):
     ):
         super().__init__(module, criterion, **kwargs)
         self.quantization_weight = quantization_weight
+        self.reconstruction_loss = reconstruction_loss
         self.reset_dead_codes = reset_dead_codes
         self.reset_window = reset_window
         self.seed = seed
@@ -403,10 +454,10 @@ class RQVAENet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         x_hat, _, quant_loss = y_pred
         X = X.to(x_hat.device)
-        # Both terms are mean squared errors per coordinate (as in TIGER and
-        # semantic-id), so their balance does not depend on the input and latent
-        # dimensions.
-        recon = (x_hat - X).pow(2).mean()
+        # Both terms are means per coordinate (as in TIGER and semantic-id), so their
+        # balance does not depend on the input and latent dimensions.
+        diff = x_hat - X
+        recon = diff.abs().mean() if self.reconstruction_loss == "l1" else diff.pow(2).mean()
         if training:
             self.history.record_batch("recon_loss", recon.item())
             self.history.record_batch("quant_loss", quant_loss.item())
@@ -435,6 +486,70 @@ class RQVAENet(NeuralNet):
         for _, callback in self.callbacks_:
             if getattr(callback, "lr_scheduler_", None) is not None:
                 callback.lr_scheduler_ = None
+
+
+class LRFactor:
+    """Learning-rate multiplier for training batch ``step`` (0-based), for ``LambdaLR``.
+
+    A linear warm-up over the first ``warmup_epochs`` epochs, batch by batch, from
+    ``1 / warmup_steps`` to 1; then, epoch by epoch counted from the end of the
+    warm-up, ``"cosine"`` anneals from 1 towards ``floor`` over the remaining epochs,
+    ``"step"`` multiplies by ``gamma`` every ``step_size`` epochs and ``"constant"``
+    stays at 1. A class rather than a closure, so that the net pickles.
+
+    Parameters
+    ----------
+    schedule : {"cosine", "step", "constant"}
+        Schedule after the warm-up.
+    steps_per_epoch : int
+        Training batches per epoch.
+    max_epochs : int
+        Epochs of training (the cosine's span, with the warm-up).
+    warmup_epochs : int, default=0
+        Epochs of warm-up.
+    step_size : int, default=1
+        Epochs between two steps of ``"step"``.
+    gamma : float, default=1.0
+        Factor of each step of ``"step"``.
+    floor : float, default=0.01
+        Where the cosine heads (reached one epoch after the last).
+    """
+
+    def __init__(
+        self, schedule, *, steps_per_epoch, max_epochs, warmup_epochs=0, step_size=1,
+        gamma=1.0, floor=0.01,
+    ):
+        self.schedule = schedule
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.max_epochs = int(max_epochs)
+        self.warmup_epochs = int(warmup_epochs)
+        self.step_size = int(step_size)
+        self.gamma = float(gamma)
+        self.floor = float(floor)
+
+    def __call__(self, step):
+        warmup_steps = self.warmup_epochs * self.steps_per_epoch
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        epoch = step // self.steps_per_epoch - self.warmup_epochs
+        if self.schedule == "cosine":
+            span = self.max_epochs - self.warmup_epochs
+            return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * epoch / span))
+        if self.schedule == "step":
+            return self.gamma ** (epoch // self.step_size)
+        return 1.0
+
+
+class LRSchedule(LRScheduler):
+    """skorch's ``LRScheduler`` stepped every batch (give ``step_every="batch"``) that
+    also records, per epoch, the learning rate of the epoch's last batch (``event_lr``
+    in the epoch's history row, beside the per-batch records)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        batches = net.history[-1, "batches"]
+        if self.step_every == "batch" and batches and self.event_name in batches[-1]:
+            net.history.record(self.event_name, batches[-1][self.event_name])
 
 
 class CodebookInit(Callback):

@@ -1,5 +1,6 @@
-"""Shared helpers: validation, optional imports, progress reporting."""
+"""Shared helpers: validation, devices, optional imports, progress reporting."""
 
+from ._device import check_n_clusters_per_level, resolve_device
 from ._optional import import_optional
 from ._parallel import blas_threads, effective_n_jobs, run_spans
 from ._progress import Progress
@@ -9,9 +10,11 @@ __all__ = [
     "Progress",
     "blas_threads",
     "check_int_codes",
+    "check_n_clusters_per_level",
     "check_n_neighbors",
     "check_query_count",
     "effective_n_jobs",
     "import_optional",
+    "resolve_device",
     "run_spans",
 ]

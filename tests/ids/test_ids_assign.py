@@ -47,7 +47,7 @@ def test_re_encoding_policies(data, policy):
     moved = (ids[:, 1] != codes[:, 1])
     assert moved.any()
     # Moves go to near codewords: far better than a random free code would be.
-    cost = enc._last_level_costs(X[moved], codes[moved])
+    cost = enc.last_level_costs(X[moved], codes[moved])
     rows = np.arange(moved.sum())
     chosen = cost[rows, ids[moved, 1]]
     assert np.mean(chosen) < 0.5 * np.mean(cost) + 0.5 * np.mean(cost[rows, codes[moved, 1]])
@@ -60,7 +60,7 @@ def test_sinkhorn_moves_are_cheaper_in_total_than_greedy(data):
     totals = {}
     for policy in ("nearest_free", "sinkhorn"):
         ids = SemanticIdAssigner(enc, uniqueness=policy).assign(X, keys)
-        cost = enc._last_level_costs(X, codes)
+        cost = enc.last_level_costs(X, codes)
         totals[policy] = cost[np.arange(len(X)), ids[:, 1]].sum()
     assert totals["sinkhorn"] <= 1.01 * totals["nearest_free"]
 

@@ -177,7 +177,7 @@ def test_per_level_n_clusters(X):
     enc = RQKMeansEncoder(n_levels=3, n_clusters=[8, 4, 2], random_state=0).fit(X)
     assert enc.n_clusters_ == [8, 4, 2]
     assert (enc.transform(X).max(axis=0) < [8, 4, 2]).all()
-    with pytest.raises(ValueError, match="one entry per level"):
+    with pytest.raises(ValueError, match="one per level"):
         RQKMeansEncoder(n_levels=3, n_clusters=[8, 4]).fit(X)
 
 

@@ -120,8 +120,8 @@ def test_constant_schedule_and_early_stopping(data):
     assert "event_lr" not in enc.history_[-1]
 
 
-def test_kmeans_init_off_and_no_reset_still_works(data):
-    enc = RQVAEEncoder(**{**SMALL, "kmeans_init": False, "reset_dead_codes": False}).fit(data)
+def test_uniform_init_and_no_reset_still_works(data):
+    enc = RQVAEEncoder(**{**SMALL, "codebook_init": "uniform", "reset_dead_codes": False}).fit(data)
     assert enc.transform(data).shape == (len(data), 2)
     assert all(n == 0 for n in enc.history_[:, "n_reset"])
 
@@ -161,6 +161,191 @@ def test_n_jobs_sets_torch_threads_during_fit_and_encode_then_restores(data, mon
     seen.clear()
     RQVAEEncoder(**{**SMALL, "max_epochs": 1}).fit(data)
     assert set(seen) == {before}
+
+
+# ------------------------------------------------------- training options
+# Tiny learning rate, one full batch, codebooks by gradient, no reset: the fitted model
+# is the model the first (only) batch saw, up to ~1e-12.
+FROZEN = dict(
+    max_epochs=1, learning_rate=1e-12, ema_decay=None, reset_dead_codes=False,
+    keep_best=False, lr_schedule="constant",
+)
+
+
+@pytest.mark.parametrize("loss, error", [("mse", np.square), ("l1", np.abs)])
+def test_reconstruction_loss_logged_is_the_chosen_error(data, loss, error):
+    enc = RQVAEEncoder(
+        **{**SMALL, **FROZEN, "batch_size": len(data), "reconstruction_loss": loss}
+    ).fit(data)
+    recon = enc.inverse_transform(enc.transform(data))
+    assert enc.history_[-1, "recon_loss"] == pytest.approx(
+        float(np.mean(error(data - recon))), rel=1e-4
+    )
+
+
+def test_weight_decay_reaches_adamw_and_shrinks_the_weights(data):
+    kw = {**SMALL, "max_epochs": 3}
+    plain = RQVAEEncoder(**kw).fit(data)
+    decayed = RQVAEEncoder(**kw, weight_decay=5.0).fit(data)
+    assert isinstance(decayed.net_.optimizer_, torch.optim.AdamW)
+    assert decayed.net_.optimizer_.param_groups[0]["weight_decay"] == 5.0
+    assert plain.net_.optimizer_.param_groups[0]["weight_decay"] == 0.0
+
+    def weights(enc):
+        return sum(
+            float(p.detach().pow(2).sum())
+            for name, p in enc.net_.module_.named_parameters()
+            if name.endswith("weight")
+        )
+
+    assert weights(decayed) < 0.8 * weights(plain)
+
+
+def _batch_lrs(enc):
+    return np.array([b["event_lr"] for epoch in enc.history_[:, "batches"] for b in epoch])
+
+
+PER_EPOCH = -(-800 // SMALL["batch_size"])  # batches per epoch on `data`
+
+
+def test_warmup_raises_the_lr_batch_by_batch_then_constant(data):
+    enc = RQVAEEncoder(
+        **{**SMALL, "max_epochs": 3, "warmup_epochs": 2, "lr_schedule": "constant"}
+    ).fit(data)
+    lrs = _batch_lrs(enc)
+    warm = 2 * PER_EPOCH
+    assert len(lrs) == 3 * PER_EPOCH
+    np.testing.assert_allclose(lrs[:warm], SMALL_LR * np.arange(1, warm + 1) / warm)
+    np.testing.assert_allclose(lrs[warm:], SMALL_LR)
+    # The epoch rows record the LR of each epoch's last batch.
+    np.testing.assert_allclose(enc.history_[:, "event_lr"], SMALL_LR * np.array([0.5, 1, 1]))
+
+
+def test_warmup_then_cosine_over_the_remaining_epochs(data):
+    enc = RQVAEEncoder(**{**SMALL, "max_epochs": 4, "warmup_epochs": 1}).fit(data)
+    lrs = _batch_lrs(enc).reshape(4, PER_EPOCH)
+    assert np.all(np.diff(lrs[0]) > 0) and lrs[0, -1] == pytest.approx(SMALL_LR)
+    # After the warm-up the LR is constant within an epoch and anneals from the peak.
+    assert np.all(lrs[1:] == lrs[1:, :1])
+    cosine = 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * np.arange(3) / 3))
+    np.testing.assert_allclose(lrs[1:, 0], SMALL_LR * cosine)
+
+
+def test_step_schedule_drops_the_lr_by_the_factor_at_each_step(data):
+    enc = RQVAEEncoder(
+        **{**SMALL, "max_epochs": 5, "lr_schedule": "step", "lr_step_size": 2, "lr_gamma": 0.1}
+    ).fit(data)
+    lrs = _batch_lrs(enc).reshape(5, PER_EPOCH)
+    expected = SMALL_LR * np.array([1, 1, 0.1, 0.1, 0.01])
+    np.testing.assert_allclose(lrs, np.repeat(expected[:, None], PER_EPOCH, axis=1))
+    np.testing.assert_allclose(enc.history_[:, "event_lr"], lrs[:, -1])
+
+
+def test_schedules_pickle_with_the_model(data):
+    enc = RQVAEEncoder(
+        **{**SMALL, "max_epochs": 2, "warmup_epochs": 1, "lr_schedule": "step"}
+    ).fit(data)
+    again = pickle.loads(pickle.dumps(enc))
+    np.testing.assert_array_equal(again.transform(data), enc.transform(data))
+
+
+# RQ-KMeans+ start: codebooks on the input space, so latent_dim == n_features.
+PLUS = {**SMALL, "latent_dim": 16}
+
+
+def _rqkmeans(data, **kw):
+    from sksemantic.quantization import RQKMeansEncoder
+
+    return RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=0, **kw).fit(data)
+
+
+def _first_epoch_codebooks(monkeypatch):
+    from sksemantic.quantization import _torch_modules
+
+    seen = []
+    begin = _torch_modules.CodebookUsage.on_epoch_begin
+
+    def spy(self, net, **kw):
+        if not seen:
+            seen.extend(cb.detach().cpu().numpy().copy() for cb in net.module_.quantizer.codebooks)
+        return begin(self, net, **kw)
+
+    monkeypatch.setattr(_torch_modules.CodebookUsage, "on_epoch_begin", spy)
+    return seen
+
+
+def test_codebooks_start_as_the_given_arrays(data, monkeypatch):
+    seen = _first_epoch_codebooks(monkeypatch)
+    rng = np.random.default_rng(1)
+    books = [rng.normal(size=(8, 16)), rng.normal(size=(8, 16)) * 0.1]
+    RQVAEEncoder(**{**PLUS, "max_epochs": 1, "codebook_init": books}).fit(data)
+    assert len(seen) == 2
+    for got, given in zip(seen, books, strict=True):
+        np.testing.assert_array_equal(got, given.astype(np.float32))
+
+
+def test_codebook_init_from_rqkmeans_starts_from_its_codes(data, monkeypatch):
+    rqk = _rqkmeans(data)
+    seen = _first_epoch_codebooks(monkeypatch)
+    enc = RQVAEEncoder(**{**PLUS, **FROZEN, "codebook_init": rqk}).fit(data)
+    for got, cb in zip(seen, rqk.codebooks_, strict=True):
+        np.testing.assert_array_equal(got, cb.astype(np.float32))
+    # The encoder starts as the identity: the codes are RQ-KMeans's.
+    np.testing.assert_allclose(enc._latent(data), data, atol=1e-6)
+    assert np.mean(enc.transform(data) == rqk.transform(data)) > 0.99
+
+
+def test_codebook_init_with_an_unfitted_rqkmeans_fits_a_clone(data, monkeypatch):
+    from sksemantic.quantization import RQKMeansEncoder
+
+    seen = _first_epoch_codebooks(monkeypatch)
+    given = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=0)
+    enc = RQVAEEncoder(**{**PLUS, "max_epochs": 1, "codebook_init": given}).fit(data)
+    assert not hasattr(given, "codebooks_")  # the parameter is left untouched
+    for got, cb in zip(seen, _rqkmeans(data).codebooks_, strict=True):
+        np.testing.assert_array_equal(got, cb.astype(np.float32))
+    # clone() keeps the option working (it unfits nested estimators).
+    assert clone(enc).fit(data).n_epochs_ == 1
+
+
+def test_codebook_init_errors(data):
+    rqk = _rqkmeans(data)
+    books = [cb.copy() for cb in rqk.codebooks_]
+    with pytest.raises(ValueError, match="latent_dim must equal n_features=16"):
+        RQVAEEncoder(**{**PLUS, "latent_dim": 8, "codebook_init": rqk}).fit(data)
+    with pytest.raises(ValueError, match="has 1 codebooks but n_levels=2"):
+        RQVAEEncoder(**{**PLUS, "codebook_init": books[:1]}).fit(data)
+    with pytest.raises(ValueError, match=r"codebook 1 has shape \(5, 16\).*\(8, 16\)"):
+        RQVAEEncoder(**{**PLUS, "codebook_init": [books[0], books[1][:5]]}).fit(data)
+    with pytest.raises(ValueError, match=r"codebook 0 has shape \(8, 16\).*\(4, 16\)"):
+        RQVAEEncoder(**{**PLUS, "n_clusters": [4, 8], "codebook_init": rqk}).fit(data)
+    with pytest.raises(ValueError, match="fitted on 16 features, but X has 12"):
+        RQVAEEncoder(**{**PLUS, "latent_dim": 12, "codebook_init": rqk}).fit(data[:, :12])
+    bad = [books[0].copy(), books[1]]
+    bad[0][2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"codebook_init\[0\] contains NaN"):
+        RQVAEEncoder(**{**PLUS, "codebook_init": bad}).fit(data)
+    with pytest.raises(ValueError, match="codebook_init"):
+        RQVAEEncoder(**{**PLUS, "codebook_init": "kmean"}).fit(data)
+    with pytest.raises(ValueError, match="codebook_init"):
+        RQVAEEncoder(**{**PLUS, "codebook_init": np.zeros((8, 16))}).fit(data)
+
+
+def test_training_option_errors(data):
+    for bad in (
+        {"reconstruction_loss": "huber"},
+        {"lr_schedule": "linear"},
+        {"weight_decay": -0.1},
+        {"warmup_epochs": -1},
+        {"lr_step_size": 0},
+        {"lr_gamma": 0.0},
+        {"lr_gamma": 1.5},
+    ):
+        (name,) = bad
+        with pytest.raises(ValueError, match=name):
+            RQVAEEncoder(**{**SMALL, **bad}).fit(data)
+    with pytest.raises(ValueError, match="warmup_epochs=6 must be smaller than max_epochs=6"):
+        RQVAEEncoder(**{**SMALL, "warmup_epochs": 6}).fit(data)
 
 
 # -------------------------------------------------------------- modules
@@ -213,7 +398,7 @@ def test_losses_are_mean_squared_errors_per_coordinate():
     torch.testing.assert_close(loss, 1.5 * ((z - q) ** 2).mean())
     X = torch.arange(12.0).reshape(3, 4)
     x_hat = X + torch.tensor([[1.0, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 3]])
-    net = SimpleNamespace(quantization_weight=2.0)
+    net = SimpleNamespace(quantization_weight=2.0, reconstruction_loss="mse")
     total = RQVAENet.get_loss(net, (x_hat, None, torch.tensor(0.25)), None, X=X)
     torch.testing.assert_close(total, torch.tensor(14 / 12 + 0.5))
 
@@ -253,7 +438,7 @@ def test_ids_and_uniqueness_policies(fitted, data):
     ids = fitted.to_ids(data)
     np.testing.assert_array_equal(fitted.from_ids(ids), codes)
     # The last-level costs are this encoder's latent distances: their argmin is the code.
-    costs = fitted._last_level_costs(data, codes)
+    costs = fitted.last_level_costs(data, codes)
     assert costs.shape == (len(data), 8) and np.all(np.isfinite(costs))
     np.testing.assert_array_equal(np.argmin(costs, axis=1), codes[:, -1])
     # 8 x 8 = 64 codes for 800 rows: plenty of collisions. Re-encoding needs at most 8
