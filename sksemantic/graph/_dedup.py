@@ -38,6 +38,7 @@ class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
         ``n_neighbors >= 1`` to be connected (chains suffice); larger values catch more
         near-duplicates of crowded items.
     metric : {"cosine", "euclidean", "manhattan", "inner_product"}, default="cosine"
+        Distance between embeddings, as in :class:`SemanticGraphTransformer`.
     algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
         Neighbour search, as in :class:`SemanticGraphTransformer`.
     n_jobs : int, default=None
@@ -45,6 +46,7 @@ class SemanticDeduplicator(VersionedPickleMixin, ClusterMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds approximate searches.
     verbose : int, default=0
+        Progress messages during fit when positive.
 
     Attributes
     ----------

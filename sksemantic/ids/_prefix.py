@@ -51,7 +51,22 @@ class PrefixIndex:
 
     @classmethod
     def from_strings(cls, ids, *, fmt="plain", sep="-"):
-        """Index of semantic-ID strings (see :func:`strings_to_codes`)."""
+        """Index of semantic-ID strings (see :func:`strings_to_codes`).
+
+        Parameters
+        ----------
+        ids : list of str
+            Semantic-ID strings.
+        fmt : {"plain", "token"}, default="plain"
+            Their format, as in :func:`strings_to_codes`.
+        sep : str, default="-"
+            Separator of the plain format.
+
+        Returns
+        -------
+        index : PrefixIndex
+            The index of their codes.
+        """
         return cls(strings_to_codes(ids, fmt=fmt, sep=sep))
 
     @property
@@ -94,15 +109,40 @@ class PrefixIndex:
         return np.unique(self.codes_[lo:hi, depth])
 
     def mask(self, prefix, n_codes):
-        """Boolean mask of length ``n_codes``, True at the codes allowed after ``prefix``
-        (to mask a decoder's logits)."""
+        """Boolean mask of length ``n_codes``, True at the codes allowed after ``prefix``.
+
+        Masks a decoder's logits for constrained decoding.
+
+        Parameters
+        ----------
+        prefix : array-like of int
+            The first codes of an ID; ``[]`` for the first level.
+        n_codes : int
+            Size of the next level's vocabulary.
+
+        Returns
+        -------
+        mask : ndarray of shape (n_codes,), dtype=bool
+            True where a code may follow ``prefix``.
+        """
         out = np.zeros(int(n_codes), dtype=bool)
         allowed = self.next_codes(prefix)
         out[allowed[allowed < n_codes]] = True
         return out
 
     def count(self, prefix):
-        """Number of IDs that start with ``prefix``."""
+        """Number of IDs that start with ``prefix``.
+
+        Parameters
+        ----------
+        prefix : array-like of int
+            The first codes of an ID.
+
+        Returns
+        -------
+        count : int
+            How many indexed IDs start with it.
+        """
         lo, hi, _ = self._range(prefix)
         return int(hi - lo)
 

@@ -29,6 +29,18 @@ class BaseIndex:
 
     # -- building -------------------------------------------------------------------
     def fit(self, X):
+        """Index the points ``X``; they get ids ``0 .. n_samples - 1``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The points, raw (normalised here for ``"cosine"``).
+
+        Returns
+        -------
+        self : object
+            The fitted index.
+        """
         self.n_samples_, self.n_features_ = X.shape
         sqnorm = self._fit_raw(X)
         self.max_sqnorm_ = float(sqnorm.max()) if sqnorm.size else 0.0
@@ -53,6 +65,16 @@ class BaseIndex:
         Exact and IVF indexes append without rebuilding (IVF puts each point in the list
         of its nearest centre; the centres are not retrained). Annoy cannot add to a
         built forest: it is rebuilt over all points with the same parameters.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_new, n_features)
+            The new points, raw.
+
+        Returns
+        -------
+        self : object
+            The index, grown.
         """
         X_prep, sqnorm = prepare(X, self.metric)
         if X_prep.ndim != 2 or X_prep.shape[1] != self.n_features_:
@@ -73,6 +95,13 @@ class BaseIndex:
     def query(self, Q, k):
         """Best ``k`` indexed points for each row of ``Q`` (raw, unprepared).
 
+        Parameters
+        ----------
+        Q : ndarray of shape (n_queries, n_features)
+            The queries.
+        k : int
+            Points returned per query.
+
         Returns
         -------
         scores : ndarray of shape (n_queries, k), float32
@@ -89,6 +118,17 @@ class BaseIndex:
 
         For filtered search: when few points pass a filter, scoring just those is
         cheaper and exact, whatever the backend.
+
+        Parameters
+        ----------
+        Q : ndarray of shape (n_queries, n_features)
+            The queries.
+        k : int
+            Points returned per query.
+        ids : array-like of int
+            The indexed points to search among.
+        max_block : int, default=2**24
+            Largest score block computed at once (queries times ``ids``), to bound memory.
 
         Returns
         -------
@@ -125,6 +165,18 @@ class BaseIndex:
 
         For ``inner_product`` the rows are the plain top-k inner products, as
         ``query`` would return them.
+
+        Parameters
+        ----------
+        k : int
+            Points returned per indexed point, itself included.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples_, k), float32
+        ids : ndarray of shape (n_samples_, k), int64
+        q_sqnorm : ndarray of shape (n_samples_,)
+            Squared norms of the prepared points (for distance conversion).
         """
         scores, ids, q_sqnorm = self._self_join(k)
         if not self.forces_self:
@@ -144,11 +196,35 @@ class BaseIndex:
 
     # -- conversions ----------------------------------------------------------------
     def distances(self, scores, q_sqnorm):
-        """Non-negative distances for scores returned by this index."""
+        """Non-negative distances for scores returned by this index.
+
+        Parameters
+        ----------
+        scores : ndarray
+            Scores from :meth:`query`, :meth:`query_subset` or :meth:`self_join`.
+        q_sqnorm : ndarray of shape (n_queries,)
+            The squared norms returned with them.
+
+        Returns
+        -------
+        distances : ndarray of the shape of ``scores``
+            The metric's distances.
+        """
         return scores_to_distances(scores, self.metric, q_sqnorm, self.max_sqnorm_)
 
     def similarities(self, scores):
-        """Similarity weights for scores returned by this index."""
+        """Similarity weights for scores returned by this index.
+
+        Parameters
+        ----------
+        scores : ndarray
+            Scores from :meth:`query`, :meth:`query_subset` or :meth:`self_join`.
+
+        Returns
+        -------
+        similarities : ndarray of the shape of ``scores``
+            Larger means closer (cosine similarity for ``"cosine"``).
+        """
         return scores_to_similarities(scores, self.metric)
 
 

@@ -22,7 +22,15 @@ _ANNOY = "index.ann"
 
 
 def save_index(index, path):
-    """Write a fitted index to the directory ``path`` (created if needed)."""
+    """Write a fitted index to the directory ``path`` (created if needed).
+
+    Parameters
+    ----------
+    index : BaseIndex
+        A fitted index.
+    path : str or path-like
+        Directory to write to.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     state = dict(index.__dict__)
@@ -43,6 +51,18 @@ def load_index(path, *, mmap=True):
     With ``mmap=True`` the arrays are read-only memory maps and the annoy forest is
     mapped by annoy itself: nothing is read until a query touches it. Adding points to
     such an index builds new in-memory arrays and leaves the files untouched.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Directory written by :func:`save_index`.
+    mmap : bool, default=True
+        Map the arrays from disk instead of reading them into memory.
+
+    Returns
+    -------
+    index : BaseIndex
+        The fitted index, of the class that was saved.
     """
     path = Path(path)
     with open(path / _STATE, "rb") as fh:
