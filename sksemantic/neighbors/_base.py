@@ -29,7 +29,7 @@ class BaseIndex:
 
     # -- building -------------------------------------------------------------------
     def fit(self, X):
-        """Index the points ``X``; they get ids ``0 .. n_samples - 1``.
+        """Index the points ``X``; their ids are their row numbers.
 
         Parameters
         ----------
