@@ -130,7 +130,7 @@ def main():
                          f"{tie_aware_recall(Q, X, ex_i, 10, exact_scores=ex_s)[0]:.3f}", "",
                          ""))
 
-            def ours(Q=Q):
+            def ours(Q=Q, est=est):
                 est.batch_calibration_ = None
                 return est.kneighbors(Q, 10, return_distance=False)
 

@@ -79,16 +79,13 @@ def run_demo(args):
          f"modularity {modularity:.3f}, ARI vs Debian sections "
          f"{adjusted_rand_score(sections, community):.3f}")
     degree = dict(G.degree(weight="weight"))
-    captions = []
-    for c in range(len(communities)):
+    for c in range(min(3, len(communities))):
         members = np.flatnonzero(community == c)
         top = np.bincount(sections[members]).argmax()
         share = np.mean(sections[members] == top)
-        captions.append(f"{len(members)} pkgs, {share:.0%} {names[top]}")
-        if c < 3:
-            central = max(members, key=lambda m: degree[m])  # the most typical member
-            _log(f"    community {c}: {len(members)} packages, {share:.0%} in '{names[top]}', "
-                 f"e.g. \"{texts[central][:60]}\"")
+        central = max(members, key=lambda m: degree[m])  # the most typical member
+        _log(f"    community {c}: {len(members)} packages, {share:.0%} in '{names[top]}', "
+             f"e.g. \"{texts[central][:60]}\"")
 
     # 2. Near-duplicates.
     with _Step("near-duplicate groups (cosine >= 0.9)"):
@@ -139,36 +136,12 @@ def run_demo(args):
     # 5. Picture.
     if args.out:
         with _Step(f"picture -> {args.out}"):
-            _draw(G, community, communities, captions, args.out)
+            from ._demo_plot import draw_communities
+
+            draw_communities(G, community, sections, names, args.out, n_neighbors=10,
+                             min_similarity=0.5)
     _status(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
-
-
-def _draw(G, community, communities, captions, path):
-    """The largest communities' subgraph, laid out by springs, coloured by community."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import networkx as nx
-
-    keep = [n for c in communities[:8] for n in c]
-    H = G.subgraph(keep)
-    pos = nx.spring_layout(H, seed=0, weight="weight", iterations=40)
-    fig, ax = plt.subplots(figsize=(9, 9))
-    nx.draw_networkx_edges(H, pos, ax=ax, alpha=0.08, width=0.5)
-    cmap = plt.get_cmap("tab10")
-    for c in range(min(8, len(communities))):
-        nodes = [n for n in H.nodes() if community[n] == c]
-        nx.draw_networkx_nodes(H, pos, nodelist=nodes, ax=ax, node_size=8,
-                               node_color=[cmap(c)], label=captions[c])
-    ax.legend(loc="lower left", fontsize=8, markerscale=2, title="community")
-    ax.set_title(f"Debian packages: the {min(8, len(communities))} largest communities "
-                 f"({H.number_of_nodes()} nodes)")
-    ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # -- jobs on the user's own embeddings: sksemantic/cli ----------------------------------

@@ -4,13 +4,20 @@ import warnings
 
 __all__ = ["VersionedPickleMixin"]
 
+# The published documentation; the "?" of an estimator's HTML repr opens its API page there.
+DOCS_URL = "https://sksemantic.readthedocs.io/en/stable/"
+
 
 class VersionedPickleMixin:
     """Stamp pickles with the sksemantic version and warn when loading another version.
 
     scikit-learn does the same for its own version (``_sklearn_version``); fitted
     sksemantic state (indexes, codebooks) can change format between releases too.
+    It also points the HTML repr's documentation link at sksemantic's API pages.
     """
+
+    _doc_link_module = "sksemantic"
+    _doc_link_template = DOCS_URL + "api/generated/{estimator_module}.{estimator_name}.html"
 
     def __getstate__(self):
         # A copy: BaseEstimator returns the live __dict__ for non-sklearn classes, and

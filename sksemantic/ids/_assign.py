@@ -148,7 +148,18 @@ class SemanticIdAssigner:
         return result[inverse.ravel()]
 
     def lookup(self, keys):
-        """IDs of already assigned keys; raises KeyError naming the first unknown key."""
+        """IDs of already assigned keys; raises KeyError naming the first unknown key.
+
+        Parameters
+        ----------
+        keys : array-like of str
+            Keys given to :meth:`assign`.
+
+        Returns
+        -------
+        ids : ndarray of shape (n_keys, width_)
+            The ID of each key.
+        """
         keys = self._check_keys(keys)
         if not keys:
             return np.zeros((0, self.width_), dtype=np.int64)
@@ -160,11 +171,32 @@ class SemanticIdAssigner:
         return np.asarray([found[k] for k in keys], dtype=np.int64).reshape(len(keys), -1)
 
     def to_strings(self, ids, *, fmt="plain", sep="-"):
-        """ID strings of ID codes (see :func:`~sksemantic.ids.codes_to_strings`)."""
+        """ID strings of ID codes (see :func:`~sksemantic.ids.codes_to_strings`).
+
+        Parameters
+        ----------
+        ids : array-like of shape (n_items, width)
+            ID codes, as returned by :meth:`assign`.
+        fmt : {"plain", "token"}, default="plain"
+            String format, as in :func:`~sksemantic.ids.codes_to_strings`.
+        sep : str, default="-"
+            Separator of the plain format.
+
+        Returns
+        -------
+        strings : ndarray of shape (n_items,), dtype=object
+            One string per ID.
+        """
         return codes_to_strings(ids, fmt=fmt, sep=sep)
 
     def prefix_index(self):
-        """A :class:`PrefixIndex` over every ID in the store (for constrained decoding)."""
+        """A :class:`PrefixIndex` over every ID in the store (for constrained decoding).
+
+        Returns
+        -------
+        index : PrefixIndex
+            The valid continuations of every ID prefix in the store.
+        """
         return PrefixIndex(self.store_.all_codes().reshape(-1, self.width_))
 
     def __len__(self):

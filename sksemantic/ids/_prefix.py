@@ -54,7 +54,22 @@ class PrefixIndex:
 
     @classmethod
     def from_strings(cls, ids, *, fmt="plain", sep="-"):
-        """Index of semantic-ID strings (see :func:`strings_to_codes`)."""
+        """Index of semantic-ID strings (see :func:`strings_to_codes`).
+
+        Parameters
+        ----------
+        ids : list of str
+            Semantic-ID strings.
+        fmt : {"plain", "token"}, default="plain"
+            Their format, as in :func:`strings_to_codes`.
+        sep : str, default="-"
+            Separator of the plain format.
+
+        Returns
+        -------
+        index : PrefixIndex
+            The index of their codes.
+        """
         return cls(strings_to_codes(ids, fmt=fmt, sep=sep))
 
     @property
@@ -145,7 +160,18 @@ class PrefixIndex:
         return out
 
     def count(self, prefix):
-        """Number of IDs that start with ``prefix``."""
+        """Number of IDs that start with ``prefix``.
+
+        Parameters
+        ----------
+        prefix : array-like of int
+            The first codes of an ID.
+
+        Returns
+        -------
+        count : int
+            How many indexed IDs start with it.
+        """
         lo, hi, _ = self._range(prefix)
         return int(hi - lo)
 

@@ -132,12 +132,23 @@ class InMemoryIDStore(BaseIDStore):
 
     @contextmanager
     def transaction(self):
+        """A context manager yielding the store's transaction object (see :class:`BaseIDStore`).
+
+        Changes are committed when the ``with`` block ends without an exception.
+        """
         with self._lock:
             txn = _MemoryTxn(self)
             yield txn
             txn.commit()
 
     def all_codes(self):
+        """Every assigned ID.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_items, width), dtype=int64
+            One row per assigned ID.
+        """
         with self._lock:
             rows = list(self._ids.values())
         width = len(rows[0]) if rows else 0
@@ -336,6 +347,10 @@ class SQLiteIDStore(BaseIDStore):
 
     @contextmanager
     def transaction(self):
+        """A context manager yielding the store's transaction object (see :class:`BaseIDStore`).
+
+        Changes are committed when the ``with`` block ends without an exception.
+        """
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -346,6 +361,13 @@ class SQLiteIDStore(BaseIDStore):
         conn.execute("COMMIT")
 
     def all_codes(self):
+        """Every assigned ID.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_items, width), dtype=int64
+            One row per assigned ID.
+        """
         rows = self._conn().execute("SELECT code FROM ids").fetchall()
         codes = [[int(c) for c in r[0].split("-")] for r in rows]
         width = len(codes[0]) if codes else 0

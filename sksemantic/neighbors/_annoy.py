@@ -37,7 +37,8 @@ class AnnoyIndex(RescoredIndex):
 
     Parameters
     ----------
-    metric : str, default="cosine"
+    metric : {"cosine", "euclidean", "manhattan", "inner_product"}, default="cosine"
+        Distance the neighbours are ranked by.
     n_trees : int, default=None
         Trees in the forest; ``max(10, n_features // 8)`` when None.
     search_k : int, default=None

@@ -45,17 +45,23 @@ class BaseIndex:
 
     # -- building -------------------------------------------------------------------
     def fit(self, X, *, holdout=None):
-        """Index the rows of ``X``.
+        """Index the points ``X``; their ids are their row numbers.
 
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
+            The points, raw (normalised here for ``"cosine"``).
         holdout : array-like of int, default=None
             Rows (by position in ``X``) that must not shape the index until
             :meth:`insert_holdout`: a calibration queries the index with them as if
             they were new queries. IVF leaves them out of its k-means training; HNSW
             links them into its graph only at :meth:`insert_holdout`. They are indexed
             (and found) by every backend once :meth:`insert_holdout` has run.
+
+        Returns
+        -------
+        self : object
+            The fitted index.
         """
         self.n_samples_, self.n_features_ = X.shape
         self._holdout = None if holdout is None else np.unique(np.asarray(holdout, np.int64))
@@ -93,6 +99,16 @@ class BaseIndex:
         Exact and IVF indexes append without rebuilding (IVF puts each point in the list
         of its nearest centre; the centres are not retrained). Annoy cannot add to a
         built forest: it is rebuilt over all points with the same parameters.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_new, n_features)
+            The new points, raw.
+
+        Returns
+        -------
+        self : object
+            The index, grown.
         """
         if np.ndim(X) != 2 or np.shape(X)[1] != self.n_features_:
             raise ValueError(
@@ -119,8 +135,10 @@ class BaseIndex:
 
         Parameters
         ----------
-        Q : array-like of shape (n_queries, n_features)
+        Q : ndarray of shape (n_queries, n_features)
+            The queries.
         k : int
+            Points returned per query.
         knob : int, default=None
             Search effort for this call (the parameter named by ``KNOB``); the index's
             own setting when None. Ignored by exact indexes.
@@ -145,6 +163,17 @@ class BaseIndex:
 
         For filtered search: when few points pass a filter, scoring just those is
         cheaper and exact, whatever the backend.
+
+        Parameters
+        ----------
+        Q : ndarray of shape (n_queries, n_features)
+            The queries.
+        k : int
+            Points returned per query.
+        ids : array-like of int
+            The indexed points to search among.
+        max_block : int, default=2**24
+            Largest score block computed at once (queries times ``ids``), to bound memory.
 
         Returns
         -------
@@ -434,7 +463,21 @@ class BaseIndex:
         """Best ``k`` indexed points for every indexed point, itself first (for metrics).
 
         For ``inner_product`` the rows are the plain top-k inner products, as
-        ``query`` would return them. ``knob`` is the search effort, as for :meth:`query`.
+        ``query`` would return them.
+
+        Parameters
+        ----------
+        k : int
+            Points returned per indexed point, itself included.
+        knob : int, default=None
+            Search effort, as for :meth:`query`.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples_, k), float32
+        ids : ndarray of shape (n_samples_, k), int64
+        q_sqnorm : ndarray of shape (n_samples_,)
+            Squared norms of the prepared points (for distance conversion).
         """
         if knob is None or self.KNOB is None:
             scores, ids, q_sqnorm = self._self_join(k)
@@ -458,11 +501,35 @@ class BaseIndex:
 
     # -- conversions ----------------------------------------------------------------
     def distances(self, scores, q_sqnorm):
-        """Non-negative distances for scores returned by this index."""
+        """Non-negative distances for scores returned by this index.
+
+        Parameters
+        ----------
+        scores : ndarray
+            Scores from :meth:`query`, :meth:`query_subset` or :meth:`self_join`.
+        q_sqnorm : ndarray of shape (n_queries,)
+            The squared norms returned with them.
+
+        Returns
+        -------
+        distances : ndarray of the shape of ``scores``
+            The metric's distances.
+        """
         return scores_to_distances(scores, self.metric, q_sqnorm, self.max_sqnorm_)
 
     def similarities(self, scores):
-        """Similarity weights for scores returned by this index."""
+        """Similarity weights for scores returned by this index.
+
+        Parameters
+        ----------
+        scores : ndarray
+            Scores from :meth:`query`, :meth:`query_subset` or :meth:`self_join`.
+
+        Returns
+        -------
+        similarities : ndarray of the shape of ``scores``
+            Larger means closer (cosine similarity for ``"cosine"``).
+        """
         return scores_to_similarities(scores, self.metric)
 
 

@@ -79,7 +79,34 @@ def make_index(
     n_jobs=None,
     verbose=0,
 ):
-    """An unfitted index for ``algorithm`` (``"auto"`` resolved for ``n_samples``)."""
+    """An unfitted index for ``algorithm`` (``"auto"`` resolved for ``n_samples``).
+
+    Parameters
+    ----------
+    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}
+        The index; ``"auto"`` picks exact search for small data and IVF lists beyond.
+    metric : {"cosine", "euclidean", "manhattan", "inner_product"}
+        Distance the neighbours are ranked by.
+    n_samples : int
+        Number of points to be indexed (resolves ``"auto"``).
+    n_lists, n_probe : int, default=None
+        :class:`IVFIndex` parameters.
+    n_trees, search_k : int, default=None
+        :class:`AnnoyIndex` parameters.
+    n_links, ef_search : int, default=None
+        :class:`HNSWIndex` parameters.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the approximate indexes.
+    n_jobs : int, default=None
+        Threads for building and searching.
+    verbose : int, default=0
+        Progress messages when positive.
+
+    Returns
+    -------
+    index : BaseIndex
+        The unfitted index; parameters of other algorithms are ignored.
+    """
     algorithm = resolve_algorithm(algorithm, n_samples, metric)
     if algorithm == "brute":
         return BruteIndex(metric, verbose=verbose)

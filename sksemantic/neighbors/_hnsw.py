@@ -34,8 +34,15 @@ _HNSW_SPACE = {"cosine": "ip", "inner_product": "ip", "euclidean": "l2"}
 def default_ef_search(k):
     """Candidates kept during an HNSW walk when ``ef_search`` is None: ``max(32, 2 k)``.
 
-    At 100,000 WordNet MiniLM items (``n_links=16``), 32 gave recall@10 0.970 against
-    exact search for held-out definitions and 0.870 for lemma queries.
+    Parameters
+    ----------
+    k : int
+        Neighbours asked for per query.
+
+    Returns
+    -------
+    ef_search : int
+        Size of the candidate list.
     """
     return int(max(32, 2 * k))
 

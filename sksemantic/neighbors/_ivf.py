@@ -24,7 +24,18 @@ __all__ = ["IVFIndex", "default_n_lists", "default_n_probe"]
 
 
 def default_n_lists(n_samples):
-    """``4 * sqrt(n)`` lists (about ``sqrt(n) / 4`` points each), at least 1."""
+    """``4 * sqrt(n)`` lists (about ``sqrt(n) / 4`` points each), at least 1.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of indexed points.
+
+    Returns
+    -------
+    n_lists : int
+        Number of k-means lists.
+    """
     return int(max(1, min(n_samples, round(4 * math.sqrt(n_samples)))))
 
 
@@ -38,6 +49,18 @@ def default_n_probe(n_lists, *, search=False):
     self-join also offers every edge found in reverse, which recovers neighbours across
     list boundaries; a search has no such second chance, so it probes more lists for a
     similar recall.
+
+    Parameters
+    ----------
+    n_lists : int
+        Number of lists in the index.
+    search : bool, default=False
+        Whether the queries are a search rather than the indexed points themselves.
+
+    Returns
+    -------
+    n_probe : int
+        Lists scanned per query.
     """
     factor = 1.5 if search else 1.0
     return int(max(1, min(n_lists, round(factor * math.sqrt(n_lists)) + 2)))
@@ -90,17 +113,20 @@ class IVFIndex(BaseIndex):
 
     Parameters
     ----------
-    metric : str, default="cosine"
+    metric : {"cosine", "euclidean", "manhattan", "inner_product"}, default="cosine"
+        Distance the neighbours are ranked by.
     n_lists : int, default=None
         Number of k-means lists; :func:`default_n_lists` when None.
     n_probe : int, default=None
         Lists scanned per query; :func:`default_n_probe` when None. Larger is slower and
         more accurate; ``n_probe == n_lists`` is exact.
     random_state : int, RandomState instance or None, default=None
+        Seeds the sample that trains the list centres and their k-means.
     n_jobs : int, default=None
         Threads for searching; None uses every core (see
         :func:`sksemantic.utils.effective_n_jobs`). Results do not depend on it.
     verbose : int, default=0
+        Progress messages while the lists are built when positive.
     """
 
     def __init__(
