@@ -9,11 +9,15 @@ One interface, four backends:
   extra: ``pip install 'sksemantic[hnsw]'``).
 
 :func:`make_index` builds one from an algorithm name, resolving ``"auto"``.
+:class:`BaseIndexedEstimator` is the base of the estimators that own an index, and holds
+the recall contract (:func:`calibrate_index`, :class:`RecallCalibration`).
 """
 
 from ._annoy import AnnoyIndex
 from ._base import BaseIndex
 from ._brute import BruteIndex
+from ._calibrate import RecallCalibration, calibrate_index
+from ._estimator import INDEX_PARAMETERS_DOC, BaseIndexedEstimator
 from ._factory import (
     ALGORITHMS,
     AUTO_BRUTE_MAX_SAMPLES,
@@ -33,6 +37,10 @@ __all__ = [
     "AUTO_BRUTE_MAX_SAMPLES",
     "AnnoyIndex",
     "BaseIndex",
+    "BaseIndexedEstimator",
+    "INDEX_PARAMETERS_DOC",
+    "RecallCalibration",
+    "calibrate_index",
     "BruteIndex",
     "HNSWIndex",
     "IVFIndex",

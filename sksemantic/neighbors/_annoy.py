@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._base import RescoredIndex
+from ._base import RescoredIndex, inherit_docstrings
 
 __all__ = ["AnnoyIndex"]
 
@@ -32,6 +32,7 @@ def _new_annoy(f, metric):
     return _Annoy(int(f), _ANNOY_METRIC[metric])
 
 
+@inherit_docstrings
 class AnnoyIndex(RescoredIndex):
     """Approximate nearest neighbours with annoy.
 

@@ -71,7 +71,13 @@ class BaseIndex:
         return self
 
     def insert_holdout(self):
-        """Make the rows held out by :meth:`fit` part of the index (a no-op when none)."""
+        """Make the rows held out by :meth:`fit` part of the index (a no-op when none).
+
+        Returns
+        -------
+        self : object
+            The index, holding every row.
+        """
         if getattr(self, "_holdout", None) is not None:
             self._insert_holdout(self._holdout)
         self._holdout = None
@@ -288,7 +294,19 @@ class BaseIndex:
     def exact_query(self, Q, k):
         """Exact best ``k`` indexed points for each row of ``Q``, whatever the backend.
 
-        Same output as :meth:`query`; ids are in fit order.
+        Parameters
+        ----------
+        Q : array-like of shape (n_queries, n_features)
+            The queries, raw.
+        k : int
+            Points returned per query.
+
+        Returns
+        -------
+        scores, ids : ndarray of shape (n_queries, k)
+            As :meth:`query` returns them (ids in fit order).
+        q_sqnorm : ndarray of shape (n_queries,)
+            Squared norms of the prepared queries.
         """
         view, perm = self._exact_view()
         scores, ids, q_sqnorm = view.query(Q, k)
@@ -297,8 +315,17 @@ class BaseIndex:
         return scores, ids, q_sqnorm
 
     def neighbors(self, rows, k, *, knob=None):
-        """Best ``k`` other indexed points of the indexed points ``rows`` (each left out
-        of its own answers), as :meth:`query` finds them.
+        """Best ``k`` other indexed points of the indexed points ``rows``, as
+        :meth:`query` finds them (each point left out of its own answers).
+
+        Parameters
+        ----------
+        rows : array-like of int
+            Indexed points (fit order) used as queries.
+        k : int
+            Points returned per row.
+        knob : int, default=None
+            Search effort, as for :meth:`query`.
 
         Returns
         -------
@@ -313,7 +340,19 @@ class BaseIndex:
         return drop_rows_self(s, i, rows)
 
     def exact_neighbors(self, rows, k):
-        """Exact :meth:`neighbors`, whatever the backend."""
+        """Exact :meth:`neighbors`, whatever the backend.
+
+        Parameters
+        ----------
+        rows : array-like of int
+            Indexed points (fit order) used as queries.
+        k : int
+            Points returned per row.
+
+        Returns
+        -------
+        scores, ids : ndarray of shape (len(rows), k)
+        """
         rows = np.asarray(rows, dtype=np.int64)
         Xs, sqs = self._rows(rows)
         view, perm = self._exact_view()
@@ -323,7 +362,18 @@ class BaseIndex:
         return drop_rows_self(s, i, rows)
 
     def exact_self_join(self, k):
-        """Exact :meth:`self_join`, whatever the backend (rows and ids in fit order)."""
+        """Exact :meth:`self_join`, whatever the backend (rows and ids in fit order).
+
+        Parameters
+        ----------
+        k : int
+            Points returned per indexed point, itself included.
+
+        Returns
+        -------
+        scores, ids : ndarray of shape (n_samples_, k)
+        q_sqnorm : ndarray of shape (n_samples_,)
+        """
         view, perm = self._exact_view()
         scores, ids, sq = view.self_join(k)
         if perm is None:
@@ -336,11 +386,21 @@ class BaseIndex:
     def build_compressed(self, n_components=None, random_state=None):
         """Add a compressed exhaustive scan over this index's points (``compressed_``).
 
-        The points are projected on their top ``n_components`` principal directions
-        (``n_features // 4`` when None); a search scores every point there and
-        re-scores the best candidates exactly (:meth:`compressed_query`). Needs a
-        metric that is a product (not ``"manhattan"``) and at least 64 features;
-        otherwise ``compressed_`` is None.
+        The points are projected on their top ``n_components`` principal directions;
+        a search scores every point there and re-scores the best candidates exactly
+        (:meth:`compressed_query`). It needs a metric that is a product (not
+        ``"manhattan"``) and at least 64 features; otherwise ``compressed_`` is None.
+
+        Parameters
+        ----------
+        n_components : int, default=None
+            Directions kept; ``n_features // 4`` (rounded to a multiple of 8) when None.
+        random_state : int or None, default=None
+            Seeds the sample that estimates the directions.
+
+        Returns
+        -------
+        self : object
         """
         from ._compressed import CompressedScan
 
@@ -361,26 +421,41 @@ class BaseIndex:
         return np.where(positions >= 0, perm[np.maximum(positions, 0)], -1)
 
     def compressed_query(self, Q, k, n_candidates):
-        """Best ``k`` points per query from the compressed scan's ``n_candidates``
-        best, re-scored exactly. Same output as :meth:`query`."""
+        """Best ``k`` points per query among the compressed scan's ``n_candidates``
+        best, re-scored exactly.
+
+        Parameters
+        ----------
+        Q : array-like of shape (n_queries, n_features)
+            The queries, raw.
+        k : int
+            Points returned per query.
+        n_candidates : int
+            Candidates re-scored per query (at least ``k``).
+
+        Returns
+        -------
+        scores, ids : ndarray of shape (n_queries, k)
+        q_sqnorm : ndarray of shape (n_queries,)
+        """
         Q_prep, q_sqnorm = prepare(Q, self.metric, self._center())
         s, pos = self.compressed_.query(Q_prep, q_sqnorm, self.X_, self.sqnorm_, k, n_candidates)
         s, ids = self._rescored(Q_prep, s, self._to_fit_order(pos))
         return s, ids, q_sqnorm
 
-    def compressed_neighbors(self, rows, k, n_candidates):
+    def _compressed_neighbors(self, rows, k, n_candidates):
         """:meth:`neighbors` by the compressed scan."""
         rows = np.asarray(rows, dtype=np.int64)
         Xs, sqs = self._rows(rows)
         s, pos = self.compressed_.query(Xs, sqs, self.X_, self.sqnorm_, k + 1, n_candidates + 1)
         return drop_rows_self(s, self._to_fit_order(pos), rows)
 
-    def compressed_values(self, k):
+    def _compressed_values(self, k):
         """Numbers of candidates worth trying for ``k`` results."""
         grid = np.array([1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256])
         return np.unique(np.minimum(np.ceil(k * grid).astype(np.int64), self.n_samples_))
 
-    def compressed_curve(self, k, exact_ids, values, *, Q=None, self_rows=None):
+    def _compressed_curve(self, k, exact_ids, values, *, Q=None, self_rows=None):
         """Per-query recall@k of the compressed scan at each number of candidates:
         an exact neighbour is found when it ranks among the candidates."""
         if self_rows is None:
@@ -394,17 +469,39 @@ class BaseIndex:
         values = np.asarray(values, dtype=np.int64)
         return ((rank[:, :, None] < values) & valid[:, :, None]).sum(axis=1) / k
 
-    def compressed_cost(self, values):
+    def _compressed_cost(self, values):
         """Cost of the compressed scan at each number of candidates, relative to exact."""
         return self.compressed_.relative_cost(values, self.n_samples_, self.n_features_)
 
     # -- search effort ------------------------------------------------------------------
     def knob_values(self, k):
-        """Ascending values of ``KNOB`` worth trying for ``k`` results (empty if exact)."""
+        """Ascending values of ``KNOB`` worth trying.
+
+        Parameters
+        ----------
+        k : int
+            Points returned per query.
+
+        Returns
+        -------
+        values : ndarray of int
+            Empty for exact indexes.
+        """
         return np.array([], dtype=np.int64)
 
     def default_knob(self, k):
-        """The value of ``KNOB`` a query uses when none is given (None if exact)."""
+        """The value of ``KNOB`` a query uses when none is given.
+
+        Parameters
+        ----------
+        k : int
+            Points returned per query.
+
+        Returns
+        -------
+        value : int or None
+            None for exact indexes.
+        """
         return None
 
     def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
@@ -412,8 +509,25 @@ class BaseIndex:
 
         Exact search is the blocked matrix product over every indexed point (for a
         self-join, the symmetric one, which computes each pair once). Estimates come
-        from a deterministic model of work done, not from timings, so that the choice
-        they drive does not depend on the machine's load.
+        from a deterministic model of the work done, not from timings, so that the
+        choice they drive does not depend on the machine's load.
+
+        Parameters
+        ----------
+        values : array-like of int
+            Values of ``KNOB``.
+        k : int
+            Points returned per query.
+        Q : array-like of shape (n_queries, n_features), default=None
+            Sample queries, for backends whose cost depends on them.
+        self_rows : array-like of int, default=None
+            Indexed points used as sample queries instead.
+        reverse : bool, default=False
+            Estimate the cost of :meth:`self_join` rather than of :meth:`query`.
+
+        Returns
+        -------
+        cost : ndarray of shape (len(values),)
         """
         return np.ones(len(values))
 
@@ -427,6 +541,7 @@ class BaseIndex:
         Parameters
         ----------
         k : int
+            Points returned per query.
         exact_scores, exact_ids : ndarray of shape (n_queries, k)
             The exact answers (fit-order ids), without the point itself for self rows.
         values : array-like of int
@@ -563,6 +678,19 @@ class RescoredIndex(BaseIndex):
     def _self_join(self, k, knob=None):
         scores, ids = self._query(self.X_, self.sqnorm_, k, knob)
         return scores, ids, self.sqnorm_
+
+
+def inherit_docstrings(cls):
+    """Give the methods a subclass overrides without a docstring their base's one
+    (numpydoc reads each method's own ``__doc__``)."""
+    for name, member in vars(cls).items():
+        if callable(member) and not name.startswith("_") and member.__doc__ is None:
+            for base in cls.__mro__[1:]:
+                doc = getattr(getattr(base, name, None), "__doc__", None)
+                if doc:
+                    member.__doc__ = doc
+                    break
+    return cls
 
 
 def drop_rows_self(scores, ids, self_ids):

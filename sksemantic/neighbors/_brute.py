@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..utils import Progress, blas_threads
-from ._base import BaseIndex
+from ._base import BaseIndex, inherit_docstrings
 from ._metric import pairwise_scores
 from ._topk import merge_candidates, topk_dense
 
@@ -95,6 +95,7 @@ def _above(S, thr, transposed):
     return ri[a], cols[a, e], vals[a, e]
 
 
+@inherit_docstrings
 class BruteIndex(BaseIndex):
     """Exact nearest neighbours by blocked BLAS products.
 

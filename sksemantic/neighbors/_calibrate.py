@@ -37,7 +37,9 @@ SHIFT_ALPHA = 0.01
 class RecallCalibration:
     """The outcome of a recall calibration.
 
-    Attributes
+    A dataclass: its fields are both its parameters and its attributes.
+
+    Parameters
     ----------
     algorithm : str
         The backend that answers: the index's algorithm, or ``"brute"`` when exact
@@ -62,6 +64,18 @@ class RecallCalibration:
         ``calibrate``) or ``"batch"`` (a sample of the batch being searched).
     cost : float
         Estimated cost relative to exact search (1.0 for exact search).
+    reference : ndarray or None
+        The calibration queries' k-th best scores at the chosen setting, which a
+        later batch's sample is compared with.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.search import SemanticSearch
+    >>> X = np.random.default_rng(0).normal(size=(4000, 16)).astype(np.float32)
+    >>> cal = SemanticSearch(algorithm="ivf", random_state=0).fit(X).calibration_
+    >>> cal.knob, cal.n_queries, cal.source
+    ('n_probe', 300, 'corpus')
     """
 
     algorithm: str
@@ -82,7 +96,12 @@ class RecallCalibration:
         return self.value is None
 
     def describe(self):
-        """One line for logs: what searches and the recall it expects."""
+        """One line for logs: what searches and the recall it expects.
+
+        Returns
+        -------
+        text : str
+        """
         if self.exact:
             how = "exact search (brute force)"
         else:
@@ -166,10 +185,10 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
         ok = np.flatnonzero((low >= target) & (cost < 1.0))
         c = ok[np.argmin(cost[ok])] if ok.size else None
         if getattr(index, "compressed_", None) is not None and not reverse:
-            values_c = index.compressed_values(k)
-            Rc = index.compressed_curve(k, exact_i, values_c, Q=Q, self_rows=self_rows)
+            values_c = index._compressed_values(k)
+            Rc = index._compressed_curve(k, exact_i, values_c, Q=Q, self_rows=self_rows)
             mean_c, low_c = _mean_and_bound(Rc)
-            cost_c = index.compressed_cost(values_c)
+            cost_c = index._compressed_cost(values_c)
             ok_c = np.flatnonzero((low_c >= target) & (cost_c < 1.0))
             if ok_c.size:
                 cc = ok_c[np.argmin(cost_c[ok_c])]
@@ -220,7 +239,7 @@ def reference_scores(index, cal, *, Q=None, self_rows=None):
     if self_rows is None:
         s = search_with(index, cal, Q, cal.k)[0]
     elif cal.algorithm == "compressed":
-        s = index.compressed_neighbors(self_rows, cal.k, cal.value)[0]
+        s = index._compressed_neighbors(self_rows, cal.k, cal.value)[0]
     else:
         s = index.neighbors(self_rows, cal.k, knob=cal.value)[0]
     return np.sort(s[:, -1])

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..utils import effective_n_jobs, import_optional
-from ._base import RescoredIndex
+from ._base import RescoredIndex, inherit_docstrings
 
 __all__ = ["HNSWIndex", "default_ef_search"]
 
@@ -149,6 +149,7 @@ def _gate(index):
     return gate
 
 
+@inherit_docstrings
 class HNSWIndex(RescoredIndex):
     """Approximate nearest neighbours with an HNSW graph (hnswlib).
 

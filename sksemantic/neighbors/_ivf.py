@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 
 from ..cluster import kmeans, nearest_centroid
 from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
-from ._base import BaseIndex
+from ._base import BaseIndex, inherit_docstrings
 from ._metric import gathered_scores, pairwise_scores, prepare
 from ._topk import merge_candidates, topk_dense
 
@@ -108,6 +108,7 @@ class _CandidateBuffer:
         self.thr[:] = self.best_s[:, -1]
 
 
+@inherit_docstrings
 class IVFIndex(BaseIndex):
     """Approximate nearest neighbours by an inverted file of k-means lists.
 
@@ -253,13 +254,12 @@ class IVFIndex(BaseIndex):
 
     def recall_curve(self, k, exact_scores, exact_ids, values, *, Q=None, self_rows=None,
                      reverse=False):
-        """Recall at every ``n_probe`` from one pass: IVF scans probed lists exactly, so
-        an exact neighbour is found exactly when its list is probed, that is when the
-        list's rank in the query's probe order is below ``n_probe``. For a self-join
-        (``reverse=True``) an edge is also found from the other end: point ``j``'s
-        search finds ``i`` when ``i``'s list is among ``j``'s probes and ``i`` is among
-        ``j``'s ``k`` nearest (judged by ``j``'s answers at a generous ``n_probe``).
-        """
+        # Recall at every n_probe from one pass: IVF scans probed lists exactly, so an
+        # exact neighbour is found exactly when its list is probed, that is when the
+        # list's rank in the query's probe order is below n_probe. For a self-join
+        # (reverse=True) an edge is also found from the other end: point j's search
+        # finds i when i's list is among j's probes and i is among j's k nearest
+        # (judged by j's answers at a generous n_probe).
         Q_prep, _ = self._sample_prepared(Q, self_rows)
         lists = self._fit_order_lists()
         m = len(exact_ids)
