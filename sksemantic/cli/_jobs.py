@@ -66,11 +66,12 @@ def run_graph(args):
 
     from ..graph import SemanticGraphTransformer
 
-    opts = _options("n_neighbors", "metric", "mode", "min_similarity", "algorithm")
+    opts = _options("n_neighbors", "metric", "mode", "min_similarity", "algorithm",
+                    "target_recall")
     est = SemanticGraphTransformer(
         n_neighbors=args.n_neighbors, metric=args.metric, mode=args.mode,
-        min_similarity=args.min_similarity, algorithm=args.algorithm, random_state=SEED,
-        verbose=_verbose(args),
+        min_similarity=args.min_similarity, algorithm=args.algorithm,
+        target_recall=args.target_recall, random_state=SEED, verbose=_verbose(args),
     )
     _check_params(est, opts)
     check_min_similarity(args.min_similarity, args.metric)
@@ -88,10 +89,11 @@ def run_dedup(args):
     """``sksemantic dedup``: a near-duplicate group label per row, as a ``.npy``."""
     from ..graph import SemanticDeduplicator
 
-    opts = _options("min_similarity", "n_neighbors", "metric", "algorithm")
+    opts = _options("min_similarity", "n_neighbors", "metric", "algorithm", "target_recall")
     est = SemanticDeduplicator(
         min_similarity=args.min_similarity, n_neighbors=args.n_neighbors, metric=args.metric,
-        algorithm=args.algorithm, random_state=SEED, verbose=_verbose(args),
+        algorithm=args.algorithm, target_recall=args.target_recall, random_state=SEED,
+        verbose=_verbose(args),
     )
     _check_params(est, opts)
     check_min_similarity(args.min_similarity, args.metric)
@@ -139,12 +141,15 @@ def run_ids(args):
 def _new_search(args, top_k=None):
     from ..search import SemanticSearch
 
+    target = getattr(args, "target_recall", None)
     est = SemanticSearch(
         metric=args.metric or "cosine", algorithm=args.algorithm or "auto",
+        target_recall=0.95 if target is None else target,
         random_state=SEED, verbose=_verbose(args),
         **({} if top_k is None else {"n_neighbors": top_k}),
     )
-    _check_params(est, _options("metric", "algorithm", n_neighbors="--top-k"))
+    _check_params(est, _options("metric", "algorithm", "target_recall",
+                                n_neighbors="--top-k"))
     return est
 
 
@@ -152,7 +157,7 @@ def _fit_search(est, corpus, path):
     with Step(f"search index of {corpus.shape[0]:,} corpus items"), \
             estimator_errors({}, f"corpus '{path}'"):
         est.fit(corpus)
-    status(f"    algorithm: {est.algorithm_}")
+    status(f"    algorithm: {est.algorithm_}; {est.calibration_.describe()}")
 
 
 def run_index(args):
@@ -192,7 +197,7 @@ def run_search(args):
         if len(args.inputs) != 1:
             raise CLIError("with --index, give only the queries file (the corpus is in the "
                            f"index); got {len(args.inputs)} files.")
-        for option in ("metric", "algorithm"):
+        for option in ("metric", "algorithm", "target_recall"):
             if getattr(args, option) is not None:
                 raise CLIError(f"--{option} applies when the index is built; the index in "
                                f"--index '{args.index}' keeps the one it was built with.")

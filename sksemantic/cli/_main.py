@@ -94,6 +94,9 @@ def build_parser(demo=None):
     p.add_argument("--min-similarity", type=float, default=None,
                    help="drop edges whose similarity is below this (default: keep all)")
     p.add_argument("--algorithm", default="auto", help=f"neighbour search: one of {_ALGORITHMS}")
+    p.add_argument("--target-recall", type=float, default=0.95,
+                   help="recall@k that approximate search keeps, measured against exact "
+                        "search (see the User Guide's recall contract)")
     p.set_defaults(func=run_graph)
 
     p = add("dedup", "near-duplicate groups of embeddings.npy (a group label per row)")
@@ -107,6 +110,9 @@ def build_parser(demo=None):
                    help="candidate links searched per item")
     p.add_argument("--metric", default="cosine", help=f"one of {_METRICS}")
     p.add_argument("--algorithm", default="auto", help=f"neighbour search: one of {_ALGORITHMS}")
+    p.add_argument("--target-recall", type=float, default=0.95,
+                   help="recall@k that approximate search keeps, measured against exact "
+                        "search (see the User Guide's recall contract)")
     p.set_defaults(func=run_dedup)
 
     p = add("ids", "unique semantic IDs (residual k-means codes) for embeddings.npy")
@@ -126,6 +132,9 @@ def build_parser(demo=None):
                    help="directory to write (created; an earlier saved index there is replaced)")
     p.add_argument("--metric", default="cosine", help=f"one of {_METRICS}")
     p.add_argument("--algorithm", default="auto", help=f"index: one of {_ALGORITHMS}")
+    p.add_argument("--target-recall", type=float, default=0.95,
+                   help="recall@k that approximate search keeps, measured against exact "
+                        "search (see the User Guide's recall contract)")
     p.set_defaults(func=run_index)
 
     p = add("search", "top-k search of queries.npy in corpus.npy, or in a saved index",
@@ -146,6 +155,9 @@ def build_parser(demo=None):
                    help=f"when indexing a corpus: one of {_METRICS} (default: cosine)")
     p.add_argument("--algorithm", default=None,
                    help=f"when indexing a corpus: one of {_ALGORITHMS} (default: auto)")
+    p.add_argument("--target-recall", type=float, default=None,
+                   help="when indexing a corpus: recall@k that approximate search keeps, "
+                        "measured against exact search (default: 0.95)")
     p.set_defaults(func=run_search)
     return parser
 

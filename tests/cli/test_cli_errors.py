@@ -80,6 +80,8 @@ def test_complex_input_is_not_truncated_to_its_real_part(run, tmp_path, emb):
         (["dedup", "{emb}", "--n-neighbors", "-3"], ["--n-neighbors", "got -3"]),
         (["dedup", "{emb}", "--algorithm", "exact"], ["--algorithm", "'exact'"]),
         (["search", "{emb}", "{emb}", "--top-k", "0"], ["--top-k", "[1, inf)", "got 0"]),
+        (["graph", "{emb}", "--target-recall", "1.5"], ["--target-recall", "got 1.5"]),
+        (["index", "{emb}", "--out", "{tmp}/ix", "--target-recall", "0"], ["--target-recall"]),
         (["search", "{emb}", "{emb}", "--metric", "dot"], ["--metric", "'dot'"]),
         (["index", "{emb}", "--out", "{tmp}/idx", "--algorithm", "x"], ["--algorithm"]),
         (["ids", "{emb}", "--n-levels", "0"], ["--n-levels", "got 0"]),
