@@ -163,14 +163,36 @@ def test_projected_start_lowers_the_error_on_wide_data():
     np.testing.assert_array_equal(wide.fit(X).codebooks_[1], plain.codebooks_[1])
 
 
-def test_projected_start_on_the_torch_path():
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(n_clusters=8),  # plain, restarts on the seeding sample
+        dict(n_clusters=6, pca_components=16),  # projected start
+        dict(n_clusters=8, balanced=True),
+        dict(n_clusters=[8, 4], n_init=1, max_samples=1500),
+    ],
+    ids=["plain", "projected", "balanced", "subsampled"],
+)
+def test_torch_backend_on_cpu_gives_the_numpy_codes(params):
+    # The same data (float32) and seed: the same codebooks and codes on either backend.
     pytest.importorskip("torch")
-    X = _wide_blobs(n=2000, d=96)
-    enc = RQKMeansEncoder(n_levels=2, n_clusters=6, random_state=0)
-    enc._encode_backend = "torch"
-    enc.fit(X)
-    numpy_fit = RQKMeansEncoder(n_levels=2, n_clusters=6, random_state=0).fit(X)
-    assert enc.score(X) >= 1.01 * numpy_fit.score(X)
+    X = _wide_blobs(n=2000, d=48)
+    numpy_fit = RQKMeansEncoder(n_levels=2, random_state=0, **params).fit(X)
+    torch_fit = RQKMeansEncoder(n_levels=2, random_state=0, backend="torch", **params).fit(X)
+    for a, b in zip(numpy_fit.codebooks_, torch_fit.codebooks_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert numpy_fit.n_iter_per_level_ == torch_fit.n_iter_per_level_
+    np.testing.assert_array_equal(torch_fit.transform(X), numpy_fit.transform(X))
+
+
+def test_bad_backend(X):
+    with pytest.raises(ValueError, match="backend"):
+        RQKMeansEncoder(n_clusters=4, backend="jax").fit(X)
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device to pair with backend='numpy'")
+    with pytest.raises(ValueError, match="backend='numpy' runs on the CPU only"):
+        RQKMeansEncoder(n_clusters=4, backend="numpy", device="cuda").fit(X)
 
 
 def test_per_level_n_clusters(X):
@@ -198,13 +220,8 @@ def test_subsampled_training(X):
 
 def test_torch_and_numpy_give_same_codes(X, fitted):
     pytest.importorskip("torch")
-    expected = fitted.transform(X)
-    fitted._encode_backend = "torch"
-    try:
-        got = fitted.transform(X)
-    finally:
-        del fitted._encode_backend
-    np.testing.assert_array_equal(got, expected)
+    torch_encoder = pickle.loads(pickle.dumps(fitted)).set_params(backend="torch")
+    np.testing.assert_array_equal(torch_encoder.transform(X), fitted.transform(X))
 
 
 def test_near_ties_are_decided_exactly():
@@ -217,18 +234,8 @@ def test_near_ties_are_decided_exactly():
     cb = enc.codebooks_[0]
     cb[1] = cb[0] + np.float32(1e-6)
     expected = enc.transform(X)
-    enc._encode_backend = "torch"
+    enc.set_params(backend="torch")
     np.testing.assert_array_equal(enc.transform(X), expected)
-
-
-def test_torch_fit_path(X):
-    pytest.importorskip("torch")
-    enc = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=0)
-    enc._encode_backend = "torch"
-    enc.fit(X)
-    numpy_fit = RQKMeansEncoder(n_levels=2, n_clusters=8, random_state=0).fit(X)
-    assert all(isinstance(c, np.ndarray) for c in enc.codebooks_)
-    assert enc.score(X) >= 1.1 * numpy_fit.score(X)
 
 
 @pytest.mark.parametrize("random_state", [0, 1, 2, 3])
