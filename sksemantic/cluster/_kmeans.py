@@ -137,9 +137,8 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
     """Greedy k-means++ (as scikit-learn's ``kmeans_plusplus``), one small GEMM per step.
 
     scikit-learn's version spends most of its time in per-step overhead at hundreds of
-    centres on wide data (about a minute for 256 centres on 10,000 x 768 here); this one
-    computes each step's candidate distances as one matrix product and updates the
-    closest-distance array in place, about 100 times faster. The products have only a
+    centres on wide data; this one computes each step's candidate distances as one
+    matrix product and updates the closest-distance array in place. The products have only a
     few rows (the candidates), a shape multi-threaded BLAS handles badly (slower than one
     thread on a busy machine), so the rows of ``X`` are split between threads instead,
     each running single-threaded BLAS on its span.

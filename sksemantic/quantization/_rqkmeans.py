@@ -34,8 +34,8 @@ class RQKMeansEncoder(BaseResidualEncoder):
     n_clusters : int or list of int, default=256
         Codewords per level: one value for every level, or one per level.
     max_iter : int, default=100
-        Most Lloyd iterations per level (a cap: levels stop at ``tol``, typically
-        after 15 to 40 iterations at 256 codewords). Balanced levels run at most
+        Most Lloyd iterations per level (a cap: levels usually stop at ``tol`` well
+        before it). Balanced levels run at most
         ``min(max_iter, 20)``: their inertia jitters by about half a percent as the
         Sinkhorn offsets move, so the ``tol`` test rarely ends them.
     tol : float, default=1e-4
@@ -56,7 +56,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         codewords, where one poor seeding leaves a whole region badly served, and
         cost little then; at 256 codewords and more one seeding is used. Levels with a
         projected start (``pca_components``) try at most 3: their candidates run to a
-        tight tolerance, and ten were no better than three on the benchmark data.
+        tight tolerance, which leaves less for further restarts to gain.
     pca_components : int, "auto" or None, default="auto"
         Each plain level's k-means (seeding, restarts and Lloyd's iterations) first runs
         to convergence on its residuals projected onto their top ``pca_components``
@@ -91,10 +91,8 @@ class RQKMeansEncoder(BaseResidualEncoder):
         rows (block coordinate descent, as in improved/enhanced residual vector
         quantization). A round is kept only if the codes ``transform`` gives lower the
         training inertia by at least ``tol`` relative; the first round that does not
-        ends the refinement. On MiniLM sentence embeddings three rounds lowered the
-        reconstruction error by 1-2% with 16 to 256 codewords per level (more than
-        eight k-means restarts per level did at 32), less with fewer codewords; each
-        round costs about two encodings of the training rows. 0 disables it.
+        ends the refinement. Each round costs about two encodings of the training
+        rows. 0 disables it.
     balanced : bool, default=False
         Make the codes of each level near-equally frequent: each level is a balanced
         k-means whose assignment is the nearest codeword after a per-codeword offset,
