@@ -583,12 +583,14 @@ default="k-means++"
         Name used in progress lines.
     split_small : float in [0, 1], default=None
         When None, empty clusters are re-seeded at the points farthest from their
-        centres. When a fraction ``f``, every cluster with fewer than ``f * n / k``
-        points (and at least the empty ones) is re-seeded by splitting a large cluster,
-        chosen with probability proportional to its size, into two centres a small
-        random step apart (as faiss does). On high-dimensional, nearly isotropic data
-        (the deep levels of a residual quantiser) Lloyd's iterations otherwise let one
-        small-norm centroid absorb almost every point.
+        centres. When a fraction ``f``, the empty clusters and every cluster with fewer
+        than ``f * n / k`` points that serves them little (its points gain less than
+        the mean squared error per point from having their own centre) are re-seeded
+        by splitting a large cluster, chosen with probability proportional to its size,
+        into two centres a small random step apart (as faiss does). On
+        high-dimensional, nearly isotropic data (the deep levels of a residual
+        quantiser) Lloyd's iterations otherwise let one small-norm centroid absorb
+        almost every point; small clusters of outliers (heavy tails) are kept.
     pca_components : int, ndarray of shape (n_features, m) or None, default=None
         When set (and below ``n_features``), the seeding, the restarts and Lloyd's
         iterations first run on the rows projected onto their top ``pca_components``

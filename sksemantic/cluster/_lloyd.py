@@ -47,7 +47,9 @@ class LloydOptions:
         balanced ones stop when the decrease is between 0 and ``tol`` times the inertia.
     split_small : float or None, default=None
         None re-seeds empty clusters at the rows farthest from their centres; a fraction
-        ``f`` re-seeds every cluster under ``f * n / k`` rows by splitting a large one.
+        ``f`` re-seeds, by splitting a large one, every empty cluster and every cluster
+        under ``f * n / k`` rows whose rows gain less than the mean squared error per
+        row from having their own centre (small clusters of outliers are kept).
     step_growth : float, default=1.5
         Over-relaxation: factor by which the step grows after an update that lowered
         the inertia (1.0: plain Lloyd updates).
@@ -326,6 +328,34 @@ def _farthest_rows(X, centers, labels, count):
     return np.argsort(-dist, kind="stable")[:count]
 
 
+def _weak_clusters(X, centers, labels, candidates, mean_error):
+    """The ``candidates`` (small clusters) whose rows gain less, on average, than the
+    mean squared error per row by having their own centre (exact float64 distances).
+
+    A starved centre among near-isotropic residuals serves its few rows hardly better
+    than the next centre would: it is worth re-seeding. A small cluster of outliers
+    (heavy tails) saves its rows far more than the typical error: it is kept.
+    """
+    if candidates.size == 0:
+        return candidates
+    rows = np.flatnonzero(np.isin(labels, candidates))
+    c64 = centers.astype(np.float64)
+    c_sq = np.einsum("ij,ij->i", c64, c64)
+    gain = np.zeros(centers.shape[0])
+    step = max(1, (8 * 2**20) // max(centers.size, 1))
+    for start in range(0, rows.size, step):
+        part = rows[start : start + step]
+        x = X[part].astype(np.float64)
+        d = c_sq - 2 * x @ c64.T + np.einsum("ij,ij->i", x, x)[:, None]
+        own = labels[part]
+        idx = np.arange(part.size)
+        first = d[idx, own].copy()
+        d[idx, own] = np.inf
+        gain += np.bincount(own, weights=d.min(axis=1) - first, minlength=gain.size)
+    counts = np.bincount(labels[rows], minlength=gain.size)
+    return candidates[gain[candidates] < mean_error * counts[candidates]]
+
+
 def _split_large(centers, small, counts, spread, rng):
     """Move the ``small`` centres next to large ones: ``c + delta``, a small random step
     scaled by the parent's spread (mean squared distance of its rows)."""
@@ -418,7 +448,12 @@ def lloyd(backend, centers, options, *, rng, progress=None, balancer=None):
         elif balancer is None:
             small = counts < max(1.0, options.split_small * n / n_clusters)
             if small.any() and not small.all():
-                empty = np.flatnonzero(small)
+                empty = np.union1d(
+                    np.flatnonzero(~nonempty),
+                    _weak_clusters(X, centers, labels, np.flatnonzero(small & nonempty),
+                                   inertia / n),
+                ).astype(np.int64)
+            if empty.size:
                 spread = errors / np.maximum(counts, 1)
                 _split_large(new_centers, empty, counts, spread, rng)
         reseeded = bool(empty.size)

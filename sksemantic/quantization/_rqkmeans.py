@@ -38,12 +38,16 @@ class RQKMeansEncoder(BaseResidualEncoder):
         before it). Balanced levels run at most
         ``min(max_iter, 20)``: their inertia jitters by about half a percent as the
         Sinkhorn offsets move, so the ``tol`` test rarely ends them.
-    tol : float, default=1e-4
+    tol : float, default=1e-5
         A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
         times its value and by less than ``10 * tol`` times the sum of squares the
         level explains (see :func:`sksemantic.cluster.kmeans`). Balanced levels stop
         when an iteration lowers the inertia by less than ``tol`` times its value (a
-        rise, from their offsets moving, does not stop them).
+        rise, from their offsets moving, does not stop them). Lloyd's last passes
+        lower the inertia slowly but for long: what they add up to is tens of times
+        the decrease of one, so a per-pass threshold must be small for a level to end
+        near its converged inertia (``1e-4`` left levels a few tenths of a percent
+        above scikit-learn's converged ``KMeans``, see benchmarks/RESULTS_rqkmeans.md).
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each level's k-means (greedy k-means++ runs on a subsample of
         ``max(40 * n_clusters, 10_000)`` rows).
@@ -205,7 +209,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         n_levels=3,
         n_clusters=256,
         max_iter=100,
-        tol=1e-4,
+        tol=1e-5,
         init="k-means++",
         n_init="auto",
         pca_components="auto",

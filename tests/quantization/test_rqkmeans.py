@@ -376,3 +376,35 @@ def test_gpu_fitted_model_encodes_on_cpu_only_machine(tmp_path, X, fitted):
     gpu_model.set_params(device="cuda")
     gpu_model.device_ = "cuda"
     np.testing.assert_array_equal(_codes_in_new_process(tmp_path, gpu_model, X), fitted.transform(X))
+
+
+def _family(shape, n=1500, d=16, k=8, seed=0):
+    """Small members of benchmarks/bench_kmeans_family.py's data family."""
+    rng = np.random.default_rng(seed)
+    n_centers = {"blobs_many": 8 * k, "blobs_few": max(2, k // 8)}.get(shape, 2 * k)
+    centers = rng.standard_normal((n_centers, d))
+    noise = rng.standard_t(3, (n, d)) if shape == "student_t" else rng.standard_normal((n, d))
+    X = centers[rng.integers(0, n_centers, n)] + 0.8 * noise
+    if shape == "scales":
+        X *= np.geomspace(1e-3, 1e3, d)
+    return X.astype(np.float32)
+
+
+def _sklearn_residual_error(X, n_levels, k, seed):
+    from threadpoolctl import threadpool_limits
+
+    R = X.astype(np.float64)
+    with threadpool_limits(1):  # OpenMP threads on a busy machine only slow it down
+        for level in range(n_levels):
+            km = KMeans(k, n_init=1, max_iter=100, random_state=seed + level).fit(R)
+            R = R - km.cluster_centers_[km.labels_]
+    return float((R**2).sum())
+
+
+@pytest.mark.parametrize("shape", ["blobs_many", "student_t", "scales"])
+def test_default_error_is_no_worse_than_sklearn_per_level(shape):
+    # The reference: one scikit-learn KMeans(n_init=1) per level on the residuals.
+    X = _family(shape)
+    enc = RQKMeansEncoder(n_levels=3, n_clusters=8, random_state=0).fit(X)
+    ours = -enc.score(X) * X.size
+    assert ours <= 1.002 * _sklearn_residual_error(X, 3, 8, seed=0)
