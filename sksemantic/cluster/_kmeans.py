@@ -561,7 +561,10 @@ def kmeans(
         yields the inertia. The second test keeps going where few clusters explain
         little of the variance (few codewords, deep residual levels): there the inertia
         hardly moves relative to its size while the clustering still improves.
-        ``tol=0`` runs until the inertia stops falling, or ``max_iter``.
+        Lloyd's last passes lower the inertia slowly but for long, so ``1e-4`` stops a
+        few tenths of a percent above the converged inertia; ``1e-5`` (the default of
+        :class:`~sksemantic.quantization.RQKMeansEncoder`) gets there in about twice
+        the passes. ``tol=0`` runs until the inertia stops falling, or ``max_iter``.
     init : {"k-means++", "random"} or array-like of shape (n_clusters, n_features), \
 default="k-means++"
         Seeding. k-means++ runs on a subsample of ``init_size`` rows.
