@@ -138,3 +138,22 @@ def test_kernels_reject_bad_data():
     # Lists are accepted (converted as scikit-learn does).
     centers = kmeans([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0]], 2, random_state=0).centers
     assert centers.shape == (2, 2)
+
+
+def test_split_small_keeps_outlier_clusters_and_reseeds_starved_ones():
+    rng = np.random.default_rng(0)
+    bulk = rng.normal(size=(2000, 8))
+    outliers = 60.0 + rng.normal(size=(3, 8))  # far away: a cluster of their own pays
+    X = np.r_[bulk, outliers].astype(np.float32)
+    # Centre 3 on the outliers (3 rows, under 5% of the mean size), centre 2 starved:
+    # out in the bulk's tail, it serves its few rows hardly better than centre 0 would.
+    start = np.zeros((4, 8), dtype=np.float32)
+    start[1, 0], start[2, 1], start[3] = 1.5, 6.0, outliers[0]
+    options = LloydOptions(max_iter=1, split_small=0.05, step_growth=1.0)
+    backend = NumpyBackend(X)
+    before = backend.assign(start)
+    result = lloyd(backend, start, options, rng=np.random.RandomState(0))
+    assert np.bincount(before.labels, minlength=4)[[2, 3]].max() < 0.05 * len(X) / 4
+    # The outlier centre stays on its rows; the starved one moved (split off a large one).
+    np.testing.assert_allclose(result.centers[3], outliers.mean(axis=0), rtol=1e-5)
+    assert np.abs(result.centers[2] - start[2]).max() > 0.01
