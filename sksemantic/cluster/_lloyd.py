@@ -233,7 +233,7 @@ class TorchBackend:
     device : str, default="cpu"
         Torch device.
     chunk_size : int, default=None
-        Rows per matrix product (about 64 MiB of distances when None).
+        Rows per matrix product (blocks of about 64 MiB when None).
     """
 
     name = "torch"
@@ -257,7 +257,8 @@ class TorchBackend:
         tol = tie_tolerance(self.X.dtype, self.X.shape[1])
         C = torch.from_numpy(np.ascontiguousarray(centers)).to(self.device)
         shift = torch.from_numpy(shift_np).to(self.device)
-        chunk = self.chunk_size or _row_chunks(n, k, 64 * 2**20)
+        # About 64 MiB per block: the distances and the float64 copy for the sums.
+        chunk = self.chunk_size or _row_chunks(n, k + 2 * self.X.shape[1], 64 * 2**20)
         labels = np.empty(n, dtype=np.int64)
         sums = torch.zeros((k, self.X.shape[1]), dtype=self.sum_dtype, device=self.device)
         with torch.no_grad():
