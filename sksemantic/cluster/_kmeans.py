@@ -24,8 +24,8 @@ from ._lloyd import (
     LloydOptions,
     NumpyBackend,
     _cache_rows,
-    _row_chunks,
     add_in_order,
+    assign_blocks,
     lloyd,
     make_backend,
     onehot_sums,
@@ -74,47 +74,26 @@ def nearest_centroid(
     Returns
     -------
     labels : ndarray of shape (n_samples,), dtype int64
+        Rows whose two best centres are within float rounding of each other are
+        decided exactly, in float64 (as every k-means pass does).
     sq_dist : ndarray of shape (n_samples,)
         Squared Euclidean distance to the chosen centre (clipped at 0).
     sums, counts : ndarray of shape (n_clusters, n_features) and (n_clusters,)
         Only with ``with_sums=True``.
     """
-    n, k = X.shape[0], centers.shape[0]
-    if centers_sqnorm is None:
-        centers_sqnorm = np.einsum("ij,ij->i", centers, centers)
-    shift = centers_sqnorm if offsets is None else centers_sqnorm - offsets.astype(X.dtype)
-    chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
-    if with_sums:
-        # Small blocks: the block is read again for the sums right after its product.
-        chunk = min(chunk, _cache_rows(X.shape[1]))
-    labels = np.empty(n, dtype=np.int64)
-    sq_dist = np.empty(n, dtype=X.dtype)
-
-    def work(start, stop):
-        block = X[start:stop]
-        d = block @ centers.T
-        d *= -2
-        d += shift
-        lab = np.argmin(d, axis=1)
-        labels[start:stop] = lab
-        norms = (
-            np.einsum("ij,ij->i", block, block) if X_sqnorm is None else X_sqnorm[start:stop]
-        )
-        if offsets is None:
-            sq_dist[start:stop] = d[np.arange(len(lab)), lab] + norms
-        else:
-            sq_dist[start:stop] = d[np.arange(len(lab)), lab] + offsets[lab] + norms
-        if with_sums:
-            return onehot_sums(block, lab, k)
-        return None
-
-    if n * k * X.shape[1] < 2**26:  # too little work to pay for starting threads
-        n_jobs = 1
-    parts = run_spans(work, n, chunk, n_jobs)
-    np.maximum(sq_dist, 0, out=sq_dist)
+    k = centers.shape[0]
+    shift = None
+    if centers_sqnorm is not None:
+        shift = centers_sqnorm if offsets is None else centers_sqnorm - offsets
+        shift = np.asarray(shift, dtype=X.dtype)
+    out = assign_blocks(
+        X, centers, offsets=offsets, x_sq=X_sqnorm, shift=shift, chunk_size=chunk_size,
+        n_jobs=n_jobs, with_dist=True, with_sums=with_sums,
+    )
     if not with_sums:
-        return labels, sq_dist
-    return labels, sq_dist, add_in_order(parts), np.bincount(labels, minlength=k)
+        return out
+    labels, sq_dist, sums = out
+    return labels, sq_dist, sums, np.bincount(labels, minlength=k)
 
 
 def centroid_sums(X, labels, n_clusters, *, n_jobs=None):

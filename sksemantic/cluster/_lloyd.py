@@ -110,17 +110,19 @@ def level_shift(centers, offsets=None):
     return shift.astype(centers.dtype)
 
 
-def pick_with_ties(d, scale, tol):
+def pick_with_ties(d, scale, tol, *, with_value=False):
     """Best column per row of ``d`` (modified in place) and a mask of the rows whose
-    runner-up is within ``tol * scale`` of it."""
+    runner-up is within ``tol * scale`` of it (and the best value, ``with_value``)."""
     best = np.argmin(d, axis=1)
-    if d.shape[1] < 2:
-        return best, np.zeros(d.shape[0], dtype=bool)
     rows = np.arange(d.shape[0])
     first = d[rows, best].copy()
-    d[rows, best] = np.inf
-    second = d[rows, np.argmin(d, axis=1)]  # argmin is faster than min in numpy
-    return best, (second - first) <= tol * scale
+    if d.shape[1] < 2:
+        tied = np.zeros(d.shape[0], dtype=bool)
+    else:
+        d[rows, best] = np.inf
+        second = d[rows, np.argmin(d, axis=1)]  # argmin is faster than min in numpy
+        tied = (second - first) <= tol * scale
+    return (best, tied, first) if with_value else (best, tied)
 
 
 def refine_choice(X, centers, offsets, rows):
@@ -168,6 +170,64 @@ def add_in_order(parts):
     return total
 
 
+def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size=None,
+                  n_jobs=None, with_dist=False, with_sums=False, sums_dtype=None):
+    """Nearest centre (after optional offsets) of every row of ``X``, block by block.
+
+    The one assignment pass on the host: a BLAS product per block of rows, the best
+    centre by ``argmin(|c|^2 - offset - 2 x.c)``, near-ties re-decided exactly
+    (:func:`refine_choice`), and optionally the squared distance to the chosen centre
+    and the per-cluster sums of the rows, taken while the block is in cache. Blocks
+    are shared among ``n_jobs`` threads; partial sums are added in block order, so the
+    result does not depend on the threads.
+
+    Returns ``labels`` and, as asked, ``sq_dist`` (clipped at 0) and ``sums``.
+    """
+    n, n_features = X.shape
+    k = centers.shape[0]
+    if shift is None:
+        shift = level_shift(centers, offsets)
+    max_sq = float(np.max(np.abs(shift)))
+    tol = tie_tolerance(X.dtype, n_features)
+    chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
+    if with_sums:
+        chunk = min(chunk, _cache_rows(n_features))  # re-read for the sums while cached
+    labels = np.empty(n, dtype=np.int64)
+    sq_dist = np.empty(n, dtype=X.dtype) if with_dist else None
+    off = None if offsets is None else np.asarray(offsets, dtype=X.dtype)
+
+    def work(start, stop):
+        block = X[start:stop]
+        norms = np.einsum("ij,ij->i", block, block) if x_sq is None else x_sq[start:stop]
+        d = block @ centers.T
+        d *= -2
+        d += shift
+        best, tied, first = pick_with_ties(d, norms + max_sq, tol, with_value=True)
+        rows = np.flatnonzero(tied)
+        if rows.size:
+            best[rows] = refine_choice(block, centers, offsets, rows)
+        labels[start:stop] = best
+        if with_dist:
+            dist = first + norms if off is None else first + off[best] + norms
+            if rows.size:  # re-decided rows: the exact distance to the new choice
+                diff = block[rows].astype(np.float64) - centers[best[rows]]
+                dist[rows] = np.einsum("ij,ij->i", diff, diff)
+            sq_dist[start:stop] = dist
+        if with_sums:
+            return onehot_sums(block, best, k, sums_dtype)
+        return None
+
+    if n * k * n_features < 2**26:  # too little work to pay for starting threads
+        n_jobs = 1
+    parts = run_spans(work, n, chunk, n_jobs)
+    out = [labels]
+    if with_dist:
+        out.append(np.maximum(sq_dist, 0, out=sq_dist))
+    if with_sums:
+        out.append(add_in_order(parts))
+    return tuple(out)
+
+
 # ----------------------------------------------------------------------- backends
 class NumpyBackend:
     """Assignment passes with numpy/BLAS on the host, a block of rows per thread.
@@ -192,30 +252,11 @@ class NumpyBackend:
 
     def assign(self, centers, offsets=None):
         """Labels (exact on near-ties) and the per-cluster float64 sums and counts."""
-        X = self.X
-        n, k = X.shape[0], centers.shape[0]
-        shift = level_shift(centers, offsets)
-        max_sq = float(np.max(np.abs(shift)))
-        tol = tie_tolerance(X.dtype, X.shape[1])
-        chunk = self.chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
-        chunk = min(chunk, _cache_rows(X.shape[1]))  # re-read for the sums while cached
-        labels = np.empty(n, dtype=np.int64)
-
-        def work(start, stop):
-            block = X[start:stop]
-            d = block @ centers.T
-            d *= -2
-            d += shift
-            best, tied = pick_with_ties(d, self.x_sq[start:stop] + max_sq, tol)
-            rows = np.flatnonzero(tied)
-            if rows.size:
-                best[rows] = refine_choice(block, centers, offsets, rows)
-            labels[start:stop] = best
-            return onehot_sums(block, best, k, np.float64)
-
-        n_jobs = 1 if n * k * X.shape[1] < 2**26 else self.n_jobs
-        sums = add_in_order(run_spans(work, n, chunk, n_jobs))
-        return Assignment(labels, sums, np.bincount(labels, minlength=k))
+        labels, sums = assign_blocks(
+            self.X, centers, offsets=offsets, x_sq=self.x_sq, chunk_size=self.chunk_size,
+            n_jobs=self.n_jobs, with_sums=True, sums_dtype=np.float64,
+        )
+        return Assignment(labels, sums, np.bincount(labels, minlength=centers.shape[0]))
 
 
 class TorchBackend:
