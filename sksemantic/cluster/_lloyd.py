@@ -263,9 +263,12 @@ class TorchBackend:
     """Assignment passes with torch on ``device`` (``"cpu"``, ``"cuda[:N]"``, ``"mps"``).
 
     The rows are copied to the device once; each pass sends the centres (small) and
-    brings back the labels and sums. Sums accumulate in float64 (float32 on MPS, which
-    has no float64), near-ties are re-decided exactly on the host, as in
-    :class:`NumpyBackend`: on the CPU both give the same labels.
+    brings back the labels and sums. Near-ties are re-decided exactly on the host, as in
+    :class:`NumpyBackend`, so both give the same labels for the same centres. Sums
+    accumulate in float64 (float32 on MPS, which has no float64): added in another
+    order than numpy's, they differ in their last bits only, which the float32 centres
+    computed from them do not keep (but for a value within 1e-16 of a float32 rounding
+    boundary: in principle possible, not seen in practice).
 
     Parameters
     ----------
