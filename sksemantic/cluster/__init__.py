@@ -9,8 +9,11 @@ from ._kmeans import (
     nearest_centroid,
     principal_directions,
 )
+from ._lloyd import BalancedKMeansResult, KMeansResult
 
 __all__ = [
+    "BalancedKMeansResult",
+    "KMeansResult",
     "auto_pca_components",
     "balanced_assign",
     "balanced_kmeans",

@@ -14,14 +14,18 @@ the offsets well); each sweep is then cheap compared with the distance products.
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
-from ..utils import Progress, blas_threads, effective_n_jobs
-from ._kmeans import best_seeding, nearest_centroid
+from ..utils import blas_threads, effective_n_jobs
+from ._kmeans import KMEANS_CONSTRAINTS, _Run, _seed, check_kmeans_input, nearest_centroid
+from ._lloyd import LloydOptions, lloyd, make_backend
 
-__all__ = ["sinkhorn_potentials", "balanced_assign", "balanced_kmeans"]
+__all__ = ["BalanceOptions", "sinkhorn_potentials", "balanced_assign", "balanced_kmeans"]
 
 
 def _logsumexp(a, axis):
@@ -138,6 +142,82 @@ def balanced_assign(cost, g):
     return np.argmin(np.asarray(cost) - g, axis=1)
 
 
+@dataclass(frozen=True)
+class BalanceOptions:
+    """Options of the Sinkhorn balancing in :func:`balanced_kmeans`.
+
+    Parameters
+    ----------
+    reg : float, default=0.02
+        Entropic regularisation relative to the spread of the point-to-centre costs.
+    sinkhorn_iter : int, default=20
+        Sinkhorn sweeps per Lloyd iteration (per annealing stage from a cold start).
+    sinkhorn_size : int or None, default=None
+        Rows that estimate the offsets; ``min(n_samples, max(4096, 64 * n_clusters))``.
+    final_factor : int, default=5
+        The final offsets get ``final_factor`` times as many sweeps.
+    slack : float, default=0.5
+        The final offsets are re-annealed from cold when some cluster of the sample
+        gets less than ``1 - slack`` or more than ``1 + slack`` of its share.
+    """
+
+    reg: float = 0.02
+    sinkhorn_iter: int = 20
+    sinkhorn_size: int | None = None
+    final_factor: int = 5
+    slack: float = 0.5
+
+
+class _SinkhornBalancer:
+    """The offsets of the balanced passes of :func:`sksemantic.cluster._lloyd.lloyd`,
+    estimated on a fixed row sample (on the host, whatever the backend)."""
+
+    def __init__(self, X, n_clusters, options, rng):
+        n = X.shape[0]
+        size = options.sinkhorn_size or min(n, max(4096, 64 * n_clusters))
+        self.sample = X if size >= n else X[np.sort(rng.choice(n, size, replace=False))]
+        self.options = options
+
+    def offsets(self, centers, warm):
+        """Offsets for one pass, warm-started from the previous pass's."""
+        o = self.options
+        return _fit_offsets(self.sample, centers, warm, o.reg, o.sinkhorn_iter)
+
+    def final(self, centers, warm):
+        """The returned offsets: more sweeps, re-annealed from cold when the warm start
+        is stuck far from what the final centres need (a centre that moved away from
+        its points needs a large offset)."""
+        o = self.options
+        n_iter = o.final_factor * o.sinkhorn_iter
+        offsets = _fit_offsets(self.sample, centers, warm, o.reg, n_iter)
+        if not _near_balanced(self.sample, centers, offsets, o.slack):
+            offsets = _fit_offsets(self.sample, centers, None, o.reg, n_iter)
+        return offsets
+
+
+def _balanced_kmeans(X, n_clusters, options, balance, *, rng, n_init=1, init="k-means++",
+                     init_size=None, run=None):
+    """:func:`balanced_kmeans` without the checks: seeding as plain k-means (empty
+    clusters re-seeded at far points), then the balanced passes."""
+    run = run or _Run()
+    centers, _ = _seed(
+        X, n_clusters, options.replace(split_small=None), rng=rng, n_init=n_init, init=init,
+        init_size=init_size, run=run,
+    )
+    balancer = _SinkhornBalancer(X, n_clusters, balance, rng)
+    return lloyd(run.make(X), centers, options, rng=rng, balancer=balancer,
+                 progress=run.progress(options.max_iter))
+
+
+@validate_params(
+    {
+        **KMEANS_CONSTRAINTS,
+        "reg": [Interval(Real, 0, None, closed="neither")],
+        "sinkhorn_iter": [Interval(Integral, 1, None, closed="left")],
+        "sinkhorn_size": [Interval(Integral, 1, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def balanced_kmeans(
     X,
     n_clusters,
@@ -154,6 +234,9 @@ def balanced_kmeans(
     chunk_size=None,
     verbose=0,
     label="balanced k-means",
+    backend="numpy",
+    device="cpu",
+    n_jobs=None,
 ):
     """k-means whose clusters have near-equal sizes, by Sinkhorn-balanced assignment.
 
@@ -164,7 +247,7 @@ def balanced_kmeans(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features)
         Data, float32 or float64.
     n_clusters : int
         Number of clusters; must not exceed the number of samples.
@@ -173,7 +256,8 @@ def balanced_kmeans(
     tol : float, default=1e-4
         Stop when an iteration lowers the inertia (to the assigned centres) by less
         than ``tol`` times its value (a rise, from the offsets moving, does not stop).
-    init : {"k-means++", "random"} or ndarray, default="k-means++"
+    init : {"k-means++", "random"} or array-like of shape (n_clusters, n_features), \
+default="k-means++"
         Seeding (see :func:`init_centers`).
     init_size : int, default=None
         Rows used for seeding.
@@ -198,18 +282,21 @@ def balanced_kmeans(
         Print progress when > 0.
     label : str, default="balanced k-means"
         Name used in progress lines.
+    backend : {"numpy", "torch"}, default="numpy"
+        What computes the assignment passes (see :func:`kmeans`); the offsets are
+        estimated on the host either way.
+    device : str, default="cpu"
+        Torch device of ``backend="torch"``.
+    n_jobs : int, default=None
+        Threads for the numpy passes and the restarts (None: every core).
 
     Returns
     -------
-    centers : ndarray of shape (n_clusters, n_features)
-    labels : ndarray of shape (n_samples,)
-        Balanced labels.
-    inertia : float
-        Sum of squared distances to the assigned centre.
-    n_iter : int
-        Lloyd iterations run.
-    offsets : ndarray of shape (n_clusters,)
-        The offsets ``g``; assign new points with ``argmin_j(|x - c_j|^2 - g_j)``.
+    result : BalancedKMeansResult
+        A named tuple ``(centers, labels, inertia, n_iter, offsets)``: the centres,
+        the balanced labels, the sum of squared distances to the assigned centres, the
+        Lloyd iterations run, and the offsets ``g`` (assign new points with
+        ``argmin_j(|x - c_j|^2 - g_j)``).
 
     Examples
     --------
@@ -221,52 +308,15 @@ def balanced_kmeans(
     >>> bool(np.bincount(labels).min() >= 80)
     True
     """
-    rng = check_random_state(random_state)
-    n = X.shape[0]
-    if n_clusters > n:
-        raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
-    centers, _ = best_seeding(
-        X, n_clusters, n_init=n_init, init=init, init_size=init_size, random_state=rng,
-        max_iter=max_iter, tol=tol, split_small=None, chunk_size=chunk_size,
-        verbose=verbose, label=label,
+    X, init = check_kmeans_input(X, n_clusters, init)
+    make_backend(X[:1], backend, device=device)  # a clear error before any work
+    run = _Run(backend, device, chunk_size, n_jobs, verbose, label)
+    options = LloydOptions(max_iter=max_iter, tol=tol)
+    balance = BalanceOptions(reg=reg, sinkhorn_iter=sinkhorn_iter, sinkhorn_size=sinkhorn_size)
+    return _balanced_kmeans(
+        X, n_clusters, options, balance, rng=check_random_state(random_state), n_init=n_init,
+        init=init, init_size=init_size, run=run,
     )
-    size = sinkhorn_size or min(n, max(4096, 64 * n_clusters))
-    sub = np.arange(n) if size >= n else np.sort(rng.choice(n, size, replace=False))
-    progress = Progress(max_iter, label, verbose)
-    x_sq = np.einsum("ij,ij->i", X, X)
-    g = None
-    n_iter = 0
-    labels = None
-    previous = np.inf
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
-        offsets = _fit_offsets(X[sub], centers, g, reg, sinkhorn_iter)
-        g = offsets
-        labels, sq_dist, sums, counts = nearest_centroid(
-            X, centers, offsets=offsets, chunk_size=chunk_size, X_sqnorm=x_sq, with_sums=True
-        )
-        # Stop once an iteration lowers the inertia by less than tol (relative). The
-        # offsets move too, so the inertia can rise: that is the balancing still
-        # reshaping the clusters (stopping there leaves centres that do not fit the
-        # balanced partition), not convergence.
-        inertia = float(sq_dist.sum(dtype=np.float64))
-        if 0 <= previous - inertia <= tol * inertia:
-            n_iter -= 1
-            break
-        previous = inertia
-        new_centers = centers.copy()
-        nonempty = counts > 0
-        new_centers[nonempty] = sums[nonempty] / counts[nonempty, None]
-        centers = new_centers
-        progress.update()
-    offsets = _fit_offsets(X[sub], centers, g, reg, 5 * sinkhorn_iter)
-    if not _near_balanced(X[sub], centers, offsets):
-        # The warm start can be stuck far from the offsets the final centres need (a
-        # centre that moved away from its points needs a large one): anneal from cold.
-        offsets = _fit_offsets(X[sub], centers, None, reg, 5 * sinkhorn_iter)
-    labels, sq_dist = nearest_centroid(
-        X, centers, offsets=offsets, chunk_size=chunk_size, X_sqnorm=x_sq
-    )
-    return centers, labels, float(sq_dist.sum(dtype=np.float64)), n_iter, offsets
 
 
 def _near_balanced(sample, centers, offsets, slack=0.5):

@@ -1,41 +1,45 @@
-"""The k-means kernel shared by the IVF neighbour index and the residual quantisers.
+"""The k-means kernels shared by the IVF neighbour index and the residual quantisers.
 
-Lloyd's algorithm with every distance computed as one large BLAS matrix product per
-chunk of rows (``|c|^2 - 2 X C^T``), centroid updates as a sparse one-hot product, and
-k-means++ seeding (scikit-learn's ``kmeans_plusplus``) on a subsample. Nothing loops over
-samples in Python; the loop is over iterations and row chunks only.
+Seeding (k-means++ as scikit-learn's ``kmeans_plusplus``, on a subsample), restarts,
+the projected start and the public :func:`kmeans`; Lloyd's iterations themselves are
+the one driver of :mod:`._lloyd`, on numpy/BLAS or torch. Distances are one large
+matrix product per chunk of rows (``|c|^2 - 2 X C^T``) and centroid updates a sparse
+one-hot product; nothing loops over samples in Python.
 """
 
 import contextlib
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
+from ._lloyd import (
+    KMeansResult,
+    LloydOptions,
+    NumpyBackend,
+    _cache_rows,
+    add_in_order,
+    assign_blocks,
+    lloyd,
+    make_backend,
+    onehot_sums,
+)
 
 __all__ = [
+    "KMeansResult",
     "auto_pca_components",
-    "best_seeding",
     "centroid_sums",
     "init_centers",
     "kmeans",
     "nearest_centroid",
     "principal_directions",
 ]
-
-
-def _cache_rows(n_features):
-    """Rows of a float32 block of about 4 MiB: small enough to stay in cache while a pass
-    does several things to it (an assignment and its sums, several residual levels)."""
-    return max(256, 2**22 // (4 * max(int(n_features), 1)))
-
-
-def _row_chunks(n_rows, n_cols, budget_bytes=256 * 2**20):
-    """Row-chunk size so that a float32 (chunk, n_cols) block stays within the budget."""
-    return int(max(256, min(n_rows, budget_bytes // max(4 * n_cols, 1))))
 
 
 def nearest_centroid(
@@ -70,70 +74,26 @@ def nearest_centroid(
     Returns
     -------
     labels : ndarray of shape (n_samples,), dtype int64
+        Rows whose two best centres are within float rounding of each other are
+        decided exactly, in float64 (as every k-means pass does).
     sq_dist : ndarray of shape (n_samples,)
         Squared Euclidean distance to the chosen centre (clipped at 0).
     sums, counts : ndarray of shape (n_clusters, n_features) and (n_clusters,)
         Only with ``with_sums=True``.
     """
-    n, k = X.shape[0], centers.shape[0]
-    if centers_sqnorm is None:
-        centers_sqnorm = np.einsum("ij,ij->i", centers, centers)
-    shift = centers_sqnorm if offsets is None else centers_sqnorm - offsets.astype(X.dtype)
-    chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
-    if with_sums:
-        # Small blocks: the block is read again for the sums right after its product.
-        chunk = min(chunk, _cache_rows(X.shape[1]))
-    labels = np.empty(n, dtype=np.int64)
-    sq_dist = np.empty(n, dtype=X.dtype)
-
-    def work(start, stop):
-        block = X[start:stop]
-        d = block @ centers.T
-        d *= -2
-        d += shift
-        lab = np.argmin(d, axis=1)
-        labels[start:stop] = lab
-        norms = (
-            np.einsum("ij,ij->i", block, block) if X_sqnorm is None else X_sqnorm[start:stop]
-        )
-        if offsets is None:
-            sq_dist[start:stop] = d[np.arange(len(lab)), lab] + norms
-        else:
-            sq_dist[start:stop] = d[np.arange(len(lab)), lab] + offsets[lab] + norms
-        if with_sums:
-            return _onehot_sums(block, lab, k)
-        return None
-
-    if n * k * X.shape[1] < 2**26:  # too little work to pay for starting threads
-        n_jobs = 1
-    parts = run_spans(work, n, chunk, n_jobs)
-    np.maximum(sq_dist, 0, out=sq_dist)
-    if not with_sums:
-        return labels, sq_dist
-    return labels, sq_dist, _add_in_order(parts), np.bincount(labels, minlength=k)
-
-
-def _onehot_sums(block, labels, n_clusters):
-    """Per-cluster sums of the rows of ``block`` (one sparse one-hot product).
-
-    The one-hot matrix is built directly in CSC form (one entry per column, so no
-    sorting); the product adds the rows in their order, as the CSR form would.
-    """
-    m = block.shape[0]
-    onehot = sp.csc_matrix(
-        (np.ones(m, dtype=block.dtype), labels.astype(np.int32, copy=False),
-         np.arange(m + 1, dtype=np.int32)),
-        shape=(n_clusters, m),
+    k = centers.shape[0]
+    shift = None
+    if centers_sqnorm is not None:
+        shift = centers_sqnorm if offsets is None else centers_sqnorm - offsets
+        shift = np.asarray(shift, dtype=X.dtype)
+    out = assign_blocks(
+        X, centers, offsets=offsets, x_sq=X_sqnorm, shift=shift, chunk_size=chunk_size,
+        n_jobs=n_jobs, with_dist=True, with_sums=with_sums,
     )
-    return np.asarray(onehot @ block)
-
-
-def _add_in_order(parts):
-    """Sum of partial sums, in span order (so the total does not depend on threads)."""
-    total = parts[0]
-    for part in parts[1:]:
-        total += part
-    return total
+    if not with_sums:
+        return out
+    labels, sq_dist, sums = out
+    return labels, sq_dist, sums, np.bincount(labels, minlength=k)
 
 
 def centroid_sums(X, labels, n_clusters, *, n_jobs=None):
@@ -146,19 +106,18 @@ def centroid_sums(X, labels, n_clusters, *, n_jobs=None):
     n = X.shape[0]
     step = _cache_rows(X.shape[1])
     parts = run_spans(
-        lambda a, b: _onehot_sums(X[a:b], labels[a:b], n_clusters), n, step,
+        lambda a, b: onehot_sums(X[a:b], labels[a:b], n_clusters), n, step,
         n_jobs if n * X.shape[1] >= 2**22 else 1,
     )
-    return _add_in_order(parts), np.bincount(labels, minlength=n_clusters)
+    return add_in_order(parts), np.bincount(labels, minlength=n_clusters)
 
 
 def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
     """Greedy k-means++ (as scikit-learn's ``kmeans_plusplus``), one small GEMM per step.
 
     scikit-learn's version spends most of its time in per-step overhead at hundreds of
-    centres on wide data (about a minute for 256 centres on 10,000 x 768 here); this one
-    computes each step's candidate distances as one matrix product and updates the
-    closest-distance array in place, about 100 times faster. The products have only a
+    centres on wide data; this one computes each step's candidate distances as one
+    matrix product and updates the closest-distance array in place. The products have only a
     few rows (the candidates), a shape multi-threaded BLAS handles badly (slower than one
     thread on a busy machine), so the rows of ``X`` are split between threads instead,
     each running single-threaded BLAS on its span.
@@ -215,20 +174,6 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
     return centers
 
 
-def _split_large(centers, small, counts, sq_dist, labels, rng):
-    """Move the ``small`` centres next to large ones: ``c + delta`` and ``c - delta``."""
-    weights = counts.astype(np.float64)
-    weights[small] = 0
-    parents = rng.choice(len(counts), size=small.size, p=weights / weights.sum())
-    n_features = centers.shape[1]
-    spread = np.bincount(labels, weights=sq_dist, minlength=len(counts)) / np.maximum(counts, 1)
-    scale = 1e-2 * np.sqrt(spread[parents] / n_features)
-    delta = rng.standard_normal((small.size, n_features)) * scale[:, None]
-    # A parent chosen several times gets several different steps; it keeps its own
-    # centre, and the new centres surround it, so its points split between them.
-    centers[small] = centers[parents] + delta.astype(centers.dtype)
-
-
 def init_centers(
     X, n_clusters, *, init="k-means++", init_size=None, random_state=None, n_jobs=None
 ):
@@ -266,95 +211,6 @@ def init_centers(
     if init == "random":
         return sample[rng.choice(sample.shape[0], n_clusters, replace=False)].copy()
     raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}.")
-
-
-# Over-relaxation of Lloyd's update (see ``_lloyd``): the step grows by this factor after
-# every update that lowered the inertia, up to the cap; a step that raised it is undone.
-_STEP_GROWTH = 1.5
-_MAX_STEP = 4.0
-
-
-def _total_sum_of_squares(X, x_sq):
-    """Sum of squared distances of the rows of ``X`` to their mean, from the row norms.
-
-    ``sum |x|^2 - n |mean|^2``, with the mean from one BLAS product: a float64 mean
-    (``X.mean(dtype=float64)``) casts all of ``X`` and cost 80 ms at 100,000 x 384, and
-    a distance pass to it as much again. It only feeds the ``tol`` test, which needs it
-    to a few digits.
-    """
-    n = X.shape[0]
-    mean = (np.ones(n, dtype=X.dtype) @ X).astype(np.float64) / n
-    return float(x_sq.sum(dtype=np.float64)) - n * float(mean @ mean)
-
-
-def _lloyd(X, centers, *, max_iter, tol, rng, split_small, chunk_size, progress, n_jobs=None):
-    """Lloyd iterations from ``centers``; returns (centers, labels, inertia, n_iter).
-
-    Over-relaxed: once an update has lowered the inertia, the next one moves the centres
-    ``step`` times as far as Lloyd's update would (``step`` grows by ``_STEP_GROWTH`` per
-    successful update, up to ``_MAX_STEP``). Where the inertia falls slowly, as on the
-    nearly structureless deep levels of a residual quantiser, the centres drift the same
-    way for many iterations and the longer steps get there in fewer passes. A step that
-    raises the inertia is undone: the next pass evaluates Lloyd's own update from the
-    last accepted centres and the step starts again at 1, so the accepted inertia never
-    rises. Every pass, accepted or not, counts towards ``max_iter``.
-    """
-    n, n_clusters = X.shape[0], centers.shape[0]
-    total = None  # sum of squares about the mean, computed when first needed
-    previous = np.inf
-    reseeded = False
-    x_sq = np.einsum("ij,ij->i", X, X)
-    step, fallback = 1.0, None
-    for n_iter in range(1, max_iter + 1):
-        labels, sq_dist, sums, counts = nearest_centroid(
-            X, centers, X_sqnorm=x_sq, chunk_size=chunk_size, with_sums=True, n_jobs=n_jobs
-        )
-        inertia = float(sq_dist.sum(dtype=np.float64))
-        if fallback is not None and inertia > previous:
-            centers, fallback, step = fallback, None, 1.0
-            progress.update()
-            continue
-        # Converged (see kmeans' tol). The labels and inertia just computed belong to the
-        # returned centres, so no extra assignment pass is needed.
-        decrease = previous - inertia
-        if not reseeded and decrease <= tol * inertia:
-            if total is None:
-                total = _total_sum_of_squares(X, x_sq)
-            if decrease <= 10 * tol * (total - inertia):
-                return centers, labels, inertia, n_iter - 1
-        previous = inertia
-        new_centers = centers.copy()
-        nonempty = counts > 0
-        new_centers[nonempty] = sums[nonempty] / counts[nonempty, None]
-        if split_small is None:
-            empty = np.flatnonzero(~nonempty)
-            if empty.size:
-                # Re-seed empty clusters at the points farthest from their centres.
-                far = np.argpartition(sq_dist, -empty.size)[-empty.size :]
-                new_centers[empty] = X[far]
-        else:
-            empty = np.flatnonzero(counts < max(1.0, split_small * n / n_clusters))
-            if empty.size and empty.size < n_clusters:
-                _split_large(new_centers, empty, counts, sq_dist, labels, rng)
-        reseeded = bool(empty.size)
-        if reseeded or step == 1.0:
-            centers, fallback = new_centers, None
-        else:
-            fallback = new_centers
-            centers = centers + np.asarray(step, dtype=centers.dtype) * (new_centers - centers)
-        step = 1.0 if reseeded else min(step * _STEP_GROWTH, _MAX_STEP)
-        progress.update()
-    labels, sq_dist = nearest_centroid(
-        X, centers, X_sqnorm=x_sq, chunk_size=chunk_size, n_jobs=n_jobs
-    )
-    inertia = float(sq_dist.sum(dtype=np.float64))
-    if fallback is not None and inertia > previous:
-        centers = fallback
-        labels, sq_dist = nearest_centroid(
-            X, centers, X_sqnorm=x_sq, chunk_size=chunk_size, n_jobs=n_jobs
-        )
-        inertia = float(sq_dist.sum(dtype=np.float64))
-    return centers, labels, inertia, max_iter
 
 
 class SampleMoments:
@@ -478,30 +334,6 @@ def auto_pca_components(n_clusters, n_features):
     return m if 3 * m <= n_features else None
 
 
-def _projected_start(X, n_clusters, basis, *, rng, n_init, init, init_size,
-                     verbose, label, lloyd):
-    """Centres from k-means run to convergence on ``X`` projected onto ``basis`` (an int:
-    that many top principal directions; see ``pca_components`` in :func:`kmeans`), as
-    the means of the rows of ``X`` by the labels found there."""
-    if not isinstance(basis, np.ndarray):
-        basis = principal_directions(X, int(basis), random_state=rng)
-    basis = basis.astype(X.dtype, copy=False)
-    n_components = basis.shape[1]
-    Z = X @ basis
-    z_init = init @ basis if isinstance(init, np.ndarray) else init
-    z_lloyd = dict(lloyd, tol=lloyd["tol"] / 100)
-    z_centers, labels, _, _ = kmeans(
-        Z, n_clusters, n_init=n_init, init=z_init, init_size=init_size, random_state=rng,
-        verbose=verbose, label=f"{label} (top {n_components} principal directions)",
-        **z_lloyd,
-    )
-    sums, counts = centroid_sums(X, labels, n_clusters)
-    centers = (z_centers @ basis.T).astype(X.dtype)  # kept only by empty clusters
-    filled = counts > 0
-    centers[filled] = sums[filled] / counts[filled, None]
-    return centers
-
-
 def _projects(pca_components, n_features):
     """Whether ``pca_components`` (None, an int or a basis) asks for a projection."""
     if isinstance(pca_components, np.ndarray):
@@ -514,73 +346,157 @@ def _projects(pca_components, n_features):
     return pca_components is not None and int(pca_components) < n_features
 
 
-def best_seeding(
-    X,
-    n_clusters,
-    *,
-    n_init=1,
-    init="k-means++",
-    init_size=None,
-    random_state=None,
-    verbose=0,
-    label="k-means",
-    pca_components=None,
-    **lloyd,
-):
-    """The best of ``n_init`` seedings, each refined by Lloyd on one subsample of X.
+@dataclass(frozen=True)
+class _Run:
+    """Where and how a k-means runs: the backend, its device, block size and threads,
+    and the progress reporting (everything but the algorithm's own options)."""
 
-    Every candidate is seeded (see :func:`init_centers`) and run to convergence on the
-    same ``init_size`` rows; the one with the lowest inertia on them wins (the first on
-    a tie), as in scikit-learn's ``n_init`` but at the cost of the subsample. The
-    candidates run side by side, one per thread with single-threaded BLAS: on a subsample
-    their matrix products are too small for BLAS to use several cores well. Each draws
-    from its own random seed, taken from ``random_state`` before any of them starts, so
-    the result does not depend on the number of threads. When the subsample is not all of
-    ``X``, the candidates stop at ``10 * tol``: the winner is refined on every row
-    anyway. Returns ``(centers, result)``:
-    ``result`` is the winner's ``(centers, labels, inertia, n_iter)`` on all of ``X``
-    when the subsample is all of ``X`` (nothing left to refine), else None. ``lloyd``
-    holds ``_lloyd``'s keyword arguments. With ``pca_components`` (see :func:`kmeans`)
-    all of this runs on the projected rows, to convergence, and the centres returned are
-    the means of the rows of ``X`` by the labels found there (``result`` is None).
+    backend: str = "numpy"
+    device: str = "cpu"
+    chunk_size: int | None = None
+    n_jobs: int | None = None
+    verbose: int = 0
+    label: str = "k-means"
+
+    def make(self, X):
+        return make_backend(
+            X, self.backend, device=self.device, chunk_size=self.chunk_size, n_jobs=self.n_jobs
+        )
+
+    def progress(self, max_iter, suffix=""):
+        return Progress(max_iter, self.label + suffix, self.verbose)
+
+
+def _projected_start(X, n_clusters, basis, options, *, rng, n_init, init, init_size, run):
+    """Centres from k-means run to convergence (``tol / 100``) on ``X`` projected onto
+    ``basis`` (an int: that many top principal directions), as the means of the rows of
+    ``X`` by the labels found there."""
+    if not isinstance(basis, np.ndarray):
+        basis = principal_directions(X, int(basis), random_state=rng)
+    basis = basis.astype(X.dtype, copy=False)
+    Z = X @ basis
+    z_init = init @ basis if isinstance(init, np.ndarray) else init
+    z_run = dataclasses.replace(run, label=f"{run.label} (top {basis.shape[1]} principal directions)")
+    z_centers, labels, _, _ = _kmeans(
+        Z, n_clusters, options.replace(tol=options.tol / 100), rng=rng, n_init=n_init,
+        init=z_init, init_size=init_size, run=z_run,
+    )
+    sums, counts = centroid_sums(X, labels, n_clusters)
+    centers = (z_centers @ basis.T).astype(X.dtype)  # kept only by empty clusters
+    filled = counts > 0
+    centers[filled] = sums[filled] / counts[filled, None]
+    return centers
+
+
+def _seed(X, n_clusters, options, *, rng, n_init=1, init="k-means++", init_size=None,
+          pca_components=None, run=None):
+    """Starting centres: the best of ``n_init`` seedings, each refined by Lloyd on one
+    subsample of ``X`` (see ``n_init`` in :func:`kmeans`), or a projected start.
+
+    The candidates run on the host (numpy backend), side by side, one per thread with
+    single-threaded BLAS: on a subsample their products are too small for BLAS to use
+    several cores well. Each draws from its own seed, taken from ``rng`` before any
+    starts, so the result does not depend on the threads. When the subsample is not all
+    of ``X``, they stop at ``10 * tol`` (the winner is refined on every row anyway).
+
+    Returns ``(centers, result)``: ``result`` is the winner's :class:`KMeansResult` on
+    all of ``X`` when the subsample is all of ``X`` (nothing left to refine), else None.
     """
-    rng = check_random_state(random_state)
+    run = run or _Run()
     n = X.shape[0]
     if _projects(pca_components, X.shape[1]):
         centers = _projected_start(
-            X, n_clusters, pca_components, rng=rng, n_init=n_init, init=init,
-            init_size=init_size, verbose=verbose, label=label, lloyd=lloyd,
+            X, n_clusters, pca_components, options, rng=rng, n_init=n_init, init=init,
+            init_size=init_size, run=run,
         )
         return centers, None
     if n_init <= 1 or isinstance(init, np.ndarray):
-        return init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng), None
+        centers = init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng,
+                               n_jobs=run.n_jobs)
+        return centers, None
     size = init_size or min(n, max(40 * n_clusters, 10_000))
     whole = size >= n
     sample = X if whole else X[np.sort(rng.choice(n, size, replace=False))]
     seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
+    # Candidates that the full data will refine only need ranking: a looser tol (10x)
+    # ranks them alike at a fraction of the iterations.
+    rank_options = options if whole else options.replace(tol=10 * options.tol)
 
     def candidate(i):
         cand_rng = np.random.RandomState(seeds[i])
         start = init_centers(
             sample, n_clusters, init=init, init_size=size, random_state=cand_rng, n_jobs=1
         )
-        progress = Progress(lloyd["max_iter"], f"{label} (seeding {i + 1}/{n_init})", verbose)
-        return _lloyd(sample, start, rng=cand_rng, progress=progress, n_jobs=1, **rank_lloyd)
+        backend = NumpyBackend(sample, chunk_size=run.chunk_size, n_jobs=1)
+        progress = run.progress(options.max_iter, f" (seeding {i + 1}/{n_init})")
+        return lloyd(backend, start, rank_options, rng=cand_rng, progress=progress)
 
-    # Candidates that the full data will refine only need ranking: a looser tol (10x)
-    # ranks them alike at a fraction of the iterations.
-    rank_lloyd = dict(lloyd) if whole else dict(lloyd, tol=10 * lloyd["tol"])
-
-    n_threads = min(effective_n_jobs(None), n_init)
+    n_threads = min(effective_n_jobs(run.n_jobs), n_init)
     if n_threads > 1:
         with blas_threads(1), ThreadPoolExecutor(n_threads) as pool:
             results = list(pool.map(candidate, range(n_init)))
     else:
         results = [candidate(i) for i in range(n_init)]
-    best = min(range(n_init), key=lambda i: (results[i][2], i))
-    return results[best][0], (results[best] if whole else None)
+    best = min(range(n_init), key=lambda i: (results[i].inertia, i))
+    return results[best].centers, (results[best] if whole else None)
 
 
+def _kmeans(X, n_clusters, options, *, rng, n_init=1, init="k-means++", init_size=None,
+            pca_components=None, run=None):
+    """:func:`kmeans` without the checks: ``X`` is a C-contiguous float array."""
+    run = run or _Run()
+    centers, done = _seed(
+        X, n_clusters, options, rng=rng, n_init=n_init, init=init, init_size=init_size,
+        pca_components=pca_components, run=run,
+    )
+    if done is not None:
+        return done
+    return lloyd(run.make(X), centers, options, rng=rng, progress=run.progress(options.max_iter))
+
+
+def check_kmeans_input(X, n_clusters, init):
+    """``X`` as a C-contiguous float32/float64 array, checked against ``n_clusters`` and
+    a given ``init`` array (shared by :func:`kmeans` and ``balanced_kmeans``)."""
+    X = check_array(X, dtype=[np.float64, np.float32], order="C", input_name="X")
+    n = X.shape[0]
+    if n_clusters > n:
+        raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
+    if not isinstance(init, str):
+        init = check_array(init, dtype=X.dtype, order="C", input_name="init")
+        if init.shape != (n_clusters, X.shape[1]):
+            raise ValueError(
+                f"init as an array must have shape (n_clusters={n_clusters}, "
+                f"n_features={X.shape[1]}), got {init.shape}."
+            )
+    return X, init
+
+
+KMEANS_CONSTRAINTS = {
+    "X": ["array-like"],
+    "n_clusters": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "init": [StrOptions({"k-means++", "random"}), "array-like"],
+    "init_size": [Interval(Integral, 1, None, closed="left"), None],
+    "n_init": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+    "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    "verbose": ["verbose"],
+    "label": [str],
+    "backend": [StrOptions({"numpy", "torch"})],
+    "device": [str],
+    "n_jobs": [Integral, None],
+}
+
+
+@validate_params(
+    {
+        **KMEANS_CONSTRAINTS,
+        "split_small": [Interval(Real, 0, 1, closed="both"), None],
+        "pca_components": [Interval(Integral, 1, None, closed="left"), np.ndarray, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def kmeans(
     X,
     n_clusters,
@@ -596,8 +512,11 @@ def kmeans(
     label="k-means",
     split_small=None,
     pca_components=None,
+    backend="numpy",
+    device="cpu",
+    n_jobs=None,
 ):
-    """Lloyd's k-means with BLAS distance computations.
+    """Lloyd's k-means with BLAS (or torch) distance computations.
 
     The updates are over-relaxed: after an update that lowered the inertia, the next
     moves the centres up to 4 times as far as Lloyd's own update would, and a step that
@@ -607,7 +526,7 @@ def kmeans(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features)
         Data, float32 or float64 (float32 is about twice as fast).
     n_clusters : int
         Number of clusters; must not exceed the number of samples.
@@ -621,8 +540,12 @@ def kmeans(
         yields the inertia. The second test keeps going where few clusters explain
         little of the variance (few codewords, deep residual levels): there the inertia
         hardly moves relative to its size while the clustering still improves.
-        ``tol=0`` runs until the inertia stops falling, or ``max_iter``.
-    init : {"k-means++", "random"} or ndarray, default="k-means++"
+        Lloyd's last passes lower the inertia slowly but for long, so ``1e-4`` stops a
+        few tenths of a percent above the converged inertia; ``1e-5`` (the default of
+        :class:`~sksemantic.quantization.RQKMeansEncoder`) gets there in about twice
+        the passes. ``tol=0`` runs until the inertia stops falling, or ``max_iter``.
+    init : {"k-means++", "random"} or array-like of shape (n_clusters, n_features), \
+default="k-means++"
         Seeding. k-means++ runs on a subsample of ``init_size`` rows.
     init_size : int, default=None
         Rows used for seeding; ``min(n_samples, max(40 * n_clusters, 10_000))`` when None.
@@ -640,14 +563,16 @@ def kmeans(
         Print progress when > 0.
     label : str, default="k-means"
         Name used in progress lines.
-    split_small : float, default=None
+    split_small : float in [0, 1], default=None
         When None, empty clusters are re-seeded at the points farthest from their
-        centres. When a fraction ``f``, every cluster with fewer than ``f * n / k``
-        points (and at least the empty ones) is re-seeded by splitting a large cluster,
-        chosen with probability proportional to its size, into two centres a small
-        random step apart (as faiss does). On high-dimensional, nearly isotropic data
-        (the deep levels of a residual quantiser) Lloyd's iterations otherwise let one
-        small-norm centroid absorb almost every point.
+        centres. When a fraction ``f``, the empty clusters and every cluster with fewer
+        than ``f * n / k`` points that serves them little (its points gain less than
+        the mean squared error per point from having their own centre) are re-seeded
+        by splitting a large cluster, chosen with probability proportional to its size,
+        into two centres a small random step apart (as faiss does). On
+        high-dimensional, nearly isotropic data (the deep levels of a residual
+        quantiser) Lloyd's iterations otherwise let one small-norm centroid absorb
+        almost every point; small clusters of outliers (heavy tails) are kept.
     pca_components : int, ndarray of shape (n_features, m) or None, default=None
         When set (and below ``n_features``), the seeding, the restarts and Lloyd's
         iterations first run on the rows projected onto their top ``pca_components``
@@ -655,22 +580,27 @@ def kmeans(
         smaller ``tol`` (at most ``max_iter`` iterations there too); the means of the rows
         of ``X`` by the labels found there then start the iterations on ``X`` itself,
         which only polish. Where clusters explain little of the variance (few clusters
-        on wide data), Lloyd needs many passes to converge, and a pass over 128 of 768
-        features costs about a fifth of a full one. On 100,000 x 768 Gaussian blobs at
-        10 clusters, the projected start (128 directions) ended 6 or 7 full passes
-        later at a lower inertia than 86 full passes reached, in half the time. See
-        :func:`auto_pca_components`.
+        on wide data), Lloyd needs many passes to converge and a pass over a few
+        directions costs a fraction of a full one. See :func:`auto_pca_components`.
+    backend : {"numpy", "torch"}, default="numpy"
+        What computes the assignment passes over all rows: numpy/BLAS on the host, or
+        torch on ``device``. Seeding and restarts on the seeding subsample run in numpy
+        either way. On the CPU both give the same result for the same seed.
+    device : str, default="cpu"
+        Torch device of ``backend="torch"`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``,
+        ``"mps"``); must be ``"cpu"`` with ``backend="numpy"``.
+    n_jobs : int, default=None
+        Threads for the numpy passes and the restarts (None: every core). The result
+        does not depend on it.
 
     Returns
     -------
-    centers : ndarray of shape (n_clusters, n_features)
-    labels : ndarray of shape (n_samples,)
-    inertia : float
-        Sum of squared distances to the nearest centre.
-    n_iter : int
-        Lloyd iterations run on all rows (the polish, with ``pca_components``); every
-        iteration is one assignment pass over ``X`` (an undone over-relaxed step counts
-        as one), plus one final pass.
+    result : KMeansResult
+        A named tuple ``(centers, labels, inertia, n_iter)``: the centres, of shape
+        (n_clusters, n_features); the label of every row; the sum of squared
+        distances to the nearest centre; the Lloyd iterations run on all rows (the
+        polish, with ``pca_components``). Every iteration is one assignment pass over
+        ``X`` (an undone over-relaxed step counts as one).
 
     Examples
     --------
@@ -681,16 +611,11 @@ def kmeans(
     >>> sorted(centers.sum(axis=1).round(3).tolist())
     [0.0, 2.0]
     """
-    rng = check_random_state(random_state)
-    n = X.shape[0]
-    if n_clusters > n:
-        raise ValueError(f"n_clusters={n_clusters} must not exceed n_samples={n}.")
-    lloyd = dict(max_iter=max_iter, tol=tol, split_small=split_small, chunk_size=chunk_size)
-    centers, done = best_seeding(
-        X, n_clusters, n_init=n_init, init=init, init_size=init_size, random_state=rng,
-        verbose=verbose, label=label, pca_components=pca_components, **lloyd,
+    X, init = check_kmeans_input(X, n_clusters, init)
+    run = _Run(backend, device, chunk_size, n_jobs, verbose, label)
+    make_backend(X[:1], backend, device=device)  # a clear error before any work
+    options = LloydOptions(max_iter=max_iter, tol=tol, split_small=split_small)
+    return _kmeans(
+        X, n_clusters, options, rng=check_random_state(random_state), n_init=n_init,
+        init=init, init_size=init_size, pca_components=pca_components, run=run,
     )
-    if done is not None:
-        return done
-    progress = Progress(max_iter, label, verbose)
-    return _lloyd(X, centers, rng=rng, progress=progress, **lloyd)

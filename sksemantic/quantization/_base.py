@@ -37,10 +37,6 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
     uniqueness policies of :class:`sksemantic.ids.SemanticIdAssigner` minimise).
     """
 
-    # Internal switch for the encode kernel: None follows ``device``; "torch" forces the
-    # torch kernel (on the CPU when device="cpu"), used to test that both agree.
-    _encode_backend = None
-
     # ------------------------------------------------------------------ fitted layout
     def _n_levels_fitted(self):
         return len(self.codebooks_)
@@ -79,12 +75,9 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
             except (ImportError, ValueError):
                 # A model fitted on a GPU encodes on a CPU-only machine, with numpy.
                 device = "cpu"
-        if device == "cpu" and self._encode_backend != "torch":
+        if device == "cpu" and getattr(self, "backend", "auto") != "torch":
             return encode_numpy(X, codebooks, offsets, residual_out=residual_out)
-        codes = encode_torch(X, codebooks, offsets, device=device)
-        if residual_out is not None:
-            np.subtract(X, decode_numpy(codes, codebooks, X.dtype), out=residual_out)
-        return codes
+        return encode_torch(X, codebooks, offsets, device=device, residual_out=residual_out)
 
     def _decode(self, codes):
         """Reconstruction of validated codes."""

@@ -6,12 +6,20 @@ Distances come from one matrix product per block of rows. Matrix products round
 differently on different backends and thread counts, so a row whose best and second-best
 codewords are within the rounding bound is re-decided exactly: in float64, on the CPU,
 from the residual (which both backends compute bit for bit alike, by IEEE subtraction).
-That is what makes numpy and torch return the same codes for the same codebooks.
+That is what makes numpy and torch return the same codes for the same codebooks (the
+same rule as the k-means passes of :mod:`sksemantic.cluster._lloyd`).
 """
 
 import numpy as np
 
-from ..cluster._kmeans import _cache_rows, _row_chunks
+from ..cluster._lloyd import (
+    _cache_rows,
+    _row_chunks,
+    level_shift,
+    pick_with_ties,
+    refine_choice,
+    tie_tolerance,
+)
 from ..utils import import_optional, run_spans
 
 __all__ = [
@@ -23,8 +31,8 @@ __all__ = [
 def shift_by_codewords(out, codebook, codes, *, sign=-1):
     """``out += sign * codebook[codes]`` in place, a block of rows at a time.
 
-    The one-shot expression builds a temporary the size of ``out``; on 100,000 x 768
-    rows that temporary (fresh pages) cost more than the arithmetic.
+    The one-shot expression builds a temporary the size of ``out``, whose fresh pages
+    cost more than the arithmetic.
     """
     step = _cache_rows(out.shape[1])
     for start in range(0, out.shape[0], step):
@@ -33,42 +41,6 @@ def shift_by_codewords(out, codebook, codes, *, sign=-1):
             out[start : start + step] -= rows
         else:
             out[start : start + step] += rows
-
-
-def level_shift(codebook, offsets=None):
-    """``|c|^2 - offset`` per codeword: the part of the distance that ignores the row."""
-    shift = np.einsum("ij,ij->i", codebook, codebook, dtype=np.float64)
-    if offsets is not None:
-        shift = shift - offsets
-    return shift.astype(codebook.dtype)
-
-
-def tie_tolerance(dtype, n_features):
-    """Relative gap under which two codewords count as tied in a ``dtype`` product."""
-    return 16.0 * np.sqrt(n_features) * float(np.finfo(dtype).eps)
-
-
-def _refine(residual, codebook, offsets, rows):
-    """Exact (float64, difference-based) choice of codeword for ``rows`` of ``residual``."""
-    out = np.empty(len(rows), dtype=np.int64)
-    c64 = codebook.astype(np.float64)
-    off = 0.0 if offsets is None else np.asarray(offsets, dtype=np.float64)
-    step = max(1, (8 * 2**20) // max(codebook.size, 1))
-    for start in range(0, len(rows), step):
-        r = residual[rows[start : start + step]].astype(np.float64)
-        d = ((r[:, None, :] - c64[None, :, :]) ** 2).sum(axis=2) - off
-        out[start : start + step] = np.argmin(d, axis=1)
-    return out
-
-
-def _pick(d, scale, tol):
-    """Best column per row of ``d`` and a mask of rows whose runner-up is within ``tol``."""
-    best = np.argmin(d, axis=1)
-    rows = np.arange(d.shape[0])
-    first = d[rows, best].copy()
-    d[rows, best] = np.inf
-    second = np.min(d, axis=1)
-    return best, (second - first) <= tol * scale
 
 
 def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, residual_out=None):
@@ -101,8 +73,7 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     max_sq = [float(np.max(np.abs(s))) for s in shifts]
     tol = tie_tolerance(X.dtype, n_features)
     k_max = max(c.shape[0] for c in codebooks)
-    # Blocks of about 4 MiB: a block's residual stays in cache through every level (at
-    # 32 MiB blocks, encoding 100,000 x 384 rows at 3 x 10 codewords took 1.5x as long).
+    # Blocks of about 4 MiB: a block's residual stays in cache through every level.
     chunk = chunk_size or min(_row_chunks(n, k_max + n_features, 4 * 2**20), max(256, -(-n // 2)))
     codes = np.empty((n, n_levels), dtype=np.int64)
 
@@ -117,10 +88,10 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
             d *= -2
             d += shift
             scale = np.einsum("ij,ij->i", residual, residual) + max_sq[level]
-            best, tied = _pick(d, scale, tol)
+            best, tied = pick_with_ties(d, scale, tol)
             rows = np.flatnonzero(tied)
             if rows.size:
-                best[rows] = _refine(residual, cb, offsets[level], rows)
+                best[rows] = refine_choice(residual, cb, offsets[level], rows)
             codes[start:stop, level] = best
             residual -= cb[best]
 
@@ -128,10 +99,12 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     return codes
 
 
-def encode_torch(X, codebooks, offsets=None, *, device="cpu", chunk_size=None):
+def encode_torch(X, codebooks, offsets=None, *, device="cpu", chunk_size=None,
+                 residual_out=None):
     """Residual codes of ``X`` computed with torch on ``device``; same codes as numpy.
 
-    Parameters are as for :func:`encode_numpy`, plus the torch ``device``.
+    Parameters are as for :func:`encode_numpy`, plus the torch ``device``. The residual
+    is subtracted level by level on the host, as numpy does, so it is the same too.
     """
     torch = import_optional("torch", purpose="device='cuda' or 'mps'")
     n, n_features = X.shape
@@ -158,11 +131,15 @@ def encode_torch(X, codebooks, offsets=None, *, device="cpu", chunk_size=None):
                     tied = (top.values[:, 1] - top.values[:, 0]) <= tol * scale
                     rows = torch.nonzero(tied).flatten().cpu().numpy()
                     if rows.size:
-                        fixed = _refine(residual.cpu().numpy(), codebooks[level], offsets[level], rows)
+                        fixed = refine_choice(residual.cpu().numpy(), codebooks[level], offsets[level], rows)
                         best = best.clone()
                         best[torch.from_numpy(rows).to(device)] = torch.from_numpy(fixed).to(device)
                 codes[start:stop, level] = best.cpu().numpy()
                 residual = residual - cbs[level][best]
+    if residual_out is not None:
+        residual_out[...] = X
+        for level, cb in enumerate(codebooks):
+            shift_by_codewords(residual_out, cb, codes[:, level])
     return codes
 
 

@@ -8,10 +8,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ..cluster import balanced_kmeans, kmeans
-from ..cluster._balanced import _fit_offsets
-from ..cluster._kmeans import SampleMoments, auto_pca_components, best_seeding, nearest_centroid
-from ..utils import Progress, check_n_clusters_per_level, import_optional, resolve_device
+from ..cluster._balanced import BalanceOptions, _balanced_kmeans
+from ..cluster._kmeans import SampleMoments, _kmeans, _Run, auto_pca_components, nearest_centroid
+from ..cluster._lloyd import LloydOptions
+from ..utils import Progress, check_n_clusters_per_level, resolve_device
 from ..utils._validation import check_value_range
 from ._base import BaseResidualEncoder
 from ._kernels import shift_by_codewords
@@ -35,16 +35,20 @@ class RQKMeansEncoder(BaseResidualEncoder):
     n_clusters : int or list of int, default=256
         Codewords per level: one value for every level, or one per level.
     max_iter : int, default=100
-        Most Lloyd iterations per level (a cap: levels stop at ``tol``, typically
-        after 15 to 40 iterations at 256 codewords). Balanced levels run at most
+        Most Lloyd iterations per level (a cap: levels usually stop at ``tol`` well
+        before it). Balanced levels run at most
         ``min(max_iter, 20)``: their inertia jitters by about half a percent as the
         Sinkhorn offsets move, so the ``tol`` test rarely ends them.
-    tol : float, default=1e-4
+    tol : float, default=1e-5
         A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
         times its value and by less than ``10 * tol`` times the sum of squares the
         level explains (see :func:`sksemantic.cluster.kmeans`). Balanced levels stop
         when an iteration lowers the inertia by less than ``tol`` times its value (a
-        rise, from their offsets moving, does not stop them).
+        rise, from their offsets moving, does not stop them). Lloyd's last passes
+        lower the inertia slowly but for long: what they add up to is tens of times
+        the decrease of one, so a per-pass threshold must be small for a level to end
+        near its converged inertia (``1e-4`` left levels a few tenths of a percent
+        above scikit-learn's converged ``KMeans``, see benchmarks/RESULTS_rqkmeans.md).
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each level's k-means (greedy k-means++ runs on a subsample of
         ``max(40 * n_clusters, 10_000)`` rows).
@@ -57,7 +61,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         codewords, where one poor seeding leaves a whole region badly served, and
         cost little then; at 256 codewords and more one seeding is used. Levels with a
         projected start (``pca_components``) try at most 3: their candidates run to a
-        tight tolerance, and ten were no better than three on the benchmark data.
+        tight tolerance, which leaves less for further restarts to gain.
     pca_components : int, "auto" or None, default="auto"
         Each plain level's k-means (seeding, restarts and Lloyd's iterations) first runs
         to convergence on its residuals projected onto their top ``pca_components``
@@ -92,10 +96,8 @@ class RQKMeansEncoder(BaseResidualEncoder):
         rows (block coordinate descent, as in improved/enhanced residual vector
         quantization). A round is kept only if the codes ``transform`` gives lower the
         training inertia by at least ``tol`` relative; the first round that does not
-        ends the refinement. On MiniLM sentence embeddings three rounds lowered the
-        reconstruction error by 1-2% with 16 to 256 codewords per level (more than
-        eight k-means restarts per level did at 32), less with fewer codewords; each
-        round costs about two encodings of the training rows. 0 disables it.
+        ends the refinement. Each round costs about two encodings of the training
+        rows. 0 disables it.
     balanced : bool, default=False
         Make the codes of each level near-equally frequent: each level is a balanced
         k-means whose assignment is the nearest codeword after a per-codeword offset,
@@ -104,11 +106,20 @@ class RQKMeansEncoder(BaseResidualEncoder):
         new data is encoded the same way. Balanced codes collide less, at a somewhat
         higher reconstruction error.
     device : str, default="cpu"
-        ``"cpu"`` runs numpy/BLAS. ``"cuda"``, ``"cuda:N"`` or ``"mps"`` run the k-means
-        and encoding in torch on that device (torch is imported only then); ``"auto"``
-        the first available of CUDA, MPS and the CPU. Codebooks
-        are stored as numpy arrays, so a model fitted on a GPU loads and encodes on a
-        CPU-only machine; numpy and torch give the same codes for the same codebooks.
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``: where the k-means passes and
+        the encoding run; ``"auto"`` the first available of CUDA, MPS and the CPU.
+        Codebooks are stored as numpy arrays, so a model fitted on a GPU loads and
+        encodes on a CPU-only machine; numpy and torch give the same codes for the same
+        codebooks.
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        What computes the k-means passes and the encoding. ``"numpy"`` (BLAS on the
+        host) is the fast CPU path; ``"torch"`` runs them in torch on ``device`` (torch
+        is imported only then); ``"auto"`` is numpy on the CPU and torch elsewhere.
+        ``backend="torch", device="cpu"`` gives, for the same data (float32) and seed,
+        the same codebooks and codes as numpy: the backends share the seeding and the
+        order of operations, and assignments whose two best codewords are within float
+        rounding of each other are re-decided exactly in float64. It checks on a CPU
+        what a GPU fit will do, and can be faster where torch's BLAS is.
     random_state : int, RandomState instance or None, default=None
         Seeds the training subsample and each level's seeding. Equal seeds give equal
         codebooks on the CPU.
@@ -189,6 +200,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "balanced": ["boolean"],
         "device": [str],
+        "backend": [StrOptions({"auto", "numpy", "torch"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -199,7 +211,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         n_levels=3,
         n_clusters=256,
         max_iter=100,
-        tol=1e-4,
+        tol=1e-5,
         init="k-means++",
         n_init="auto",
         pca_components="auto",
@@ -208,6 +220,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         batch_size=None,
         balanced=False,
         device="cpu",
+        backend="auto",
         random_state=None,
         verbose=0,
     ):
@@ -223,6 +236,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         self.batch_size = batch_size
         self.balanced = balanced
         self.device = device
+        self.backend = backend
         self.random_state = random_state
         self.verbose = verbose
 
@@ -247,6 +261,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         n = X.shape[0]
         n_clusters = check_n_clusters_per_level(self.n_clusters, self.n_levels, n_samples=n)
         device = resolve_device(self.device)
+        backend = _resolve_backend(self.backend, device)
         rng = check_random_state(self.random_state)
         size = self._train_size(n, n_clusters)
         if size < n:
@@ -266,14 +281,9 @@ class RQKMeansEncoder(BaseResidualEncoder):
                 if moments is None:
                     moments = SampleMoments(residual, random_state=seed)
                 basis = moments.directions(basis, residual.dtype)
-            if device == "cpu" and self._encode_backend != "torch":
-                centers, labels, offset, n_iter = self._fit_level_numpy(
-                    residual, k, seed, label, basis
-                )
-            else:
-                centers, labels, offset, n_iter = _fit_level_torch(
-                    residual, k, self, seed, "cpu" if device == "cpu" else device, basis
-                )
+            run = _Run(backend, device, self.batch_size, None, max(int(self.verbose) - 1, 0),
+                       label)
+            centers, labels, offset, n_iter = self._fit_level(residual, k, seed, run, basis)
             if moments is not None and level + 1 < len(n_clusters):
                 moments.subtract(residual, centers, labels)
             shift_by_codewords(residual, centers, labels)
@@ -331,25 +341,35 @@ class RQKMeansEncoder(BaseResidualEncoder):
             return auto_pca_components(k, n_features)
         return int(self.pca_components) if self.pca_components < n_features else None
 
-    def _fit_level_numpy(self, residual, k, seed, label, basis):
-        common = dict(
-            max_iter=self.max_iter,
-            tol=self.tol,
-            init=self.init,
-            n_init=self._n_init(k, basis is not None),
-            random_state=seed,
-            chunk_size=self.batch_size,
-            verbose=max(int(self.verbose) - 1, 0),
-            label=label,
-        )
+    def _fit_level(self, residual, k, seed, run, basis):
+        """One level's (balanced) k-means: centres, labels, offsets (or None), n_iter."""
+        rng = check_random_state(seed)
+        n_init = self._n_init(k, basis is not None)
         if self.balanced:
-            common["max_iter"] = _balanced_max_iter(self.max_iter)
-            centers, labels, _, n_iter, offsets = balanced_kmeans(residual, k, **common)
+            options = LloydOptions(max_iter=_balanced_max_iter(self.max_iter), tol=self.tol)
+            centers, labels, _, n_iter, offsets = _balanced_kmeans(
+                residual, k, options, BalanceOptions(), rng=rng, n_init=n_init,
+                init=self.init, run=run,
+            )
             return centers, labels, offsets, n_iter
-        centers, labels, _, n_iter = kmeans(
-            residual, k, split_small=0.05, pca_components=basis, **common
+        options = LloydOptions(max_iter=self.max_iter, tol=self.tol, split_small=0.05)
+        centers, labels, _, n_iter = _kmeans(
+            residual, k, options, rng=rng, n_init=n_init, init=self.init,
+            pca_components=basis, run=run,
         )
         return centers, labels, None, n_iter
+
+
+def _resolve_backend(backend, device):
+    """``"numpy"`` or ``"torch"`` for the ``backend`` parameter on ``device``."""
+    if backend == "auto":
+        return "numpy" if device == "cpu" else "torch"
+    if backend == "numpy" and device != "cpu":
+        raise ValueError(
+            f"backend='numpy' runs on the CPU only, got device={device!r}; use "
+            "backend='torch' or 'auto'."
+        )
+    return backend
 
 
 def _sum_squares(a):
@@ -433,75 +453,3 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=No
 def _balanced_max_iter(max_iter):
     """Balanced levels' iteration cap (see ``max_iter``)."""
     return min(int(max_iter), 20)
-
-
-def _fit_level_torch(residual, k, est, seed, device, basis=None):
-    """One level's (balanced) k-means in torch; returns numpy centres and labels."""
-    torch = import_optional("torch", purpose=f"device={device!r}")
-    rng = check_random_state(seed)
-    # Seeding (and the n_init candidates, on the seeding subsample, or the projected
-    # start) runs in numpy.
-    centers_np, _ = best_seeding(
-        residual, k, n_init=est._n_init(k, basis is not None), init=est.init, random_state=rng,
-        max_iter=est.max_iter, tol=est.tol, split_small=None if est.balanced else 0.05,
-        chunk_size=est.batch_size, pca_components=basis,
-    )
-    X = torch.from_numpy(residual).to(device)
-    centers = torch.from_numpy(centers_np).to(device)
-    n = X.shape[0]
-    chunk = est.batch_size or max(1024, (64 * 2**20) // (4 * max(k, 1)))
-    if est.balanced:
-        size = min(n, max(4096, 64 * k))
-        sub = np.sort(rng.choice(n, size, replace=False)) if size < n else np.arange(n)
-    offsets = None
-    x_sq = (X * X).sum(dim=1)
-
-    def assign(centers, offsets):
-        """Labels and the inertia (squared distances to the chosen centres)."""
-        shift = (centers * centers).sum(dim=1)
-        if offsets is not None:
-            shift = shift - torch.from_numpy(offsets).to(device)
-        labels = torch.empty(n, dtype=torch.int64, device=device)
-        inertia = 0.0
-        for start in range(0, n, chunk):
-            d = torch.addmm(shift, X[start : start + chunk], centers.T, alpha=-2)
-            best, labels[start : start + chunk] = torch.min(d, dim=1)
-            if offsets is not None:
-                best = best + torch.from_numpy(offsets).to(device)[labels[start : start + chunk]]
-            inertia += float((best + x_sq[start : start + chunk]).clamp(min=0).sum())
-        return labels, inertia
-
-    max_iter = _balanced_max_iter(est.max_iter) if est.balanced else est.max_iter
-    progress = Progress(max_iter, f"torch k-means ({device})", max(int(est.verbose) - 1, 0))
-    n_iter = 0
-    previous = np.inf
-    with torch.no_grad():
-        for n_iter in range(1, max_iter + 1):  # noqa: B007 (used after the loop)
-            if est.balanced:
-                offsets = _fit_offsets(
-                    residual[sub], centers.cpu().numpy(), offsets, 0.02, 20
-                )
-            labels, inertia = assign(centers, offsets)
-            # The numpy kernels' relative-inertia test (a rise does not stop balanced
-            # fits, whose offsets move too).
-            decrease = previous - inertia
-            if decrease <= est.tol * inertia and (decrease >= 0 or not est.balanced):
-                n_iter -= 1
-                break
-            previous = inertia
-            sums = torch.zeros_like(centers).index_add_(0, labels, X)
-            counts = torch.bincount(labels, minlength=k)
-            new = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centers)
-            empty = torch.nonzero(counts == 0).flatten()
-            if empty.numel() and not est.balanced:
-                far = ((X - new[labels]) ** 2).sum(dim=1).topk(empty.numel()).indices
-                new[empty] = X[far]
-                previous = np.inf  # re-seeded: do not stop on the next comparison
-            centers = new
-            progress.update()
-        if est.balanced:
-            offsets = _fit_offsets(residual[sub], centers.cpu().numpy(), offsets, 0.02, 100)
-            labels, _ = assign(centers, offsets)
-        elif n_iter == max_iter:
-            labels, _ = assign(centers, offsets)
-    return centers.cpu().numpy(), labels.cpu().numpy(), offsets, n_iter

@@ -599,6 +599,8 @@ class CodebookInit(Callback):
                 random_state=rng,
                 verbose=self.verbose,
                 label=f"RQ-VAE codebook init, level {level}",
+                backend="numpy" if device.type == "cpu" else "torch",
+                device=str(device),
             )
             codebook.data.copy_(torch.from_numpy(centers).to(device))
             residual = residual - centers[labels]
