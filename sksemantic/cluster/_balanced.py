@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ..utils import blas_threads, effective_n_jobs
-from ._kmeans import KMEANS_CONSTRAINTS, _Run, _seed, check_kmeans_input, nearest_centroid
+from ._kmeans import KMEANS_CONSTRAINTS, _nearest_centroid, _Run, _seed, check_kmeans_input
 from ._lloyd import LloydOptions, lloyd, make_backend
 
 __all__ = ["BalanceOptions", "sinkhorn_potentials", "balanced_assign", "balanced_kmeans"]
@@ -321,7 +321,7 @@ default="k-means++"
 
 def _near_balanced(sample, centers, offsets, slack=0.5):
     """Whether every cluster gets between ``1 - slack`` and ``1 + slack`` of its share."""
-    labels, _ = nearest_centroid(sample, centers, offsets=offsets)
+    labels, _ = _nearest_centroid(sample, centers, offsets=offsets)
     counts = np.bincount(labels, minlength=centers.shape[0])
     share = sample.shape[0] / centers.shape[0]
     return bool(counts.min() >= (1 - slack) * share and counts.max() <= (1 + slack) * share)

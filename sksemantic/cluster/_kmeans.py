@@ -42,7 +42,52 @@ __all__ = [
 ]
 
 
-def nearest_centroid(
+def nearest_centroid(X, centers, *, offsets=None, n_jobs=None):
+    """Index of, and squared distance to, the nearest centre for every row of ``X``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Points.
+    centers : array-like of shape (n_clusters, n_features)
+        Centres.
+    offsets : array-like of shape (n_clusters,), default=None
+        Per-centre offsets subtracted before the choice: the label is
+        ``argmin_j(|x - c_j|^2 - offsets_j)`` (balanced assignments); the distance
+        returned is still the true one to the chosen centre.
+    n_jobs : int, default=None
+        Threads (None: every core). The result does not depend on it.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+        The nearest centre of each row.
+    sqdist : ndarray of shape (n_samples,)
+        Squared Euclidean distance to it.
+
+    Examples
+    --------
+    >>> from sksemantic.cluster import nearest_centroid
+    >>> labels, sqdist = nearest_centroid([[0.0, 0.1], [2.0, 2.0]], [[0.0, 0.0], [2.0, 2.1]])
+    >>> labels.tolist(), sqdist.round(2).tolist()
+    ([0, 1], [0.01, 0.01])
+    """
+    X = check_array(X, dtype=[np.float64, np.float32], order="C", input_name="X")
+    centers = check_array(centers, dtype=X.dtype, order="C", input_name="centers")
+    if centers.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"centers has {centers.shape[1]} features but X has {X.shape[1]}: they must match."
+        )
+    if offsets is not None:
+        offsets = check_array(offsets, dtype=X.dtype, ensure_2d=False, input_name="offsets")
+        if offsets.shape != (len(centers),):
+            raise ValueError(
+                f"offsets must have shape (n_clusters,) = ({len(centers)},), got {offsets.shape}."
+            )
+    return _nearest_centroid(X, centers, offsets=offsets, n_jobs=n_jobs)
+
+
+def _nearest_centroid(
     X, centers, *, centers_sqnorm=None, X_sqnorm=None, chunk_size=None, n_jobs=None,
     with_sums=False, offsets=None,
 ):

@@ -3,11 +3,9 @@
 A graph index answers a query by a greedy walk over a neighbour graph: its cost per query
 is a few hundred to a few thousand distance evaluations, whatever the batch size. IVF
 scores each list against all the queries that probe it in one matrix product, which is
-efficient only when many queries share a list: on 100,000 WordNet items, 1,000-query
-batches ran at half the throughput of 10,000-query batches, and a compiled version of
-the list loop changed little, the small products themselves being the cost. HNSW gives
-small batches and single queries the throughput that IVF reaches only on large batches
-(``benchmarks/bench_search.py``), for a longer build.
+efficient only when many queries share a list; HNSW gives small batches and single
+queries the throughput that IVF reaches only on large batches, for a longer build
+(measured in ``benchmarks/bench_search.py`` and the search guide).
 
 hnswlib (an optional extra, ``pip install 'sksemantic[hnsw]'``) finds the candidates;
 their scores are recomputed with the shared metric code, as for annoy

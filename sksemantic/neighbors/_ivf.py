@@ -14,7 +14,8 @@ import threading
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ..cluster import kmeans, nearest_centroid
+from ..cluster import kmeans
+from ..cluster._kmeans import _nearest_centroid
 from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
 from ._base import BaseIndex, inherit_docstrings
 from ._metric import gathered_scores, pairwise_scores, prepare
@@ -148,10 +149,8 @@ class IVFIndex(BaseIndex):
     #: search is cheaper than the probes a recall target needs.
     SCAN_COST = 2.0
 
-    #: Rows per list that train the list centres. Twenty keep the build cheap; more make
-    #: the lists more even (at 100,000 WordNet items, 40 per list needed 13% fewer
-    #: points per query for the same recall, at 1-2 s more build time and a different
-    #: recall at any fixed ``n_probe``; see ``benchmarks/ivf_design_checks.py``).
+    #: Rows per list that train the list centres: twenty keep the build cheap (more
+    #: make the lists more even; see ``benchmarks/investigations/ivf_design_checks.py``).
     _TRAIN_PER_LIST = 20
 
     def _fit_raw(self, X):
@@ -180,7 +179,7 @@ class IVFIndex(BaseIndex):
         sqnorm = np.empty(n, dtype=np.float32)
         for s in range(0, n, step):
             chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric, self.center_)
-            labels[s : s + step] = nearest_centroid(chunk, centers)[0]
+            labels[s : s + step] = _nearest_centroid(chunk, centers)[0]
         perm = np.argsort(labels, kind="stable")
         X_sorted = np.empty((n, d), dtype=np.float32)
         for s in range(0, n, step):
@@ -196,7 +195,7 @@ class IVFIndex(BaseIndex):
 
     def _add(self, X_prep, sqnorm):
         # Each new point joins the list of its nearest centre; lists stay contiguous.
-        new_labels, _ = nearest_centroid(X_prep, self.centers_)
+        new_labels, _ = _nearest_centroid(X_prep, self.centers_)
         old_labels = np.repeat(np.arange(self.n_lists_), np.diff(self.offsets_))
         labels = np.concatenate([old_labels, new_labels])
         order = np.argsort(labels, kind="stable")
@@ -298,9 +297,7 @@ class IVFIndex(BaseIndex):
         """The ``n_probe`` best lists for each query; column 0 holds the very best.
 
         Scored at most 1,024 queries at a time (a partial sort returns an int64 index
-        for every entry, which for a whole chunk was several times the size of the
-        data), the blocks shared among ``n_jobs`` threads: in a large batch the probe
-        was a quarter of the time while it ran on one core.
+        for every entry), the blocks shared among ``n_jobs`` threads.
         """
         out = np.empty((len(Q_prep), n_probe), dtype=np.int64)
 
@@ -495,9 +492,8 @@ class IVFIndex(BaseIndex):
         # The per-list products are small (a list holds about sqrt(n) / 4 points): BLAS
         # threads cost more than they bring there. Threads take whole chunks when there
         # are at least as many chunks as threads (a self-join, a large batch), and share
-        # each chunk's lists otherwise: threads that share lists wait on each other for
-        # the GIL between products (10,000 queries in two chunks: 13,000-14,500 q/s
-        # with a chunk per thread, 12,800-13,000 with the lists shared).
+        # each chunk's lists otherwise (threads that share lists wait on each other for
+        # the GIL between products).
         by_chunk = n_chunks >= effective_n_jobs(self.n_jobs)
         per_chunk_jobs = 1 if by_chunk else self.n_jobs
 

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..cluster._balanced import BalanceOptions, _balanced_kmeans
-from ..cluster._kmeans import SampleMoments, _kmeans, _Run, auto_pca_components, nearest_centroid
+from ..cluster._kmeans import SampleMoments, _kmeans, _nearest_centroid, _Run, auto_pca_components
 from ..cluster._lloyd import LloydOptions
 from ..utils import Progress, check_n_clusters_per_level, resolve_device
 from ..utils._validation import check_value_range
@@ -435,7 +435,7 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=No
         target = err  # becomes, level by level, X minus the other levels
         for level, cb in enumerate(new):
             shift_by_codewords(target, cb, codes[:, level], sign=1)
-            labels, _, sums, counts = nearest_centroid(target, cb, with_sums=True)
+            labels, _, sums, counts = _nearest_centroid(target, cb, with_sums=True)
             filled = counts > 0
             cb[filled] = (sums[filled] / counts[filled, None]).astype(cb.dtype)
             codes[:, level] = labels

@@ -90,12 +90,12 @@ def test_centroid_sums_match_a_direct_sum_and_do_not_depend_on_threads():
 
 
 def test_nearest_centroid_with_sums_is_the_assignment_and_its_update():
-    from sksemantic.cluster._kmeans import centroid_sums
+    from sksemantic.cluster._kmeans import _nearest_centroid, centroid_sums
 
     X = _blobs(30_000, 16, 12, seed=4)
     centers = X[:12].copy()
     lab, d = nearest_centroid(X, centers)
-    lab2, d2, sums, counts = nearest_centroid(
+    lab2, d2, sums, counts = _nearest_centroid(
         X, centers, X_sqnorm=np.einsum("ij,ij->i", X, X), with_sums=True, n_jobs=2
     )
     np.testing.assert_array_equal(lab, lab2)
@@ -103,7 +103,7 @@ def test_nearest_centroid_with_sums_is_the_assignment_and_its_update():
     ref, ref_counts = centroid_sums(X.astype(np.float64), lab, 12)
     np.testing.assert_allclose(sums, ref, rtol=1e-4, atol=1e-2)
     np.testing.assert_array_equal(counts, ref_counts)
-    _, _, sums1, _ = nearest_centroid(X, centers, with_sums=True, n_jobs=1)
+    _, _, sums1, _ = _nearest_centroid(X, centers, with_sums=True, n_jobs=1)
     np.testing.assert_array_equal(sums1, sums)
 
 

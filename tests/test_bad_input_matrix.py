@@ -1,0 +1,144 @@
+"""Every public estimator and array function against a matrix of bad and odd inputs.
+
+Each cell asserts one of two things: a clear error (ValueError or TypeError whose message
+names the input or the problem), or a tested behaviour (finite output of the right
+shape). Nothing may pass silently with a wrong result, hang, or fail from deep inside.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sksemantic.cluster import balanced_kmeans, kmeans, nearest_centroid
+from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer
+from sksemantic.metrics import (
+    collision_rate,
+    distance_correlation,
+    graph_recall,
+    hierarchical_distance,
+)
+from sksemantic.quantization import RQKMeansEncoder
+from sksemantic.search import SemanticSearch
+
+RNG = np.random.default_rng(0)
+GOOD = RNG.normal(size=(60, 8))
+
+#: name -> (input, expected): "error" with words one of which the message holds, or "ok".
+CASES = {
+    "nan": (np.where(np.eye(60, 8) > 0, np.nan, GOOD), ("error", ("nan",))),
+    "inf": (np.where(np.eye(60, 8) > 0, np.inf, GOOD), ("error", ("infinity", "inf"))),
+    "huge": (GOOD * 1e39, ("error_or_ok", ("float32", "range", "rescale", "overflow"))),
+    "offset": (GOOD + 1e4, ("ok", ())),
+    "empty": (np.empty((0, 8)), ("error", ("0 sample", "minimum", "at least"))),
+    "one_row": (GOOD[:1], ("error_or_ok", ("sample", "n_samples", "at least", "too large",
+                                            "minimum", "exceeds", "must be ("))),
+    "1d": (GOOD[:, 0], ("error", ("2d", "2-d", "reshape"))),
+    "3d": (GOOD.reshape(60, 2, 4), ("error", ("dim", "3"))),
+    "object": (np.array([[1, "a"]] * 60, dtype=object), ("error", ("could not convert",
+                                                                    "string", "float", "dtype"))),
+    "string": (np.array([["a", "b"]] * 60), ("error", ("string", "float", "convert", "dtype"))),
+    "bool": (GOOD > 0, ("ok", ())),
+    "sparse": (sp.csr_matrix(GOOD), ("error", ("sparse",))),
+}
+
+
+def _dataframe():
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame(GOOD, columns=[f"f{i}" for i in range(8)])
+
+
+def _estimators():
+    return {
+        "graph.fit_transform": lambda X: SemanticGraphTransformer(n_neighbors=3).fit_transform(X),
+        "graph.transform": lambda X: SemanticGraphTransformer(n_neighbors=3).fit(
+            _like(X)).transform(X),
+        "dedup.fit": lambda X: SemanticDeduplicator(n_neighbors=3).fit(X).labels_,
+        "search.fit": lambda X: SemanticSearch(n_neighbors=1).fit(X).kneighbors(
+            _like(X)[:2], 1)[0],
+        "search.kneighbors": lambda X: SemanticSearch(n_neighbors=1).fit(_like(X)).kneighbors(
+            X, 1)[0],
+        "rqkmeans.fit": lambda X: RQKMeansEncoder(n_levels=2, n_clusters=1).fit(X).transform(X),
+        "rqkmeans.transform": lambda X: RQKMeansEncoder(n_levels=2, n_clusters=4,
+                                                        random_state=0).fit(_like(X)).transform(X),
+        "kmeans": lambda X: kmeans(X, 1, random_state=0)[0],
+        "balanced_kmeans": lambda X: balanced_kmeans(X, 1, random_state=0)[0],
+        "nearest_centroid": lambda X: nearest_centroid(X, _like(X)[:3])[0],
+        "graph_recall": lambda X: graph_recall(
+            SemanticGraphTransformer(n_neighbors=1).fit_transform(_like(X)), X, n_neighbors=1),
+        "distance_correlation": lambda X: distance_correlation(
+            X, np.stack([np.arange(len(X)) % 3, np.arange(len(X)) % 5], axis=1), n_pairs=50,
+            random_state=0),
+    }
+
+
+def _like(X):
+    """A well-formed array standing in for the fitted data of the same width."""
+    shape = np.shape(X)
+    d = shape[1] if len(shape) == 2 and shape[1] > 0 else 8
+    return RNG.normal(size=(60, d))
+
+
+def _check(fn, X, expected):
+    kind, words = expected
+    try:
+        out = fn(X)
+    except (ValueError, TypeError) as exc:
+        assert kind != "ok", f"unexpected error: {exc!r}"
+        message = str(exc).lower()
+        assert any(w in message for w in words), f"unclear error: {exc!r}"
+        return
+    assert kind != "error", "accepted silently"
+    out = out.toarray() if sp.issparse(out) else np.asarray(out, dtype=np.float64)
+    assert np.all(np.isfinite(out)), "non-finite output"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("target", sorted(_estimators()))
+def test_bad_input(target, case):
+    X, expected = CASES[case]
+    if target in ("kmeans", "balanced_kmeans", "nearest_centroid") and case == "bool":
+        X = X.astype(np.float64)  # kernels take float arrays; bool is the estimators' job
+    _check(_estimators()[target], X, expected)
+
+
+@pytest.mark.parametrize("target", sorted(_estimators()))
+def test_dataframe_input(target):
+    _check(_estimators()[target], _dataframe(), ("ok", ()))
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: SemanticGraphTransformer(n_neighbors=0), ("n_neighbors",)),
+        (lambda: SemanticGraphTransformer(target_recall=1.5), ("target_recall",)),
+        (lambda: SemanticGraphTransformer(min_similarity=np.nan), ("min_similarity",)),
+        (lambda: SemanticSearch(n_probe=0), ("n_probe",)),
+        (lambda: SemanticSearch(filter_overfetch=0.5), ("filter_overfetch",)),
+        (lambda: SemanticDeduplicator(min_similarity=2.0), ("min_similarity",)),
+        (lambda: SemanticDeduplicator(algorithm="x"), ("algorithm",)),
+        (lambda: RQKMeansEncoder(n_clusters=0), ("n_clusters",)),
+        (lambda: RQKMeansEncoder(n_levels=-1), ("n_levels",)),
+    ],
+)
+def test_out_of_range_parameters(make, words):
+    with pytest.raises((ValueError, TypeError)) as info:
+        make().fit(GOOD)
+    assert any(w in str(info.value) for w in words)
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: hierarchical_distance([[0.5, 1]], [[0, 1]]), ("integer",)),
+        (lambda: hierarchical_distance([[0, 1]], [[0, 1, 2]]), ("level", "shape", "length")),
+        (lambda: collision_rate([[0.5, 1]]), ("integer",)),
+        (lambda: collision_rate(np.empty((0, 2), dtype=int)), ("0 sample", "empty", "at least")),
+        (lambda: kmeans(GOOD, 0), ("n_clusters",)),
+        (lambda: kmeans(GOOD, 61), ("n_clusters", "n_samples")),
+        (lambda: nearest_centroid(GOOD, GOOD[:, :3]), ("features",)),
+    ],
+)
+def test_functions_reject_bad_arguments(call, words):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    assert any(w in str(info.value).lower() for w in words), repr(info.value)
