@@ -87,6 +87,7 @@ numpydoc_validation_exclude = {
     r"\.set_output$",
     r"\.get_metadata_routing$",
     r"\.set_\w+_request$",
+    r"Result\.(count|index)$",  # tuple methods of the named result types
 }
 
 templates_path = ["_templates"]

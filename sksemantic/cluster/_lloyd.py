@@ -69,7 +69,19 @@ class LloydOptions:
 
 
 class KMeansResult(NamedTuple):
-    """What a k-means returns; unpacks as ``centers, labels, inertia, n_iter``."""
+    """What a k-means returns; unpacks as ``centers, labels, inertia, n_iter``.
+
+    Parameters
+    ----------
+    centers : ndarray of shape (n_clusters, n_features)
+        The cluster centres.
+    labels : ndarray of shape (n_samples,)
+        The centre of each row.
+    inertia : float
+        Sum of squared distances of the rows to their centres.
+    n_iter : int
+        Lloyd passes run.
+    """
 
     centers: np.ndarray
     labels: np.ndarray
@@ -78,7 +90,21 @@ class KMeansResult(NamedTuple):
 
 
 class BalancedKMeansResult(NamedTuple):
-    """What a balanced k-means returns: a :class:`KMeansResult` and the offsets."""
+    """What a balanced k-means returns: a :class:`KMeansResult` and the offsets.
+
+    Parameters
+    ----------
+    centers : ndarray of shape (n_clusters, n_features)
+        The cluster centres.
+    labels : ndarray of shape (n_samples,)
+        The centre of each row.
+    inertia : float
+        Sum of squared distances of the rows to their centres.
+    n_iter : int
+        Lloyd passes run.
+    offsets : ndarray of shape (n_clusters,)
+        The balancing offsets, subtracted from each centre's squared distance.
+    """
 
     centers: np.ndarray
     labels: np.ndarray
