@@ -143,20 +143,6 @@ def main():
             setting = "exact" if cal.exact else f"{cal.knob}={cal.value} ({cal.source})"
             rows.append((case, len(X), b, "sksemantic", f"{b / t:.0f}", f"{t_ex / t:.1f}",
                          f"{rec:.3f}", f"{cal.recall:.3f}", setting))
-            if getattr(est.index_, "compressed_", None) is not None:
-                # The compressed first pass alone, with the candidates that reach 0.95
-                # on this batch (an oracle, to see what it could give).
-                index = est.index_
-
-                def cs(Qx, v, index=index):
-                    return index.compressed_query(Qx, 10, int(v))[1]
-
-                v, _ = tune(cs, list(index._compressed_values(10)), Q, X, ex_s)
-                t, ids = timed(cs, Q, v, repeat=args.repeat)
-                rec = tie_aware_recall(Q, X, ids, 10, exact_scores=ex_s)[0]
-                rows.append((case, len(X), b, "sksemantic compressed scan (oracle)",
-                             f"{b / t:.0f}", f"{t_ex / t:.1f}", f"{rec:.3f}", "",
-                             f"n_candidates={v}, {index.compressed_.n_components} dims"))
             if "faiss" in built:
                 ivf, nlist, _ = built["faiss"]
                 Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
@@ -189,7 +175,7 @@ def main():
                 rec = tie_aware_recall(Q, X, ids, 10, exact_scores=ex_s)[0]
                 rows.append((case, len(X), b, "hnswlib (oracle ef)", f"{b / t:.0f}",
                              f"{t_ex / t:.1f}", f"{rec:.3f}", "", f"ef={v}"))
-            for r in rows[-(3 + len(built)):]:
+            for r in rows[-(2 + len(built)):]:
                 print("  ", " | ".join(str(x) for x in r), flush=True)
         print(f"#   build seconds: sksemantic {t_fit:.1f}" + "".join(
             f", {k} {v[2]:.1f}" for k, v in built.items()), flush=True)

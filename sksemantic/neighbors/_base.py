@@ -127,9 +127,6 @@ class BaseIndex:
         self._add(X_prep, sqnorm)
         self.n_samples_ += X_prep.shape[0]
         self.max_sqnorm_ = max(self.max_sqnorm_, float(sqnorm.max()))
-        scan = getattr(self, "compressed_", None)
-        if scan is not None:  # the scan covers every point, in the new storage order
-            self.build_compressed(scan.n_components, random_state=scan.random_state)
         return self
 
     def _add(self, X_prep, sqnorm):  # pragma: no cover - abstract
@@ -381,97 +378,6 @@ class BaseIndex:
         out_s, out_i, out_sq = np.empty_like(scores), np.empty_like(ids), np.empty_like(sq)
         out_s[perm], out_i[perm], out_sq[perm] = scores, perm[ids], sq
         return out_s, out_i, out_sq
-
-    # -- the compressed scan (a first pass for queries from anywhere) ------------------
-    def build_compressed(self, n_components=None, random_state=None):
-        """Add a compressed exhaustive scan over this index's points (``compressed_``).
-
-        The points are projected on their top ``n_components`` principal directions;
-        a search scores every point there and re-scores the best candidates exactly
-        (:meth:`compressed_query`). It needs a metric that is a product (not
-        ``"manhattan"``) and at least 64 features; otherwise ``compressed_`` is None.
-
-        Parameters
-        ----------
-        n_components : int, default=None
-            Directions kept; ``n_features // 4`` (rounded to a multiple of 8) when None.
-        random_state : int or None, default=None
-            Seeds the sample that estimates the directions.
-
-        Returns
-        -------
-        self : object
-        """
-        from ._compressed import CompressedScan
-
-        d = self.n_features_
-        c = n_components or max(16, 8 * round(d / 32))
-        self.compressed_ = None
-        if self.metric != "manhattan" and d >= 64 and c < d // 2 and self.n_samples_ > 4 * c:
-            self.compressed_ = CompressedScan(self.metric, c).fit(
-                self.X_, self.sqnorm_, random_state=random_state
-            )
-        return self
-
-    def _to_fit_order(self, positions):
-        """Fit-order ids of storage positions (IVF stores its points list by list)."""
-        perm = getattr(self, "perm_", None)
-        if perm is None:
-            return positions
-        return np.where(positions >= 0, perm[np.maximum(positions, 0)], -1)
-
-    def compressed_query(self, Q, k, n_candidates):
-        """Best ``k`` points per query among the compressed scan's ``n_candidates``
-        best, re-scored exactly.
-
-        Parameters
-        ----------
-        Q : array-like of shape (n_queries, n_features)
-            The queries, raw.
-        k : int
-            Points returned per query.
-        n_candidates : int
-            Candidates re-scored per query (at least ``k``).
-
-        Returns
-        -------
-        scores, ids : ndarray of shape (n_queries, k)
-        q_sqnorm : ndarray of shape (n_queries,)
-        """
-        Q_prep, q_sqnorm = prepare(Q, self.metric, self._center())
-        s, pos = self.compressed_.query(Q_prep, q_sqnorm, self.X_, self.sqnorm_, k, n_candidates)
-        s, ids = self._rescored(Q_prep, s, self._to_fit_order(pos))
-        return s, ids, q_sqnorm
-
-    def _compressed_neighbors(self, rows, k, n_candidates):
-        """:meth:`neighbors` by the compressed scan."""
-        rows = np.asarray(rows, dtype=np.int64)
-        Xs, sqs = self._rows(rows)
-        s, pos = self.compressed_.query(Xs, sqs, self.X_, self.sqnorm_, k + 1, n_candidates + 1)
-        return drop_rows_self(s, self._to_fit_order(pos), rows)
-
-    def _compressed_values(self, k):
-        """Numbers of candidates worth trying for ``k`` results."""
-        grid = np.array([1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256])
-        return np.unique(np.minimum(np.ceil(k * grid).astype(np.int64), self.n_samples_))
-
-    def _compressed_curve(self, k, exact_ids, values, *, Q=None, self_rows=None):
-        """Per-query recall@k of the compressed scan at each number of candidates:
-        an exact neighbour is found when it ranks among the candidates."""
-        if self_rows is None:
-            Q_prep, _ = prepare(Q, self.metric, self._center())
-        else:
-            Q_prep = self._rows(np.asarray(self_rows, dtype=np.int64))[0]
-        valid = exact_ids >= 0
-        rank = self.compressed_.ranks(Q_prep, self._positions(np.maximum(exact_ids, 0)))
-        if self_rows is not None:
-            rank += 1  # the point itself takes a candidate's place
-        values = np.asarray(values, dtype=np.int64)
-        return ((rank[:, :, None] < values) & valid[:, :, None]).sum(axis=1) / k
-
-    def _compressed_cost(self, values):
-        """Cost of the compressed scan at each number of candidates, relative to exact."""
-        return self.compressed_.relative_cost(values, self.n_samples_, self.n_features_)
 
     # -- search effort ------------------------------------------------------------------
     def knob_values(self, k):

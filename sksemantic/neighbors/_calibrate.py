@@ -184,19 +184,6 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
     else:
         ok = np.flatnonzero((low >= target) & (cost < 1.0))
         c = ok[np.argmin(cost[ok])] if ok.size else None
-        if getattr(index, "compressed_", None) is not None and not reverse:
-            values_c = index._compressed_values(k)
-            Rc = index._compressed_curve(k, exact_i, values_c, Q=Q, self_rows=self_rows)
-            mean_c, low_c = _mean_and_bound(Rc)
-            cost_c = index._compressed_cost(values_c)
-            ok_c = np.flatnonzero((low_c >= target) & (cost_c < 1.0))
-            if ok_c.size:
-                cc = ok_c[np.argmin(cost_c[ok_c])]
-                if c is None or cost_c[cc] < cost[c]:
-                    return RecallCalibration(
-                        "compressed", "n_candidates", int(values_c[cc]), float(mean_c[cc]),
-                        float(low_c[cc]), m, k, target, source, float(cost_c[cc]),
-                    )
         if c is None:
             return RecallCalibration("brute", None, None, 1.0, 1.0, m, k, target, source, 1.0)
     return RecallCalibration(
@@ -226,8 +213,6 @@ def search_with(index, cal, Q, k):
     """``index.query(Q, k)`` with the setting ``cal`` chose: (scores, ids, q_sqnorm)."""
     if cal.exact:
         return index.exact_query(Q, k)
-    if cal.algorithm == "compressed":  # candidates in proportion to k
-        return index.compressed_query(Q, k, -(-cal.value * k // cal.k))
     return index.query(Q, k, knob=cal.value)
 
 
@@ -238,8 +223,6 @@ def reference_scores(index, cal, *, Q=None, self_rows=None):
         return None
     if self_rows is None:
         s = search_with(index, cal, Q, cal.k)[0]
-    elif cal.algorithm == "compressed":
-        s = index._compressed_neighbors(self_rows, cal.k, cal.value)[0]
     else:
         s = index.neighbors(self_rows, cal.k, knob=cal.value)[0]
     return np.sort(s[:, -1])

@@ -159,8 +159,6 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
             rng = check_random_state(self.random_state)
             rows = np.sort(rng.choice(n, n_cal, replace=False))
         index.fit(X, holdout=rows)
-        if rows is not None and self.target_recall is not None:
-            index.build_compressed(random_state=index_seed(self.random_state))
         self.index_ = index
         self._calibration_rows = rows
         exact = None if rows is None else exact_answers(index, k, self_rows=rows)

@@ -147,7 +147,7 @@ class IVFIndex(BaseIndex):
     #: point of exact search's large blocked products (smaller products, gathers,
     #: candidate merging); with the probe, the cost model that decides when exact
     #: search is cheaper than the probes a recall target needs.
-    SCAN_COST = 2.0
+    SCAN_COST = 4.0
 
     #: Rows per list that train the list centres: twenty keep the build cheap (more
     #: make the lists more even; see ``benchmarks/investigations/ivf_design_checks.py``).
