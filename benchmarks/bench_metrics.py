@@ -12,7 +12,7 @@ Usage (from the repository root)::
     python benchmarks/bench_metrics.py --n 5000
 
 semantic-id runs in the peers environment made by ``../shared/tools/peers-venv`` (pass
-``--peer-python`` or let it be found at /work/peers/bin/python).
+``--peer-python`` or let ``benchmarks/_common.py`` find it).
 """
 
 import argparse
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import data_dir, peers_python  # noqa: E402
 
 PEER = r"""
 import json, sys, time
@@ -48,13 +49,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--peer-python", default="/work/peers/bin/python")
+    parser.add_argument("--peer-python", default=None)
+    parser.add_argument("--data", default=None, help="folder of the real embeddings")
     args = parser.parse_args()
 
     from sksemantic.metrics import collision_rate, distance_correlation, recall_at_k
     from sksemantic.quantization import RQKMeansEncoder
 
-    E = np.load(DATA / "debian_emb.npy")
+    E = np.load(data_dir(args.data) / "debian_emb.npy")
+    args.peer_python = peers_python(args.peer_python)
     rng = np.random.default_rng(0)
     X = E[np.sort(rng.choice(len(E), args.n, replace=False))].astype(np.float32)
     codes = RQKMeansEncoder(n_levels=3, n_clusters=64, random_state=0).fit_transform(X)

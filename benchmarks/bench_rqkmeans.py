@@ -19,10 +19,11 @@ Methods (each runs in its own process, with a timeout):
   encoding with ``predict`` per level.
 - ``semantic-id``: ``semantic_id.RQKMeans`` (its defaults: per level scikit-learn
   ``KMeans(n_init=10, max_iter=100)``), run with the peers' Python
-  (``/work/shared/tools/peers-venv /work/peers`` prints it; ``--peer-python`` overrides).
+  (``benchmarks/_common.py`` finds it; ``--peer-python`` or ``$SKSEMANTIC_PEERS_PYTHON``
+  overrides).
 
 Data: ``synthetic`` (clustered Gaussian, 1,000 centres, float32) and ``real`` (the first
-``n`` rows of ``../shared/data/wordnet_emb.npy``, MiniLM, 384-d, as float32).
+``n`` rows of ``wordnet_emb.npy`` in ``$SKSEMANTIC_DATA``, MiniLM, 384-d, as float32).
 
 Usage (from the repository root)::
 
@@ -73,7 +74,10 @@ def synthetic(n, dim, seed=0):
 
 
 def real(n):
-    path = os.path.join(ROOT, "..", "shared", "data", "wordnet_emb.npy")
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from _common import data_dir
+
+    path = data_dir() / "wordnet_emb.npy"
     return np.ascontiguousarray(np.load(path, mmap_mode="r")[:n], dtype=np.float32)
 
 
@@ -154,14 +158,10 @@ def child(method, path, levels, clusters, seed):
 
 # --------------------------------------------------------------------------- driver
 def _peer_python(arg):
-    if arg:
-        return arg
-    tool = "/work/shared/tools/peers-venv"
-    if os.path.exists(tool):
-        out = subprocess.run([tool, "/work/peers"], capture_output=True, text=True)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip().splitlines()[-1]
-    return None
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from _common import peers_python
+
+    return peers_python(arg)
 
 
 def _configs(text):

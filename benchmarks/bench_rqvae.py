@@ -21,10 +21,11 @@ epoch, and the table says so.
 
 Run from the repository root::
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/bench_rqvae.py --data debian
-    PYTHONPATH=. /work/venv/bin/python benchmarks/bench_rqvae.py --data random --time-cap 900
+    PYTHONPATH=. python benchmarks/bench_rqvae.py --data debian
+    PYTHONPATH=. python benchmarks/bench_rqvae.py --data random --time-cap 900
 
-The real embeddings are read from ``../shared/data`` (relative to the repository root).
+The real embeddings are read from ``$SKSEMANTIC_DATA`` (``../shared/data`` on the
+project's machines; see ``benchmarks/_common.py``).
 """
 
 import argparse
@@ -41,15 +42,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _memory import peak_rss_mb  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(ROOT, "..", "shared", "data")
-PEERS = "/work/shared/tools/peers-venv"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import data_dir, peers_python  # noqa: E402
+
 ARCH = dict(hidden=[512, 256, 128], latent=32, batch_size=1024, lr=1e-3)
 
 
 def load(name, n, dim):
     if name == "random":
         return np.random.default_rng(0).standard_normal((n, dim), dtype=np.float32)
-    X = np.load(os.path.join(DATA, f"{name}_emb.npy")).astype(np.float32)
+    X = np.load(data_dir() / f"{name}_emb.npy").astype(np.float32)
     return X[:n] if n else X
 
 
@@ -158,8 +160,9 @@ CHILDREN = {
 def run_child(method, data, n, dim, epochs, seed, timeout, threads=0):
     python = sys.executable
     if method == "semantic-id-rqvae":
-        python = subprocess.run([PEERS, "/work/peers"], capture_output=True, text=True,
-                                check=True).stdout.strip()
+        python = peers_python()
+        if python is None:
+            raise SystemExit("semantic-id needs the peers environment (see _common.py)")
     cmd = [python, os.path.abspath(__file__), "--child", method, "--data", data,
            "--n", str(n), "--dim", str(dim), "--epochs", str(epochs), "--seed", str(seed),
            "--threads", str(threads)]

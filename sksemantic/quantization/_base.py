@@ -85,6 +85,8 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
 
     def _validate_X(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        # Distances to codewords square the rows: refuse what would overflow there.
+        check_value_range(X, dtype=self.codebooks_[0].dtype, norm=2, purpose="encoding")
         return np.ascontiguousarray(X, dtype=self.codebooks_[0].dtype)
 
     def transform(self, X):

@@ -411,3 +411,12 @@ def test_default_error_is_no_worse_than_sklearn_per_level(shape):
     enc = RQKMeansEncoder(n_levels=3, n_clusters=8, random_state=0).fit(X)
     ours = -enc.score(X) * X.size
     assert ours <= 1.002 * _sklearn_residual_error(X, 3, 8, seed=0)
+
+
+def test_transform_refuses_rows_whose_squares_overflow():
+    # Codes of such rows came out all equal (every distance was inf): a silent wrong result.
+    X = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+    enc = RQKMeansEncoder(n_levels=2, n_clusters=4, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="rescale X"):
+        enc.transform(X * 1e20)
+    np.testing.assert_array_equal(enc.transform(X * 1e3), enc.transform(X * 1e3))
