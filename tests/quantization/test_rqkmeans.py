@@ -419,4 +419,4 @@ def test_transform_refuses_rows_whose_squares_overflow():
     enc = RQKMeansEncoder(n_levels=2, n_clusters=4, random_state=0).fit(X)
     with pytest.raises(ValueError, match="rescale X"):
         enc.transform(X * 1e20)
-    np.testing.assert_array_equal(enc.transform(X * 1e3), enc.transform(X * 1e3))
+    assert enc.transform(X * 1e3).shape == (200, 2)  # large but safe values still encode
