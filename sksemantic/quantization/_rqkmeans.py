@@ -39,8 +39,10 @@ class RQKMeansEncoder(BaseResidualEncoder):
         before it). Balanced levels run at most
         ``min(max_iter, 20)``: their inertia jitters by about half a percent as the
         Sinkhorn offsets move, so the ``tol`` test rarely ends them.
-    tol : float, default=1e-5
-        A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
+    tol : float or "auto", default="auto"
+        ``"auto"``: 1e-5, and 1e-4 on levels with a projected start (they converge in
+        the principal directions first, so the full-width passes only polish). A level
+        stops when a Lloyd iteration lowers its inertia by less than ``tol``
         times its value and by less than ``10 * tol`` times the sum of squares the
         level explains (see :func:`sksemantic.cluster.kmeans`). Balanced levels stop
         when an iteration lowers the inertia by less than ``tol`` times its value (a
@@ -191,7 +193,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         "n_levels": [Interval(Integral, 1, None, closed="left")],
         "n_clusters": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "init": [StrOptions({"k-means++", "random"})],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "pca_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
@@ -211,7 +213,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         n_levels=3,
         n_clusters=256,
         max_iter=100,
-        tol=1e-5,
+        tol="auto",
         init="k-means++",
         n_init="auto",
         pca_components="auto",
@@ -300,7 +302,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
             # The levels' own final assignments are the greedy codes of their codebooks
             # (nearest codeword of the residual), so refinement starts from them.
             codebooks, inertia, n_refined = refine_codebooks(
-                train, codebooks, n_rounds=self.refine_iter, tol=self.tol,
+                train, codebooks, n_rounds=self.refine_iter, tol=self._tol(False),
                 encode=self._encode_with, verbose=self.verbose,
                 start=(np.stack(level_labels, axis=1), residual),
             )
@@ -333,6 +335,11 @@ class RQKMeansEncoder(BaseResidualEncoder):
             return min(3 if projected else 10, max(1, 256 // k))
         return int(self.n_init)
 
+    def _tol(self, projected):
+        if self.tol == "auto":
+            return 1e-4 if projected else 1e-5
+        return float(self.tol)
+
     def _pca_components(self, k, n_features):
         """Principal directions for a plain level's projected start, or None."""
         if self.balanced or self.pca_components is None:
@@ -346,13 +353,15 @@ class RQKMeansEncoder(BaseResidualEncoder):
         rng = check_random_state(seed)
         n_init = self._n_init(k, basis is not None)
         if self.balanced:
-            options = LloydOptions(max_iter=_balanced_max_iter(self.max_iter), tol=self.tol)
+            options = LloydOptions(max_iter=_balanced_max_iter(self.max_iter),
+                                   tol=self._tol(False))
             centers, labels, _, n_iter, offsets = _balanced_kmeans(
                 residual, k, options, BalanceOptions(), rng=rng, n_init=n_init,
                 init=self.init, run=run,
             )
             return centers, labels, offsets, n_iter
-        options = LloydOptions(max_iter=self.max_iter, tol=self.tol, split_small=0.05)
+        options = LloydOptions(max_iter=self.max_iter, tol=self._tol(basis is not None),
+                               split_small=0.05)
         centers, labels, _, n_iter = _kmeans(
             residual, k, options, rng=rng, n_init=n_init, init=self.init,
             pca_components=basis, run=run,
