@@ -17,6 +17,10 @@ from ..utils import check_n_neighbors
 
 __all__ = ["SemanticGraphTransformer"]
 
+#: Cut-offs are compared with this relative slack: scores are float32, so equal vectors
+#: can come out at a cosine similarity of 0.9999999 and must still pass 1.0.
+_ROUNDING = 2e-6
+
 
 @fill_index_doc
 class SemanticGraphTransformer(
@@ -324,9 +328,10 @@ class SemanticGraphTransformer(
         dist = self.index_.distances(scores, q_sqnorm)
         keep = np.ones(ids.shape, dtype=bool)
         if self.max_distance is not None:
-            keep &= dist <= self.max_distance
+            keep &= dist <= self.max_distance + _ROUNDING * max(1.0, self.max_distance)
         if self.min_similarity is not None:
-            keep &= self.index_.similarities(scores) >= self.min_similarity
+            tol = _ROUNDING * max(1.0, abs(self.min_similarity))
+            keep &= self.index_.similarities(scores) >= self.min_similarity - tol
         if self.mode != "connectivity":
             # The point itself always stays (explicit diagonal), when it is indexed.
             keep[:, 0] |= dist[:, 0] == 0

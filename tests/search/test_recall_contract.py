@@ -194,3 +194,12 @@ def test_verbose_says_what_auto_chose(corpus, capsys):
     SemanticSearch(random_state=0, verbose=1).fit(corpus[:25_000])
     err = capsys.readouterr().err
     assert "chose 'ivf'" in err and "expected recall@10" in err
+
+
+def test_exact_duplicates_pass_a_cut_off_of_one():
+    # float32 scores put equal vectors at 0.9999999: they must still be linked at 1.0.
+    X = np.random.default_rng(3).normal(size=(200, 24)).astype(np.float32)
+    X = np.concatenate([X, X[:20]])
+    dedup = SemanticDeduplicator(min_similarity=1.0, n_neighbors=3).fit(X)
+    assert dedup.n_groups_ == 200
+    np.testing.assert_array_equal(dedup.labels_[200:], dedup.labels_[:20])
