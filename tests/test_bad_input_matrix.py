@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sksemantic.cluster import balanced_kmeans, kmeans, nearest_centroid
+from sksemantic.cluster import (
+    auto_pca_components,
+    balanced_kmeans,
+    kmeans,
+    nearest_centroid,
+    principal_directions,
+)
 from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer
 from sksemantic.metrics import (
     collision_rate,
@@ -63,6 +69,7 @@ def _estimators():
         "kmeans": lambda X: kmeans(X, 1, random_state=0)[0],
         "balanced_kmeans": lambda X: balanced_kmeans(X, 1, random_state=0)[0],
         "nearest_centroid": lambda X: nearest_centroid(X, _like(X)[:3])[0],
+        "principal_directions": lambda X: principal_directions(X, 1, random_state=0),
         "graph_recall": lambda X: graph_recall(
             SemanticGraphTransformer(n_neighbors=1).fit_transform(_like(X)), X, n_neighbors=1),
         "distance_correlation": lambda X: distance_correlation(
@@ -96,7 +103,8 @@ def _check(fn, X, expected):
 @pytest.mark.parametrize("target", sorted(_estimators()))
 def test_bad_input(target, case):
     X, expected = CASES[case]
-    if target in ("kmeans", "balanced_kmeans", "nearest_centroid") and case == "bool":
+    kernels = ("kmeans", "balanced_kmeans", "nearest_centroid", "principal_directions")
+    if target in kernels and case == "bool":
         X = X.astype(np.float64)  # kernels take float arrays; bool is the estimators' job
     _check(_estimators()[target], X, expected)
 
@@ -136,6 +144,10 @@ def test_out_of_range_parameters(make, words):
         (lambda: kmeans(GOOD, 0), ("n_clusters",)),
         (lambda: kmeans(GOOD, 61), ("n_clusters", "n_samples")),
         (lambda: nearest_centroid(GOOD, GOOD[:, :3]), ("features",)),
+        (lambda: principal_directions(GOOD, 0), ("n_components",)),
+        (lambda: principal_directions(GOOD, 9), ("n_components",)),
+        (lambda: auto_pca_components(0, 8), ("n_clusters",)),
+        (lambda: auto_pca_components(4, 2.5), ("n_features",)),
     ],
 )
 def test_functions_reject_bad_arguments(call, words):

@@ -314,6 +314,15 @@ class SampleMoments:
         self.sum -= counts @ C
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "sample_size": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def principal_directions(X, n_components, *, sample_size=2**15, random_state=None):
     """The top principal directions of the rows of ``X``.
 
@@ -346,10 +355,18 @@ def principal_directions(X, n_components, *, sample_size=2**15, random_state=Non
     >>> np.abs(principal_directions(X, 1)[:, 0]).round(2).tolist()
     [1.0, 0.0, 0.0]
     """
+    X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2, input_name="X")
     moments = SampleMoments(X, sample_size=sample_size, random_state=random_state)
     return moments.directions(n_components, X.dtype)
 
 
+@validate_params(
+    {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def auto_pca_components(n_clusters, n_features):
     """Principal directions for a projected k-means start (``pca_components="auto"``).
 

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from ..cluster import sinkhorn_potentials
+from ..cluster._balanced import sinkhorn_potentials
 from ._format import codes_to_strings
 from ._prefix import PrefixIndex
 from ._stores import BaseIDStore, InMemoryIDStore

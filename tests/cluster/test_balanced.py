@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sksemantic.cluster import balanced_assign, balanced_kmeans, kmeans, sinkhorn_potentials
+from sksemantic.cluster import balanced_kmeans, kmeans
+from sksemantic.cluster._balanced import balanced_assign, sinkhorn_potentials
 
 
 def _skewed(seed=0):
