@@ -23,6 +23,7 @@ from sksemantic.metrics import (
     graph_recall,
     hierarchical_distance,
 )
+from sksemantic.neighbors import BruteIndex, IVFIndex
 from sksemantic.quantization import RQKMeansEncoder
 from sksemantic.search import SemanticSearch
 
@@ -72,6 +73,8 @@ def _estimators():
         "principal_directions": lambda X: principal_directions(X, 1, random_state=0),
         "graph_recall": lambda X: graph_recall(
             SemanticGraphTransformer(n_neighbors=1).fit_transform(_like(X)), X, n_neighbors=1),
+        "index.fit": lambda X: IVFIndex(n_lists=4, random_state=0).fit(X).query(_like(X)[:3], 1)[0],
+        "index.query": lambda X: BruteIndex().fit(_like(X)).query(X, 1)[0],
         "distance_correlation": lambda X: distance_correlation(
             X, np.stack([np.arange(len(X)) % 3, np.arange(len(X)) % 5], axis=1), n_pairs=50,
             random_state=0),
@@ -148,6 +151,9 @@ def test_out_of_range_parameters(make, words):
         (lambda: principal_directions(GOOD, 9), ("n_components",)),
         (lambda: auto_pca_components(0, 8), ("n_clusters",)),
         (lambda: auto_pca_components(4, 2.5), ("n_features",)),
+        (lambda: BruteIndex(metric="cosinus").fit(GOOD), ("metric",)),
+        (lambda: BruteIndex().fit(GOOD).query(GOOD[:2], 0), ("k must",)),
+        (lambda: BruteIndex().fit(GOOD).query(GOOD[:2, :3], 1), ("features",)),
     ],
 )
 def test_functions_reject_bad_arguments(call, words):

@@ -8,10 +8,13 @@ row starting with the point itself.
 """
 
 import weakref
+from numbers import Integral
 
 import numpy as np
+from sklearn.utils import check_array
 
 from ._metric import (
+    METRICS,
     data_center,
     gathered_scores,
     pairwise_scores,
@@ -63,6 +66,9 @@ class BaseIndex:
         self : object
             The fitted index.
         """
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}.")
+        X = check_array(X, dtype=[np.float32, np.float64], input_name="X")
         self.n_samples_, self.n_features_ = X.shape
         self._holdout = None if holdout is None else np.unique(np.asarray(holdout, np.int64))
         self.center_ = data_center(X, self.metric)
@@ -153,6 +159,7 @@ class BaseIndex:
         q_sqnorm : ndarray of shape (n_queries,)
             Squared norms of the prepared queries (for distance conversion).
         """
+        Q = self._check_queries(Q, k)
         Q_prep, q_sqnorm = prepare(Q, self.metric, self._center())
         if knob is None or self.KNOB is None:
             scores, ids = self._query(Q_prep, q_sqnorm, k)
@@ -198,6 +205,17 @@ class BaseIndex:
             out_s[a:b], out_i[a:b] = s, ids[i]
         out_s, out_i = self._rescored(Q_prep, out_s, out_i)
         return out_s, out_i, q_sqnorm
+
+    def _check_queries(self, Q, k):
+        """Queries as a finite float array of the indexed width; ``k`` a positive int."""
+        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}.")
+        Q = check_array(Q, dtype=[np.float32, np.float64], input_name="Q")
+        if Q.shape[1] != self.n_features_:
+            raise ValueError(
+                f"Q has {Q.shape[1]} features, but the index holds {self.n_features_}."
+            )
+        return Q
 
     def _center(self):
         """The centre subtracted from every vector (None: not centred; indexes saved
