@@ -1,4 +1,8 @@
-"""Shared helpers: validation, devices, optional imports, progress reporting."""
+"""Shared helpers: validation, devices, optional imports, progress reporting.
+
+These serve sksemantic's own modules and are not part of its public API (they are not
+in the API reference): their signatures may change without notice.
+"""
 
 from ._device import check_n_clusters_per_level, resolve_device
 from ._optional import import_optional
