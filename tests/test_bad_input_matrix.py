@@ -160,3 +160,134 @@ def test_functions_reject_bad_arguments(call, words):
     with pytest.raises((ValueError, TypeError)) as info:
         call()
     assert any(w in str(info.value).lower() for w in words), repr(info.value)
+
+
+def _encoder():
+    return RQKMeansEncoder(n_levels=2, n_clusters=4, random_state=0).fit(_like(GOOD))
+
+
+def _more_targets():
+    from sksemantic.ids import SemanticIdAssigner
+    from sksemantic.metrics import (
+        encoder_report,
+        ndcg_at_k,
+        quantization_mse,
+        recall_at_k,
+        reconstruction_cosine,
+    )
+
+    codes = np.stack([np.arange(60) % 3, np.arange(60) % 5], axis=1)
+
+    def fit_codes(X):
+        n = np.shape(X)[0] if np.ndim(X) else 0
+        return np.resize(codes, (n, 2)) if n else codes[:0]
+
+    def rqvae(X):
+        from sksemantic.quantization import RQVAEEncoder
+
+        return RQVAEEncoder(n_levels=2, n_clusters=2, hidden_dims=(8,), latent_dim=4,
+                            max_epochs=1, batch_size=64, random_state=0).fit(X).transform(X)
+
+    targets = {
+        "assigner.assign": lambda X: SemanticIdAssigner(_encoder(), uniqueness="counter").assign(
+            X, keys=list(range(np.shape(X)[0] if np.ndim(X) else 0))),
+        "quantization_mse": lambda X: quantization_mse(X, X),
+        "reconstruction_cosine": lambda X: reconstruction_cosine(X, X),
+        "recall_at_k": lambda X: recall_at_k(X, fit_codes(X), k=1, n_queries=20),
+        "ndcg_at_k": lambda X: ndcg_at_k(X, fit_codes(X), k=1, n_queries=20),
+        "encoder_report": lambda X: _numbers(_report(encoder_report, X)),
+    }
+    try:
+        import skorch  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:  # the torch extra is not installed
+        return targets
+    targets["rqvae.fit"] = rqvae
+    return targets
+
+
+def _report(encoder_report, X):
+    """The encoder report, less the rank correlation where it is documented as NaN (all
+    rows share one code: far-off data on a codebook fitted to unit data)."""
+    report = encoder_report(_encoder(), X, k=1, n_queries=20, n_pairs=50)
+    if report["n_unique_codes"] == 1:
+        assert np.isnan(report.pop("distance_correlation"))
+    return report
+
+
+def _numbers(report):
+    """The numbers of a (nested) report."""
+    if isinstance(report, dict):
+        return [x for v in report.values() for x in _numbers(v)]
+    if isinstance(report, (list, tuple, np.ndarray)):
+        return [x for v in report for x in _numbers(v)]
+    return [float(report)]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("target", sorted(_more_targets()))
+def test_bad_input_more(target, case):
+    X, expected = CASES[case]
+    if target == "assigner.assign" and case == "empty":
+        expected = ("ok", ())  # empty in, empty out (and nothing stored)
+    _check(_more_targets()[target], X, expected)
+
+
+#: Code arrays: integer (n, n_levels); anything else is refused or read as documented.
+CODE_CASES = {
+    "float": (np.array([[0.5, 1.0]] * 5), "error"),
+    "negative": (np.array([[0, -1]] * 5), "either"),  # labels to some, refused by others
+    "1d": (np.array([0, 1, 2]), "error"),
+    "3d": (np.zeros((2, 2, 2), dtype=int), "error"),
+    "string": (np.array([["a", "b"]] * 5), "error"),
+    "nan": (np.array([[np.nan, 1.0]] * 5), "error"),
+    "sparse": (sp.csr_matrix(np.ones((5, 2), dtype=int)), "error"),
+    "integral_floats": (np.array([[0.0, 1.0], [1.0, 2.0]]), "ok"),
+    "good": (np.array([[0, 1], [1, 2], [0, 1]]), "ok"),
+}
+
+
+def _code_functions():
+    from sksemantic.ids import codes_to_strings
+    from sksemantic.metrics import (
+        codebook_usage,
+        collision_rate_per_level,
+        prefix_ids,
+        shared_code_fraction,
+    )
+
+    return {
+        "collision_rate": collision_rate,
+        "collision_rate_per_level": collision_rate_per_level,
+        "codebook_usage": codebook_usage,
+        "prefix_ids": prefix_ids,
+        "shared_code_fraction": shared_code_fraction,
+        "hierarchical_distance": lambda C: hierarchical_distance(C, C),
+        "codes_to_strings": codes_to_strings,
+    }
+
+
+@pytest.mark.parametrize("case", sorted(CODE_CASES))
+@pytest.mark.parametrize("target", sorted(_code_functions()))
+def test_bad_codes(target, case):
+    C, expected = CODE_CASES[case]
+    fn = _code_functions()[target]
+    if target == "hierarchical_distance" and case == "1d":
+        expected = "ok"  # one code vector, as semantic-id takes it
+    if expected == "either":
+        try:
+            fn(C)
+        except (ValueError, TypeError) as exc:
+            message = str(exc).lower()
+            assert "negative" in message or ">= 0" in message or "outside" in message, repr(exc)
+        return
+    if expected == "ok":
+        out = fn(C)
+        assert out is not None
+        return
+    with pytest.raises((ValueError, TypeError)) as info:
+        fn(C)
+    message = str(info.value).lower()
+    assert any(w in message for w in ("integer", "int", "codes", "2d", "2-d", "dim", "sparse",
+                                      "outside",
+                                      "negative", ">= 0", "non-negative", "nan", "shape"))

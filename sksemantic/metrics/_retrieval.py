@@ -390,7 +390,9 @@ def distance_correlation(
     -------
     rho : float
         In ``[-1, 1]``; higher means code distances order pairs as embedding
-        distances do.
+        distances do. NaN, with a warning, when every sampled pair has the same code
+        distance (or the same embedding distance): a rank correlation is then
+        undefined.
 
     Examples
     --------
@@ -414,6 +416,13 @@ def distance_correlation(
     d_x = _pair_distances(X, i, j, metric)
     d_c = _pair_code_distances(codes, i, j, code_metric)
     if np.all(d_c == d_c[0]) or np.all(d_x == d_x[0]):
+        which = "code" if np.all(d_c == d_c[0]) else "embedding"
+        warnings.warn(
+            f"Every sampled pair has the same {which} distance: the rank correlation is "
+            "undefined (NaN).",
+            UserWarning,
+            stacklevel=2,
+        )
         return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

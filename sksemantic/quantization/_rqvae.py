@@ -20,6 +20,7 @@ from ..utils import (
     import_optional,
     resolve_device,
 )
+from ..utils._validation import check_value_range
 from ._base import BaseResidualEncoder
 from ._kernels import decode_numpy
 from ._rqkmeans import RQKMeansEncoder
@@ -385,6 +386,7 @@ class RQVAEEncoder(BaseResidualEncoder):
             The fitted encoder.
         """
         X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        check_value_range(X, dtype=np.float32, norm=2, purpose="training in float32")
         n, d = X.shape
         n_clusters = check_n_clusters_per_level(self.n_clusters, self.n_levels, n_samples=n)
         hidden = self._check_hidden_dims()
