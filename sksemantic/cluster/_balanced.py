@@ -72,7 +72,7 @@ def sinkhorn_potentials(
     Examples
     --------
     >>> import numpy as np
-    >>> from sksemantic.cluster import balanced_assign, sinkhorn_potentials
+    >>> from sksemantic.cluster._balanced import balanced_assign, sinkhorn_potentials
     >>> cost = np.array([[0.0, 1.0], [0.0, 1.5], [0.0, 2.0], [1.0, 0.0]])
     >>> np.bincount(cost.argmin(axis=1)).tolist()   # nearest: 3 and 1
     [3, 1]
