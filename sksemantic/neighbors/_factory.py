@@ -3,12 +3,13 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._annoy import AnnoyIndex
 from ._brute import BruteIndex
 from ._hnsw import HNSWIndex
 from ._ivf import IVFIndex
+from ._metric import METRICS
 
 __all__ = [
     "ALGORITHMS",
@@ -54,6 +55,14 @@ def index_seed(random_state):
     return int(random_state.randint(np.iinfo(np.int32).max))
 
 
+@validate_params(
+    {
+        "algorithm": [StrOptions(set(ALGORITHMS))],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions(set(METRICS))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def resolve_algorithm(algorithm, n_samples, metric):
     """The concrete algorithm ``"auto"`` stands for at this size and metric."""
     if algorithm != "auto":
@@ -64,6 +73,18 @@ def resolve_algorithm(algorithm, n_samples, metric):
     return "ivf"
 
 
+@validate_params(
+    {
+        "algorithm": [StrOptions(set(ALGORITHMS))],
+        "metric": [StrOptions(set(METRICS))],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        **{name: INDEX_PARAMETER_CONSTRAINTS[name] for name in (
+            "n_lists", "n_probe", "n_trees", "search_k", "n_links", "ef_search", "n_jobs",
+            "verbose")},
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_index(
     algorithm,
     metric,

@@ -16,8 +16,10 @@ pair.
 import threading
 import weakref
 from contextlib import contextmanager
+from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ..utils import effective_n_jobs, import_optional
 from ._base import RescoredIndex, inherit_docstrings
@@ -29,6 +31,8 @@ __all__ = ["HNSWIndex", "default_ef_search"]
 _HNSW_SPACE = {"cosine": "ip", "inner_product": "ip", "euclidean": "l2"}
 
 
+@validate_params({"k": [Interval(Integral, 1, None, closed="left")]},
+                 prefer_skip_nested_validation=True)
 def default_ef_search(k):
     """Candidates kept during an HNSW walk when ``ef_search`` is None: ``max(32, 2 k)``.
 
@@ -42,6 +46,10 @@ def default_ef_search(k):
     ef_search : int
         Size of the candidate list.
     """
+    return _default_ef_search(k)
+
+
+def _default_ef_search(k):
     return int(max(32, 2 * k))
 
 
@@ -186,7 +194,7 @@ class HNSWIndex(RescoredIndex):
         return np.unique(np.clip(np.concatenate([[k], grid]), k, max(k, self.n_samples_)))
 
     def default_knob(self, k):
-        return int(max(k, self.ef_search or default_ef_search(k)))
+        return int(max(k, self.ef_search or _default_ef_search(k)))
 
     def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
         # A walk evaluates about ef_search x (2 n_links) distances at the bottom layer.
@@ -295,7 +303,7 @@ class HNSWIndex(RescoredIndex):
     def _candidates(self, Q_prep, k, knob=None):
         k = min(int(k), len(self.X_))
         k_nodes = min(k, self._hnsw.get_current_count())
-        ef = int(max(k, knob or self.ef_search or default_ef_search(k)))
+        ef = int(max(k, knob or self.ef_search or _default_ef_search(k)))
         try:
             # The graph's ef is shared: threads querying with another k must not
             # change it under a running query.

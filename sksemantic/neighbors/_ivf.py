@@ -10,9 +10,11 @@ j), which recovers most neighbours that sit across a list boundary.
 
 import math
 import threading
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ..cluster import kmeans
 from ..cluster._kmeans import _nearest_centroid
@@ -24,6 +26,8 @@ from ._topk import merge_candidates, topk_dense
 __all__ = ["IVFIndex", "default_n_lists", "default_n_probe"]
 
 
+@validate_params({"n_samples": [Interval(Integral, 1, None, closed="left")]},
+                 prefer_skip_nested_validation=True)
 def default_n_lists(n_samples):
     """``4 * sqrt(n)`` lists (about ``sqrt(n) / 4`` points each), at least 1.
 
@@ -37,9 +41,17 @@ def default_n_lists(n_samples):
     n_lists : int
         Number of k-means lists.
     """
+    return _default_n_lists(n_samples)
+
+
+def _default_n_lists(n_samples):
     return int(max(1, min(n_samples, round(4 * math.sqrt(n_samples)))))
 
 
+@validate_params(
+    {"n_lists": [Interval(Integral, 1, None, closed="left")], "search": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def default_n_probe(n_lists, *, search=False):
     """Lists probed per query when ``n_probe`` is None.
 
@@ -63,6 +75,10 @@ def default_n_probe(n_lists, *, search=False):
     n_probe : int
         Lists scanned per query.
     """
+    return _default_n_probe(n_lists, search=search)
+
+
+def _default_n_probe(n_lists, *, search=False):
     factor = 1.5 if search else 1.0
     return int(max(1, min(n_lists, round(factor * math.sqrt(n_lists)) + 2)))
 
@@ -158,7 +174,7 @@ class IVFIndex(BaseIndex):
         # prepared copy of X, not two (the prepared array and its sorted copy).
         n, d = X.shape
         rng = check_random_state(self.random_state)
-        n_lists = int(min(self.n_lists or default_n_lists(n), n))
+        n_lists = int(min(self.n_lists or _default_n_lists(n), n))
         train_size = min(n, self._TRAIN_PER_LIST * n_lists)
         pool = np.arange(n)
         if self._holdout is not None and n - self._holdout.size >= n_lists:
@@ -330,7 +346,7 @@ class IVFIndex(BaseIndex):
         return probes
 
     def _resolved_n_probe(self, n_probe=None):
-        n_probe = n_probe or self.n_probe or default_n_probe(self.n_lists_)
+        n_probe = n_probe or self.n_probe or _default_n_probe(self.n_lists_)
         return int(max(1, min(n_probe, self.n_lists_)))
 
     def _list_groups(self, lists, per_query=1):
