@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..utils import Progress, blas_threads
+from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
 from ._base import BaseIndex, inherit_docstrings
 from ._metric import pairwise_scores
 from ._topk import merge_candidates, topk_dense
@@ -105,13 +105,18 @@ class BruteIndex(BaseIndex):
         See :mod:`sksemantic.neighbors._metric`.
     block_size : int, default=None
         Rows per block; chosen from the data size when None.
+    n_jobs : int, default=None
+        Threads for query batches, each scoring and selecting its own queries with
+        one BLAS thread (the selection then runs in parallel too); None and -1 use
+        every core. Results never depend on it.
     verbose : int, default=0
         Print progress over blocks.
     """
 
-    def __init__(self, metric="cosine", block_size=None, verbose=0):
+    def __init__(self, metric="cosine", block_size=None, n_jobs=None, verbose=0):
         super().__init__(metric)
         self.block_size = block_size
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     def _build(self, X_prep, sqnorm):
@@ -145,20 +150,31 @@ class BruteIndex(BaseIndex):
                 s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
                 i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
             return s, i
-        top = _RunningTopK(n_q, k)
-        n_blocks_q = -(-n_q // B)
+        n_threads = effective_n_jobs(self.n_jobs)
+        # Query blocks split evenly over the threads, at most B rows each.
+        n_spans = -(-n_q // B)
+        if n_threads > 1 and n_q >= 2 * self._FEW_QUERIES:
+            n_spans = -(-max(n_spans, n_threads) // n_threads) * n_threads
+        step = -(-n_q // n_spans)
         n_blocks_x = -(-self.n_samples_ // B)
-        progress = Progress(n_blocks_q * n_blocks_x, "exact search", self.verbose)
-        for qs in range(0, n_q, B):
-            rq = slice(qs, min(qs + B, n_q))
+        progress = Progress(n_spans * n_blocks_x, "exact search", self.verbose)
+
+        def span(q0, q1):
+            top = _RunningTopK(q1 - q0, k)
+            rows = slice(0, q1 - q0)
             for xs in range(0, self.n_samples_, B):
                 rx = slice(xs, min(xs + B, self.n_samples_))
                 S = pairwise_scores(
-                    Q_prep[rq], self.X_[rx], self.metric, q_sqnorm[rq], self.sqnorm_[rx]
+                    Q_prep[q0:q1], self.X_[rx], self.metric, q_sqnorm[q0:q1], self.sqnorm_[rx]
                 )
-                top.push(rq, S, xs)
+                top.push(rows, S, xs)
                 progress.update()
-        return top.scores, top.ids
+            return top.scores, top.ids
+
+        parts = run_spans(span, n_q, step, self.n_jobs)
+        if len(parts) == 1:
+            return parts[0]
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
     def _self_join(self, k):
         n, B, X, sq = self.n_samples_, self._block(), self.X_, self.sqnorm_

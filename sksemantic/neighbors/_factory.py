@@ -130,7 +130,7 @@ def make_index(
     """
     algorithm = resolve_algorithm(algorithm, n_samples, metric)
     if algorithm == "brute":
-        return BruteIndex(metric, verbose=verbose)
+        return BruteIndex(metric, n_jobs=n_jobs, verbose=verbose)
     if algorithm == "ivf":
         return IVFIndex(metric, n_lists=n_lists, n_probe=n_probe, random_state=random_state,
                         n_jobs=n_jobs, verbose=verbose)

@@ -26,3 +26,18 @@ def test_few_queries_pad_when_k_exceeds_points():
     assert np.isneginf(s[0, 3:]).all()
     s2, i2, _ = BruteIndex("euclidean", block_size=2).fit(X).query(np.repeat(X[:1], 9, 0), 5)
     np.testing.assert_array_equal(i2[0], i[0])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_threaded_query_spans_match_one_thread(metric):
+    # Query spans searched in parallel threads give the one-thread answer exactly.
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(900, 12)).astype(np.float32)
+    Q = rng.normal(size=(301, 12)).astype(np.float32)
+    one = BruteIndex(metric, block_size=128, n_jobs=1).fit(X).query(Q, 7)
+    two = BruteIndex(metric, block_size=128, n_jobs=2).fit(X).query(Q, 7)
+    np.testing.assert_array_equal(two[1], one[1])
+    np.testing.assert_allclose(two[0], one[0], rtol=1e-6, atol=1e-6)
+    # And they are the exact neighbours.
+    s_full, i_full, _ = BruteIndex(metric, block_size=4096, n_jobs=1).fit(X).query(Q, 7)
+    np.testing.assert_allclose(two[0], s_full, rtol=1e-4, atol=1e-4)
