@@ -27,6 +27,7 @@ from ._calibrate import (
     search_with,
 )
 from ._factory import INDEX_PARAMETER_CONSTRAINTS, index_seed, make_index, resolve_algorithm
+from ._ivf import default_n_lists
 
 __all__ = ["BaseIndexedEstimator", "INDEX_PARAMETERS_DOC"]
 
@@ -54,7 +55,8 @@ INDEX_PARAMETERS_DOC = """\
         against their own sample (see the User Guide). None uses the knobs' defaults
         without measuring. A knob given explicitly is used as given (and measured).
     n_lists : int, default=None
-        IVF lists; ``round(4 * sqrt(n_samples))`` when None.
+        IVF lists; ``round(4 * sqrt(n_samples))`` when None, ``round(2 * sqrt(n_samples))``
+        for a search (fewer, longer lists suit batches smaller than a self-join).
     n_probe : int, default=None
         IVF lists scanned per query (more is slower and more accurate). None: tuned
         to ``target_recall``.
@@ -98,6 +100,10 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
     Subclasses call :meth:`_fit_index` in ``fit`` and :meth:`_search_index` to answer
     queries; both honour ``target_recall``.
     """
+
+    #: Whether the index mainly answers searches (batches of outside queries) rather
+    #: than a self-join of the indexed points; sets the default number of IVF lists.
+    _SERVES_SEARCHES = False
 
     _parameter_constraints: dict = {
         **INDEX_PARAMETER_CONSTRAINTS,
@@ -146,9 +152,12 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         n = X.shape[0]
         k = int(min(k, n - 1))
         self.algorithm_ = resolve_algorithm(self.algorithm, n, self.metric)
+        n_lists = self.n_lists
+        if n_lists is None and self.algorithm_ == "ivf":
+            n_lists = default_n_lists(n, search=self._SERVES_SEARCHES)
         index = make_index(
             self.algorithm_, self.metric, n,
-            n_lists=self.n_lists, n_probe=self.n_probe, n_trees=self.n_trees,
+            n_lists=n_lists, n_probe=self.n_probe, n_trees=self.n_trees,
             search_k=self.search_k, n_links=self.n_links, ef_search=self.ef_search,
             random_state=index_seed(self.random_state), n_jobs=self.n_jobs,
             verbose=self.verbose,

@@ -28,24 +28,30 @@ __all__ = ["IVFIndex", "default_n_lists", "default_n_probe"]
 
 @validate_params({"n_samples": [Interval(Integral, 1, None, closed="left")]},
                  prefer_skip_nested_validation=True)
-def default_n_lists(n_samples):
+def default_n_lists(n_samples, *, search=False):
     """``4 * sqrt(n)`` lists (about ``sqrt(n) / 4`` points each), at least 1.
+
+    A search (``search=True``) gets ``2 * sqrt(n)``: its batches are far smaller than a
+    self-join's, and fewer, longer lists make fewer and larger products per batch.
 
     Parameters
     ----------
     n_samples : int
         Number of indexed points.
+    search : bool, default=False
+        Whether the index serves searches rather than a self-join.
 
     Returns
     -------
     n_lists : int
         Number of k-means lists.
     """
-    return _default_n_lists(n_samples)
+    return _default_n_lists(n_samples, search=search)
 
 
-def _default_n_lists(n_samples):
-    return int(max(1, min(n_samples, round(4 * math.sqrt(n_samples)))))
+def _default_n_lists(n_samples, *, search=False):
+    factor = 2 if search else 4
+    return int(max(1, min(n_samples, round(factor * math.sqrt(n_samples)))))
 
 
 @validate_params(

@@ -127,6 +127,8 @@ class SemanticSearch(BaseIndexedEstimator):
         "filter_overfetch": [Interval(Real, 1, None, closed="left")],
     }
 
+    _SERVES_SEARCHES = True
+
     def __init__(
         self,
         *,
