@@ -117,6 +117,7 @@ def test_n_jobs_none_follows_the_context_and_the_allowed_cores(monkeypatch):
     assert effective_n_jobs(None) == joblib.cpu_count()
     assert effective_n_jobs(-2) == max(1, joblib.cpu_count() - 1)
     assert effective_n_jobs(5) == 5
+    assert effective_n_jobs(0) == 1
     with joblib.parallel_config(n_jobs=3):
         assert effective_n_jobs(None) == 3
         assert effective_n_jobs(2) == 2  # an estimator's own n_jobs wins

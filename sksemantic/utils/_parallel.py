@@ -100,8 +100,8 @@ def effective_n_jobs(n_jobs=None, *, local=False):
             return cpus if share is None else min(share, cpus)
         n_jobs = context_n_jobs
     n_jobs = int(n_jobs)
-    if n_jobs > 0:
-        return n_jobs
+    if n_jobs >= 0:
+        return max(1, n_jobs)  # 0 runs on one, as it always has
     if local or getattr(backend, "uses_threads", False):
         return max(1, _allowed_cpus() + 1 + n_jobs)
     # The backend counts its own workers (a dask cluster's threads, for instance).
