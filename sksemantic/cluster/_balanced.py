@@ -12,8 +12,6 @@ Sinkhorn runs on a random subsample of rows (a few hundred points per cluster es
 the offsets well); each sweep is then cheap compared with the distance products.
 """
 
-import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -21,7 +19,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ..utils import blas_threads, effective_n_jobs
+from ..utils import ParallelPool
 from ._kmeans import KMEANS_CONSTRAINTS, _nearest_centroid, _Run, _seed, check_kmeans_input
 from ._lloyd import LloydOptions, lloyd, make_backend
 
@@ -109,24 +107,20 @@ def sinkhorn_potentials(
     bounds = np.linspace(0, n, n_blocks + 1).astype(int)
     blocks = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
-    def sweep(block):
+    def sweep(lo, hi):
         # One exponential per sweep: rows are stabilised by their maximum (log domain),
         # the row update is a row sum and the column masses one matrix-vector product.
-        lo, hi = block
         w = work[lo:hi]
         np.add(scaled[lo:hi], g, out=w)
         w -= np.max(w, axis=1, keepdims=True)
         np.exp(w, out=w)
         return (a[lo:hi] / w.sum(axis=1)) @ w
 
-    n_threads = min(effective_n_jobs(None), n_blocks)
-    with contextlib.ExitStack() as stack:
-        pool = None
-        if n_threads > 1:
-            stack.enter_context(blas_threads(1))
-            pool = stack.enter_context(ThreadPoolExecutor(n_threads))
+    # One pool for every sweep; the blocks work in ``work`` in place: threads of this
+    # process (shared memory).
+    with ParallelPool(None, shared=True, max_workers=n_blocks) as pool:
         for _ in range(n_iter):
-            parts = list(pool.map(sweep, blocks)) if pool else [sweep(b) for b in blocks]
+            parts = pool.map(sweep, blocks)
             mass = parts[0]
             for part in parts[1:]:
                 mass = mass + part  # column masses of the plan after the row update
@@ -288,7 +282,8 @@ default="k-means++"
     device : str, default="cpu"
         Torch device of ``backend="torch"``.
     n_jobs : int, default=None
-        Threads for the numpy passes and the restarts (None: every core).
+        Threads for the numpy passes and the restarts (None: every core), through
+        joblib; an active joblib backend is honoured.
 
     Returns
     -------

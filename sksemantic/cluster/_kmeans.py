@@ -7,9 +7,7 @@ matrix product per chunk of rows (``|c|^2 - 2 X C^T``) and centroid updates a sp
 one-hot product; nothing loops over samples in Python.
 """
 
-import contextlib
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -18,7 +16,7 @@ import scipy.linalg
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
+from ..utils import ParallelPool, Progress, effective_n_jobs, parallel_map, run_spans
 from ._lloyd import (
     KMeansResult,
     LloydOptions,
@@ -56,7 +54,8 @@ def nearest_centroid(X, centers, *, offsets=None, n_jobs=None):
         ``argmin_j(|x - c_j|^2 - offsets_j)`` (balanced assignments); the distance
         returned is still the true one to the chosen centre.
     n_jobs : int, default=None
-        Threads (None: every core). The result does not depend on it.
+        Threads through joblib; an active joblib backend is honoured (None: every
+        core). The result does not depend on it.
 
     Returns
     -------
@@ -106,7 +105,8 @@ def _nearest_centroid(
     chunk_size : int, default=None
         Rows per matrix product; chosen to bound memory when None.
     n_jobs : int, default=None
-        Threads (None: every core). The result does not depend on it.
+        Threads through joblib; an active joblib backend is honoured (None: every
+        core). The result does not depend on it.
     with_sums : bool, default=False
         Also return the per-cluster sums and counts of the rows (the k-means update),
         computed block by block while each block is still in cache, instead of in a
@@ -171,7 +171,7 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     x_sq = np.einsum("ij,ij->i", X, X)
-    n_threads = min(effective_n_jobs(n_jobs), max(1, n // 4096))
+    n_threads = min(effective_n_jobs(n_jobs, local=True), max(1, n // 4096))
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
     spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
@@ -180,26 +180,20 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
         C = X[rows].T.copy()
         out = np.empty((n, len(rows)), dtype=X.dtype)
 
-        def work(span):
-            a, b = span
+        def work(a, b):
             block = out[a:b]
             np.matmul(X[a:b], C, out=block)
             block *= -2
             block += x_sq[a:b, None]
 
-        if pool is None:
-            work((0, n))
-        else:
-            list(pool.map(work, spans))
+        pool.map(work, spans)
         out += x_sq[rows]
         return np.maximum(out, 0, out=out)
 
     centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
-    with contextlib.ExitStack() as stack:
-        pool = None
-        if n_threads > 1:
-            stack.enter_context(blas_threads(1))
-            pool = stack.enter_context(ThreadPoolExecutor(n_threads))
+    # One pool for every step; the spans are written into ``out`` in place: threads of
+    # this process (shared memory).
+    with ParallelPool(n_threads, shared=True) as pool:
         first = rng.randint(n)
         centers[0] = X[first]
         closest = sq_distances(np.array([first]), pool)[:, 0]
@@ -237,7 +231,8 @@ def init_centers(
     random_state : int, RandomState instance or None, default=None
         Seed for the subsample and the seeding.
     n_jobs : int, default=None
-        Threads for k-means++ (None: every core). The result does not depend on it.
+        Threads for k-means++ (None: every core), through joblib; an active joblib
+        backend is honoured. The result does not depend on it.
 
     Returns
     -------
@@ -493,12 +488,7 @@ def _seed(X, n_clusters, options, *, rng, n_init=1, init="k-means++", init_size=
         progress = run.progress(options.max_iter, f" (seeding {i + 1}/{n_init})")
         return lloyd(backend, start, rank_options, rng=cand_rng, progress=progress)
 
-    n_threads = min(effective_n_jobs(run.n_jobs), n_init)
-    if n_threads > 1:
-        with blas_threads(1), ThreadPoolExecutor(n_threads) as pool:
-            results = list(pool.map(candidate, range(n_init)))
-    else:
-        results = [candidate(i) for i in range(n_init)]
+    results = parallel_map(candidate, [(i,) for i in range(n_init)], run.n_jobs)
     best = min(range(n_init), key=lambda i: (results[i].inertia, i))
     return results[best].centers, (results[best] if whole else None)
 
@@ -652,8 +642,8 @@ default="k-means++"
         Torch device of ``backend="torch"`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``,
         ``"mps"``); must be ``"cpu"`` with ``backend="numpy"``.
     n_jobs : int, default=None
-        Threads for the numpy passes and the restarts (None: every core). The result
-        does not depend on it.
+        Threads for the numpy passes and the restarts (None: every core), through
+        joblib; an active joblib backend is honoured. The result does not depend on it.
 
     Returns
     -------

@@ -245,7 +245,8 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
 
     if n * k * n_features < 2**26:  # too little work to pay for starting threads
         n_jobs = 1
-    parts = run_spans(work, n, chunk, n_jobs)
+    # Labels and distances are written in place: threads of this process (shared memory).
+    parts = run_spans(work, n, chunk, n_jobs, shared=True)
     out = [labels]
     if with_dist:
         out.append(np.maximum(sq_dist, 0, out=sq_dist))
@@ -265,7 +266,8 @@ class NumpyBackend:
     chunk_size : int, default=None
         Rows per matrix product (bounded to about 4 MiB blocks when None).
     n_jobs : int, default=None
-        Threads (None: every core). The result does not depend on it.
+        Threads through joblib; an active joblib backend is honoured (None: every
+        core). The result does not depend on it.
     """
 
     name = "numpy"

@@ -10,10 +10,10 @@ dimension and metric it must be reopened with (annoy does not remember them).
 import atexit
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..utils import effective_n_jobs, run_spans
 from ._base import RescoredIndex, inherit_docstrings
 
 __all__ = ["AnnoyIndex"]
@@ -47,7 +47,9 @@ class AnnoyIndex(RescoredIndex):
     random_state : int or None, default=None
         Seed of the forest (annoy's ``set_seed``).
     n_jobs : int, default=1
-        Threads for building and querying. Builds with more than one thread are not
+        Threads for building and querying, through joblib (an active joblib backend
+        is honoured; the build runs in annoy's own threads). None builds with one
+        thread and queries with every core. Builds with more than one thread are not
         reproducible across runs even with a seed.
     """
 
@@ -84,7 +86,8 @@ class AnnoyIndex(RescoredIndex):
         for i, row in enumerate(X_prep):  # annoy has no batch insert
             index.add_item(i, row)
         self.n_trees_ = int(self.n_trees or max(10, X_prep.shape[1] // 8))
-        index.build(self.n_trees_, n_jobs=int(self.n_jobs or 1))
+        n_build = 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs, local=True)
+        index.build(self.n_trees_, n_jobs=n_build)
         self._annoy = index
 
     def _add(self, X_prep, sqnorm):
@@ -96,22 +99,21 @@ class AnnoyIndex(RescoredIndex):
         # Annoy may return fewer than k items (small search_k): -1 marks the gaps.
         search_k = knob or self.search_k
         search_k = -1 if search_k is None else int(search_k)
-        ids = np.full((len(Q_prep), k), -1, dtype=np.int64)
+        n_q = len(Q_prep)
+        ids = np.full((n_q, k), -1, dtype=np.int64)
 
-        def run(span):
-            for r in range(*span):
+        def run(a, b):
+            part = np.full((b - a, k), -1, dtype=np.int64)
+            for r in range(a, b):
                 found = self._annoy.get_nns_by_vector(Q_prep[r], k, search_k)
-                ids[r, : len(found)] = found
+                part[r - a, : len(found)] = found
+            return part
 
-        n_jobs = max(1, int(self.n_jobs or 1))
-        step = max(1, -(-len(Q_prep) // n_jobs))
-        spans = [(s, min(s + step, len(Q_prep))) for s in range(0, len(Q_prep), step)]
-        if n_jobs == 1 or len(spans) == 1:
-            for span in spans:
-                run(span)
-        else:
-            with ThreadPoolExecutor(n_jobs) as pool:
-                list(pool.map(run, spans))
+        def store(span, part):
+            ids[span[0] : span[1]] = part
+
+        n_jobs = effective_n_jobs(self.n_jobs)
+        run_spans(run, n_q, max(1, -(-n_q // n_jobs)), n_jobs, on_result=store)
         return ids
 
     # -- persistence ----------------------------------------------------------------

@@ -11,11 +11,9 @@ computed, each serving its rows and, transposed, its columns, which halves the w
 No array larger than one block (``block_size`` x ``block_size``) is ever allocated.
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
+from ..utils import Progress, blas_threads, effective_n_jobs, parallel_map, run_spans
 from ._base import BaseIndex, inherit_docstrings
 from ._metric import pairwise_scores
 from ._topk import merge_candidates, topk_dense
@@ -106,9 +104,10 @@ class BruteIndex(BaseIndex):
     block_size : int, default=None
         Rows per block; chosen from the data size when None.
     n_jobs : int, default=None
-        Threads for query batches, each scoring and selecting its own queries with
-        one BLAS thread (the selection then runs in parallel too); None and -1 use
-        every core. Results never depend on it.
+        Threads for query batches, through joblib; an active joblib backend is
+        honoured. Each scores and selects its own queries with one BLAS thread (the
+        selection then runs in parallel too); None uses every core this process may
+        use (see :func:`sksemantic.utils.effective_n_jobs`). Results never depend on it.
     verbose : int, default=0
         Print progress over blocks.
     """
@@ -156,8 +155,7 @@ class BruteIndex(BaseIndex):
         if n_threads > 1 and n_q >= 2 * self._FEW_QUERIES:
             n_spans = -(-max(n_spans, n_threads) // n_threads) * n_threads
         step = -(-n_q // n_spans)
-        n_blocks_x = -(-self.n_samples_ // B)
-        progress = Progress(n_spans * n_blocks_x, "exact search", self.verbose)
+        progress = Progress(n_spans, "exact search", self.verbose)
 
         def span(q0, q1):
             top = _RunningTopK(q1 - q0, k)
@@ -168,13 +166,17 @@ class BruteIndex(BaseIndex):
                     Q_prep[q0:q1], self.X_[rx], self.metric, q_sqnorm[q0:q1], self.sqnorm_[rx]
                 )
                 top.push(rows, S, xs)
-                progress.update()
             return top.scores, top.ids
 
-        parts = run_spans(span, n_q, step, self.n_jobs)
-        if len(parts) == 1:
-            return parts[0]
-        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        scores = np.empty((n_q, k), dtype=np.float32)
+        ids = np.empty((n_q, k), dtype=np.int64)
+
+        def store(q, part):
+            scores[q[0] : q[1]], ids[q[0] : q[1]] = part
+            progress.update()
+
+        run_spans(span, n_q, step, self.n_jobs, on_result=store)
+        return scores, ids
 
     def _self_join(self, k):
         n, B, X, sq = self.n_samples_, self._block(), self.X_, self.sqnorm_
@@ -186,7 +188,6 @@ class BruteIndex(BaseIndex):
         else:
             starts = list(range(0, n, B))
         progress = Progress(len(starts) * (len(starts) + 1) // 2, "exact self-join", self.verbose)
-        pool = ThreadPoolExecutor(1)
         for bi, i0 in enumerate(starts):
             ri = slice(i0, min(i0 + B, n))
             for j0 in starts[bi:]:
@@ -198,12 +199,11 @@ class BruteIndex(BaseIndex):
                         np.fill_diagonal(S, -np.inf)
                     top.push(ri, S, j0)
                 else:
-                    # The two halves touch different rows: select them in parallel.
-                    done = pool.submit(top.push, rj, S, i0, True)
-                    top.push(ri, S, j0)
-                    done.result()
+                    # The two halves touch different rows of ``top``, updated in
+                    # place: selected in parallel, in threads (shared memory).
+                    parallel_map(top.push, [(rj, S, i0, True), (ri, S, j0)], self.n_jobs,
+                                 shared=True)
                 progress.update()
-        pool.shutdown()
         if not self.forces_self:
             return top.scores, top.ids, sq
         self_col = self._self_score(sq)[:, None]

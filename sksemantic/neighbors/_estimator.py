@@ -70,9 +70,12 @@ INDEX_PARAMETERS_DOC = """\
         HNSW candidates kept per query walk (more is slower and more accurate).
         None: tuned to ``target_recall``.
     n_jobs : int, default=None
-        Threads for the search loops; None and -1 use every core. Results never
-        depend on it, except for annoy and HNSW builds with more than one thread
-        (they run on one unless ``n_jobs`` is given).
+        Threads for the search loops, through joblib; an active joblib backend is
+        honoured (``joblib.parallel_config``). None: the context's ``n_jobs`` if it
+        sets one, else every core this process may use (inside a dask worker, its
+        share of the worker's threads); -1 every core. Results never depend on it,
+        except for annoy and HNSW builds with more than one thread (they run on one
+        unless ``n_jobs`` is given).
     random_state : int, RandomState instance or None, default=None
         Seeds the IVF k-means, the annoy forest, the HNSW graph and the calibration
         sample.

@@ -119,7 +119,8 @@ def make_index(
     random_state : int, RandomState instance or None, default=None
         Seeds the approximate indexes.
     n_jobs : int, default=None
-        Threads for building and searching.
+        Threads for building and searching, through joblib; an active joblib
+        backend is honoured.
     verbose : int, default=0
         Progress messages when positive.
 

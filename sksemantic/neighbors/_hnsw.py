@@ -172,7 +172,8 @@ class HNSWIndex(RescoredIndex):
     random_state : int or None, default=None
         Seed of the level draws (hnswlib's ``random_seed``).
     n_jobs : int, default=None
-        Threads for querying (None: every core) and for building. A build with more
+        hnswlib's threads for querying (None: every core, counted as joblib's
+        ``n_jobs``, see :func:`sksemantic.utils.effective_n_jobs`) and for building. A build with more
         than one thread inserts points in a varying order, so it is not reproducible
         even with a seed: with None the build runs on one thread (reproducible), and
         only an explicit ``n_jobs`` builds on several. Queries do not depend on it.
@@ -297,8 +298,10 @@ class HNSWIndex(RescoredIndex):
             self._hnsw = _reseeded(self._hnsw, seed, self._hnsw.get_current_count() + len(nodes))
             self._hnsw.add_items(self.X_[nodes], nodes, num_threads=self._build_threads())
 
+    # hnswlib runs its own native threads (no Python tasks to hand to joblib): their
+    # count follows the same rules (an active joblib n_jobs, dask worker shares).
     def _build_threads(self):
-        return 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
+        return 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs, local=True)
 
     def _candidates(self, Q_prep, k, knob=None):
         k = min(int(k), len(self.X_))
@@ -309,7 +312,7 @@ class HNSWIndex(RescoredIndex):
             # change it under a running query.
             with _gate(self).ef(self._hnsw, ef):
                 labels, _ = self._hnsw.knn_query(
-                    Q_prep, k=k_nodes, num_threads=effective_n_jobs(self.n_jobs)
+                    Q_prep, k=k_nodes, num_threads=effective_n_jobs(self.n_jobs, local=True)
                 )
         except RuntimeError:
             # hnswlib refuses the whole batch when a walk finds fewer than k points

@@ -115,7 +115,7 @@ class _CandidateBuffer:
         rows, scores, ids = (np.concatenate(p) for p in zip(*self.parts, strict=True))
         self.parts, self.size = [], 0
         n_rows = len(self.best_s)
-        n_threads = min(effective_n_jobs(self.n_jobs), max(1, rows.size // 2**15))
+        n_threads = min(effective_n_jobs(self.n_jobs, local=True), max(1, rows.size // 2**15))
         # Rows are independent: with several threads each merges one range of rows.
         # Every point lies in one list, and each list is scanned once: no repeats.
         step = -(-n_rows // n_threads)
@@ -127,7 +127,8 @@ class _CandidateBuffer:
                 sel = np.flatnonzero((rows >= a) & (rows < b))
             merge_candidates(self.best_s, self.best_i, rows[sel], scores[sel], ids[sel], unique=True)
 
-        run_spans(work, n_rows, step, n_threads)
+        # Merged into best_s/best_i in place: threads of this process (shared memory).
+        run_spans(work, n_rows, step, n_threads, shared=True)
         self.thr[:] = self.best_s[:, -1]
 
 
@@ -147,8 +148,9 @@ class IVFIndex(BaseIndex):
     random_state : int, RandomState instance or None, default=None
         Seeds the sample that trains the list centres and their k-means.
     n_jobs : int, default=None
-        Threads for searching; None uses every core (see
-        :func:`sksemantic.utils.effective_n_jobs`). Results do not depend on it.
+        Threads for searching, through joblib; an active joblib backend is honoured.
+        None uses every core (see :func:`sksemantic.utils.effective_n_jobs`). Results
+        do not depend on it.
     verbose : int, default=0
         Progress messages while the lists are built when positive.
     """
@@ -327,7 +329,8 @@ class IVFIndex(BaseIndex):
             out[a:b] = self._probe_block(Q_prep[a:b], n_probe)
 
         n = len(Q_prep)
-        run_spans(work, n, min(1024, max(128, -(-n // effective_n_jobs(n_jobs)))), n_jobs)
+        step = min(1024, max(128, -(-n // effective_n_jobs(n_jobs, local=True))))
+        run_spans(work, n, step, n_jobs, shared=True)  # written in place: threads
         return out
 
     def _probe_block(self, Q_prep, n_probe):
@@ -447,9 +450,10 @@ class IVFIndex(BaseIndex):
 
     def _run_groups(self, fn, n_groups, n_jobs):
         """``fn(a, b)`` over spans of list groups, in threads (several spans per thread
-        so that uneven lists even out)."""
-        n_threads = effective_n_jobs(n_jobs)
-        run_spans(fn, n_groups, max(1, -(-n_groups // (4 * n_threads))), n_jobs)
+        so that uneven lists even out). ``fn`` writes into the chunk's buffers in
+        place: threads of this process (shared memory)."""
+        n_threads = effective_n_jobs(n_jobs, local=True)
+        run_spans(fn, n_groups, max(1, -(-n_groups // (4 * n_threads))), n_jobs, shared=True)
 
     #: Batches up to this size take the per-query path (:meth:`_search_few`).
     _FEW_QUERIES = 8
@@ -520,14 +524,16 @@ class IVFIndex(BaseIndex):
         per_chunk_jobs = 1 if by_chunk else self.n_jobs
 
         def work(a, b):
-            # Written in place: concatenating per-chunk parts doubled the peak memory.
-            scores[a:b], ids[a:b] = self._search_chunk(
-                Q_prep[a:b], q_sqnorm[a:b], k, n_probe, per_chunk_jobs
-            )
+            return self._search_chunk(Q_prep[a:b], q_sqnorm[a:b], k, n_probe, per_chunk_jobs)
+
+        def store(span, part):
+            # Stored as each chunk arrives: concatenating all the parts at the end
+            # doubled the peak memory.
+            scores[span[0] : span[1]], ids[span[0] : span[1]] = part
             progress.update()
 
         with blas_threads(1):
-            run_spans(work, n_q, chunk, self.n_jobs if by_chunk else 1)
+            run_spans(work, n_q, chunk, self.n_jobs if by_chunk else 1, on_result=store)
         return scores, ids
 
     def _fill_missing(self, Q_prep, q_sqnorm, scores, ids):

@@ -57,7 +57,8 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     chunk_size : int, default=None
         Rows per block.
     n_jobs : int, default=None
-        Threads.
+        Threads through joblib; an active joblib backend is honoured (None: every
+        core).
     residual_out : ndarray of shape (n_samples, n_features), default=None
         When given, receives what the codes leave of each row (``X`` minus its
         reconstruction), computed on the way at no extra pass over the data.
@@ -78,6 +79,7 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     codes = np.empty((n, n_levels), dtype=np.int64)
 
     def work(start, stop):
+        block_codes = np.empty((stop - start, n_levels), dtype=np.int64)
         if residual_out is None:
             residual = np.array(X[start:stop], copy=True)
         else:  # work in the caller's buffer: no block copy to allocate and write back
@@ -92,10 +94,16 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
             rows = np.flatnonzero(tied)
             if rows.size:
                 best[rows] = refine_choice(residual, cb, offsets[level], rows)
-            codes[start:stop, level] = best
+            block_codes[:, level] = best
             residual -= cb[best]
+        return block_codes
 
-    run_spans(work, n, chunk, n_jobs)
+    def store(span, block_codes):
+        codes[span[0] : span[1]] = block_codes
+
+    # The residuals go into the caller's buffer in place: threads of this process
+    # (shared memory) then; the codes are returned, so they may go to other processes.
+    run_spans(work, n, chunk, n_jobs, shared=residual_out is not None, on_result=store)
     return codes
 
 

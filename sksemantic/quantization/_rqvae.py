@@ -48,17 +48,25 @@ _INFER_BATCH = 8192
 _MONITOR_SIZE = 10_000
 
 
+def _limited_by_context():
+    """Whether joblib's active configuration or a dask worker bounds ``n_jobs=None``."""
+    return effective_n_jobs(None, local=True) != effective_n_jobs(-1, local=True)
+
+
 @contextmanager
 def torch_threads(n_jobs):
     """Run the body with ``effective_n_jobs(n_jobs)`` torch threads, then restore.
 
-    ``None`` leaves torch's own setting (by default one thread per core) untouched.
+    ``None`` leaves torch's own setting (by default one thread per core) untouched,
+    unless an active joblib ``parallel_config`` sets ``n_jobs`` or this runs inside a
+    dask worker: then its share of the cores (torch's threads are its own, not joblib
+    tasks, but they must not oversubscribe the cores either).
     """
-    if n_jobs is None:
+    if n_jobs is None and not _limited_by_context():
         yield
         return
     before = torch.get_num_threads()
-    torch.set_num_threads(effective_n_jobs(n_jobs))
+    torch.set_num_threads(effective_n_jobs(n_jobs, local=True))
     try:
         yield
     finally:
@@ -187,7 +195,9 @@ class RQVAEEncoder(BaseResidualEncoder):
         torch threads for training and encoding on the CPU, set for the duration of
         ``fit``, ``transform``, ``inverse_transform`` and ``score`` and restored after:
         ``-1`` every core, ``-2`` all but one, and so on. None leaves torch's setting
-        (``torch.get_num_threads()``, one thread per core unless changed) as it is.
+        (``torch.get_num_threads()``, one thread per core unless changed) as it is,
+        unless an active ``joblib.parallel_config`` sets ``n_jobs`` or this runs in
+        a dask worker (its share of the worker's threads then).
         See the Notes on busy machines.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the k-means initialisation, the batch order and the

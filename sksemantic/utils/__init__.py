@@ -6,11 +6,12 @@ in the API reference): their signatures may change without notice.
 
 from ._device import check_n_clusters_per_level, resolve_device
 from ._optional import import_optional
-from ._parallel import blas_threads, effective_n_jobs, run_spans
+from ._parallel import ParallelPool, blas_threads, effective_n_jobs, parallel_map, run_spans
 from ._progress import Progress
 from ._validation import check_int_codes, check_n_neighbors, check_query_count
 
 __all__ = [
+    "ParallelPool",
     "Progress",
     "blas_threads",
     "check_int_codes",
@@ -19,6 +20,7 @@ __all__ = [
     "check_query_count",
     "effective_n_jobs",
     "import_optional",
+    "parallel_map",
     "resolve_device",
     "run_spans",
 ]
