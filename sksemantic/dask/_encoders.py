@@ -3,8 +3,9 @@
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -145,19 +146,24 @@ class DaskEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         self : DaskEncoder
             The fitted wrapper.
         """
-        if np.ndim(X) != 2:
-            raise ValueError(f"X must be 2-D (n_samples, n_features), got {np.ndim(X)}-D.")
+        if not is_dask_array(X):
+            # The estimator validates the values; here only what sampling needs.
+            X = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=0,
+                            input_name="X")
+        elif X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), got {X.ndim}-D.")
         sample, rows = sample_rows(X, self.sample_size, self.random_state)
-        if self.estimator is None:
-            from ..quantization import RQKMeansEncoder
-
-            estimator = RQKMeansEncoder()
-        else:
-            estimator = clone(self.estimator)
-        self.estimator_ = estimator.fit(sample)
+        self.estimator_ = clone(self._estimator()).fit(sample)
         self.sample_rows_ = rows
         self.n_features_in_ = int(X.shape[1])
         return self
+
+    def _estimator(self):
+        if self.estimator is None:
+            from ..quantization import RQKMeansEncoder
+
+            return RQKMeansEncoder()
+        return self.estimator
 
     def transform(self, X):
         """Codes of ``X``: a lazy dask array for a dask array, else an ndarray.
@@ -194,6 +200,8 @@ class DaskEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
     def _blockwise(self, method, X, width):
         fn = getattr(self.estimator_, method)
         if not is_dask_array(X):
+            if sp.issparse(X):
+                raise TypeError(f"Sparse input is not supported: {method} needs dense X.")
             return fn(X)
         dask, da = import_dask()
         X = as_row_blocks(X)
@@ -212,6 +220,7 @@ class DaskEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
+        tags.transformer_tags = get_tags(self._estimator()).transformer_tags
         return tags
 
 

@@ -22,6 +22,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ..base import VersionedPickleMixin
 from ..graph import SemanticGraphTransformer
 from ..graph._transformer import check_min_similarity, neighbors_to_csr
 from ..neighbors._calibrate import search_with
@@ -126,7 +127,7 @@ def merge_shard_answers(parts, k):
 
 
 # -- the sharded search ---------------------------------------------------------------
-class ShardedSemanticSearch(BaseEstimator):
+class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
     """A :class:`~sksemantic.search.SemanticSearch` sharded over dask workers.
 
     ``fit(X)`` splits the rows of the dask array ``X`` into ``n_shards`` contiguous
