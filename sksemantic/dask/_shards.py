@@ -9,6 +9,7 @@ by the shard's first row; the answers are merged per row by the shared top-k ker
 local search: by score, then by the lower id.
 """
 
+import copy
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
@@ -59,8 +61,6 @@ def _query_shard(search, Q, k, offset):
 
 
 def _calibrate_shard(search, Q, k):
-    import copy
-
     out = copy.copy(search)  # shares the index; the shard served so far stays as it is
     return out.calibrate(Q, top_k=min(int(k), search.n_samples_fit_))
 
@@ -236,11 +236,19 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         template._validate_params()
         dask, _ = import_dask()
         client = get_client()
-        X = as_row_blocks(X)
-        n, d = (int(s) for s in X.shape)
+        if not is_dask_array(X):
+            X = check_array(X, dtype=[np.float32, np.float64], input_name="X")
+        n, d = X.shape
+        if isinstance(n, float) and np.isnan(n):
+            X = as_row_blocks(X)  # raises: unknown chunk sizes
+        n, d = int(n), int(d)
         workers = sorted(client.scheduler_info()["workers"])
         n_shards = min(self.n_shards or len(workers), n)
         bounds = np.linspace(0, n, n_shards + 1).round().astype(np.int64)
+        if is_dask_array(X):
+            X = as_row_blocks(X)
+        else:  # one chunk per shard: each worker is sent its own rows only
+            X = as_row_blocks(import_dask()[1].from_array(X, chunks=(tuple(np.diff(bounds)), d)))
         shards = []
         for s in range(n_shards):
             task = dask.delayed(_fit_shard, pure=True)(clone(template),
@@ -562,8 +570,6 @@ def _stack_rows(blocks, n, k):
     indptr = np.concatenate(
         [[0]] + [b.indptr[1:].astype(np.int64) + nnz[i] for i, b in enumerate(blocks)]
     )
-    import scipy.sparse as sp
-
     return sp.csr_matrix(
         (np.concatenate([b.data for b in blocks]),
          np.concatenate([b.indices for b in blocks]).astype(index_dtype, copy=False),

@@ -71,6 +71,7 @@ def test_encoder_is_one_graph_node_not_one_per_task(data):
     assert len(tasks) == 11 and len(heavy) == 1  # ten block tasks, one estimator
 
 
+@pytest.mark.slow  # torch loads in the workers and here (seconds each)
 @pytest.mark.torch
 def test_rqvae_encoder_encodes_as_locally(client, data):
     pytest.importorskip("torch")
@@ -79,7 +80,7 @@ def test_rqvae_encoder_encodes_as_locally(client, data):
 
     est = RQVAEEncoder(n_levels=2, n_clusters=8, hidden_dims=(16,), latent_dim=8,
                        max_epochs=2, batch_size=128, random_state=0)
-    dX = da.from_array(data, chunks=1000)
+    dX = da.from_array(data, chunks=1500)  # two blocks: torch loads on one worker or two
     enc = DaskEncoder(est, sample_size=1500, random_state=0).fit(dX)
     np.testing.assert_array_equal(enc.transform(dX).compute(), enc.estimator_.transform(data))
 
@@ -178,9 +179,12 @@ def test_sharded_search_equals_local_exact_search(client, data, metric):
                                   l_ind[:, :3])
 
 
-def test_sharded_search_ids_are_corpus_rows(client, data):
+@pytest.mark.parametrize("as_dask", [True, False], ids=["dask", "numpy"])
+def test_sharded_search_ids_are_corpus_rows(client, data, as_dask):
+    X = da.from_array(data, chunks=1000) if as_dask else data
     sharded = ShardedSemanticSearch(SemanticSearch(algorithm="brute", n_jobs=1),
-                                    n_shards=5).fit(da.from_array(data, chunks=1000))
+                                    n_shards=5).fit(X)
+    np.testing.assert_array_equal(sharded.shard_offsets_, np.arange(0, 3001, 600))
     rows = np.array([0, 599, 600, 1799, 2999])
     np.testing.assert_array_equal(sharded.kneighbors(data[rows], 1)[1][:, 0], rows)
 
@@ -234,6 +238,9 @@ def test_save_refuses_foreign_directories_and_pickling(client, data, tmp_path):
 def test_sharded_search_rejects_bad_queries(client, data):
     sharded = ShardedSemanticSearch(SemanticSearch(algorithm="brute", n_jobs=1)).fit(
         da.from_array(data[:200], chunks=100))
+    # More results than one shard holds: the other shard makes up the rest.
+    local = SemanticSearch(algorithm="brute").fit(data[:200]).kneighbors(data[:2], 150)[1]
+    np.testing.assert_array_equal(sharded.kneighbors(data[:2], 150)[1], local)
     with pytest.raises(ValueError, match="features"):
         sharded.kneighbors(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="n_neighbors"):
