@@ -255,3 +255,20 @@ def test_merge_keeps_the_best_and_breaks_ties_by_id():
     s, i = merge_shard_answers([a, b], 3)
     np.testing.assert_array_equal(i, [[0, 3, 4], [1, 8, 9]])
     np.testing.assert_array_equal(s[1], np.array([0.9, 0.2, 0.1], np.float32))
+
+
+def test_bad_values_fail_on_the_workers_with_the_estimators_error(client, data):
+    X = data[:200].copy()
+    X[150, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ShardedSemanticSearch(SemanticSearch(algorithm="brute")).fit(
+            da.from_array(X, chunks=100))
+
+
+def test_without_a_client_the_error_says_how_to_start_one(monkeypatch, data):
+    def no_client(*args, **kwargs):
+        raise ValueError("No global client found and no address provided")
+
+    monkeypatch.setattr(distributed, "get_client", no_client)
+    with pytest.raises(ValueError, match="Client"):
+        ShardedSemanticSearch().fit(da.from_array(data[:100], chunks=50))
