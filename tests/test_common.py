@@ -11,6 +11,11 @@ try:  # RQVAEEncoder needs the torch extra; the other estimators do not.
 except ImportError:  # pragma: no cover - depends on the environment
     RQVAEEncoder = None
 
+try:  # DaskEncoder needs the dask extra.
+    from sksemantic.dask import DaskEncoder
+except ImportError:  # pragma: no cover - depends on the environment
+    DaskEncoder = None
+
 from tests.conftest import HAS_HNSWLIB
 
 
@@ -32,6 +37,10 @@ def _estimators():
     yield SemanticSearch(n_neighbors=3, algorithm="annoy", random_state=0)
     if HAS_HNSWLIB:
         yield SemanticSearch(n_neighbors=3, algorithm="hnsw", random_state=0)
+    if DaskEncoder is not None:
+        # On NumPy input (a dask array's path is the same estimator, block by block).
+        yield DaskEncoder(RQKMeansEncoder(n_levels=2, n_clusters=3, random_state=0),
+                          random_state=0)
     if RQVAEEncoder is not None:
         yield RQVAEEncoder(
             n_levels=2, n_clusters=4, hidden_dims=(8,), latent_dim=4, max_epochs=2,

@@ -22,6 +22,12 @@ ESTIMATORS = [
     ("sksemantic.search", TextEmbedder),
 ]
 try:
+    from sksemantic.dask import DaskEncoder, ShardedSemanticSearch
+
+    ESTIMATORS += [("sksemantic.dask", DaskEncoder), ("sksemantic.dask", ShardedSemanticSearch)]
+except ImportError:  # the dask extra is not installed
+    pass
+try:
     from sksemantic.quantization import RQVAEEncoder
 
     ESTIMATORS.append(("sksemantic.quantization", RQVAEEncoder))

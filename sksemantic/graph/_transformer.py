@@ -13,9 +13,10 @@ from ..neighbors import METRICS
 from ..neighbors._base import drop_rows_self, tie_aware_hits
 from ..neighbors._calibrate import Z_MARGIN
 from ..neighbors._estimator import BaseIndexedEstimator, fill_index_doc
+from ..neighbors._metric import scores_to_distances, scores_to_similarities
 from ..utils import check_n_neighbors
 
-__all__ = ["SemanticGraphTransformer"]
+__all__ = ["SemanticGraphTransformer", "check_min_similarity", "neighbors_to_csr"]
 
 #: Cut-offs are compared with this relative slack: scores are float32, so equal vectors
 #: can come out at a cosine similarity of 0.9999999 and must still pass 1.0.
@@ -324,32 +325,11 @@ class SemanticGraphTransformer(
         return out
 
     def _to_csr(self, scores, ids, q_sqnorm, dtype):
-        n_q, k = ids.shape
-        dist = self.index_.distances(scores, q_sqnorm)
-        keep = np.ones(ids.shape, dtype=bool)
-        if self.max_distance is not None:
-            keep &= dist <= self.max_distance + _ROUNDING * max(1.0, self.max_distance)
-        if self.min_similarity is not None:
-            tol = _ROUNDING * max(1.0, abs(self.min_similarity))
-            keep &= self.index_.similarities(scores) >= self.min_similarity - tol
-        if self.mode != "connectivity":
-            # The point itself always stays (explicit diagonal), when it is indexed.
-            keep[:, 0] |= dist[:, 0] == 0
-        if self.mode == "distance":
-            values = dist
-        elif self.mode == "similarity":
-            values = self.index_.similarities(scores)
-        else:
-            values = np.ones(ids.shape, dtype=np.float32)
-        indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
-        index_dtype = np.int32 if max(self.n_samples_fit_, ids.size) < 2**31 else np.int64
-        return sp.csr_matrix(
-            (
-                values[keep].astype(dtype, copy=False),
-                ids[keep].astype(index_dtype, copy=False),
-                indptr.astype(index_dtype, copy=False),
-            ),
-            shape=(n_q, self.n_samples_fit_),
+        return neighbors_to_csr(
+            scores, ids, q_sqnorm, metric=self.index_.metric,
+            max_sqnorm=self.index_.max_sqnorm_, n_samples_fit=self.n_samples_fit_,
+            mode=self.mode, max_distance=self.max_distance,
+            min_similarity=self.min_similarity, dtype=dtype,
         )
 
     def __sklearn_tags__(self):
@@ -373,3 +353,62 @@ def check_min_similarity(min_similarity, metric, name="min_similarity"):
                 f"{name}={min_similarity} is outside [{lo:g}, {hi:g}], the range of "
                 f"similarities under metric={metric!r}."
             )
+
+
+def neighbors_to_csr(scores, ids, q_sqnorm, *, metric, max_sqnorm, n_samples_fit, mode,
+                     max_distance=None, min_similarity=None, dtype=np.float64):
+    """The graph rows of index answers, in :class:`SemanticGraphTransformer`'s format.
+
+    One place for the output conventions (values by ``mode``, cut-offs, the point
+    itself kept, index dtype), so that graphs computed elsewhere (shard by shard in
+    :mod:`sksemantic.dask`) are the same matrices.
+
+    Parameters
+    ----------
+    scores, ids : ndarray of shape (n_queries, k)
+        Index answers sorted by score, as :meth:`~sksemantic.neighbors.BaseIndex.query`
+        returns them; for self rows the point itself first.
+    q_sqnorm : ndarray of shape (n_queries,)
+        The prepared queries' squared norms returned with them.
+    metric : str
+        The index's metric.
+    max_sqnorm : float
+        The largest squared norm among the indexed points (``inner_product`` distances).
+    n_samples_fit : int
+        Number of indexed points: the number of columns.
+    mode, max_distance, min_similarity
+        As for :class:`SemanticGraphTransformer`.
+    dtype : dtype, default=np.float64
+        Dtype of the stored values.
+
+    Returns
+    -------
+    graph : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
+    """
+    n_q, k = ids.shape
+    dist = scores_to_distances(scores, metric, q_sqnorm, max_sqnorm)
+    keep = np.ones(ids.shape, dtype=bool)
+    if max_distance is not None:
+        keep &= dist <= max_distance + _ROUNDING * max(1.0, max_distance)
+    if min_similarity is not None:
+        tol = _ROUNDING * max(1.0, abs(min_similarity))
+        keep &= scores_to_similarities(scores, metric) >= min_similarity - tol
+    if mode != "connectivity":
+        # The point itself always stays (explicit diagonal), when it is indexed.
+        keep[:, 0] |= dist[:, 0] == 0
+    if mode == "distance":
+        values = dist
+    elif mode == "similarity":
+        values = scores_to_similarities(scores, metric)
+    else:
+        values = np.ones(ids.shape, dtype=np.float32)
+    indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
+    index_dtype = np.int32 if max(n_samples_fit, ids.size) < 2**31 else np.int64
+    return sp.csr_matrix(
+        (
+            values[keep].astype(dtype, copy=False),
+            ids[keep].astype(index_dtype, copy=False),
+            indptr.astype(index_dtype, copy=False),
+        ),
+        shape=(n_q, n_samples_fit),
+    )

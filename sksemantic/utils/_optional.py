@@ -11,6 +11,8 @@ _EXTRAS = {
     "pandas": "pandas",
     "matplotlib": "plot",
     "hnswlib": "hnsw",
+    "dask": "dask",
+    "distributed": "dask",
 }
 
 
