@@ -173,11 +173,16 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
     if knob is not None or target is None:
         values = np.array([knob if knob is not None else index.default_knob(k)])
     else:
-        values = index.knob_values(k)
+        values = np.asarray(index.knob_values(k))
+    cost = index.relative_cost(values, k, Q=Q, self_rows=self_rows, reverse=reverse)
+    if knob is None and target is not None:
+        # Settings that cost more than exact search are never chosen: not measured.
+        values, cost = values[cost < 1.0], cost[cost < 1.0]
+        if values.size == 0:
+            return RecallCalibration("brute", None, None, 1.0, 1.0, m, k, target, source, 1.0)
     R = index.recall_curve(k, exact_s, exact_i, values, Q=Q, self_rows=self_rows,
                            reverse=reverse)
     mean, low = _mean_and_bound(R)
-    cost = index.relative_cost(values, k, Q=Q, self_rows=self_rows, reverse=reverse)
     algo = type(index).__name__.replace("Index", "").lower()
     if knob is not None or target is None:
         c = 0

@@ -185,9 +185,13 @@ class HNSWIndex(RescoredIndex):
     KNOB = "ef_search"
 
     #: Cost of one distance in a graph walk relative to one point of exact search's
-    #: blocked products (single-vector distances and scattered reads), for the cost
-    #: model that decides when exact search is cheaper than the walk a target needs.
-    VISIT_COST = 4.0
+    #: blocked products (single-vector distances and scattered reads), and the fixed
+    #: cost of a walk (the descent through the upper layers, the call) in the same
+    #: units, for the cost model that decides when exact search is cheaper than the
+    #: walk a target needs. Set above the ratios measured against exact search, so
+    #: that the model errs towards exact search.
+    VISIT_COST = 10.0
+    WALK_COST = 5000.0
 
     def knob_values(self, k):
         grid = np.array([16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536,
@@ -200,7 +204,8 @@ class HNSWIndex(RescoredIndex):
     def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
         # A walk evaluates about ef_search x (2 n_links) distances at the bottom layer.
         values = np.asarray(values, dtype=np.float64)
-        return self.VISIT_COST * values * 2 * self.n_links_ / max(self.n_samples_, 1)
+        visits = self.VISIT_COST * values * 2 * self.n_links_ + self.WALK_COST
+        return visits / max(self.n_samples_, 1)
 
     def __init__(self, metric="cosine", n_links=None, ef_search=None, random_state=None,
                  n_jobs=None):

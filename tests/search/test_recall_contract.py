@@ -203,3 +203,29 @@ def test_exact_duplicates_pass_a_cut_off_of_one():
     dedup = SemanticDeduplicator(min_similarity=1.0, n_neighbors=3).fit(X)
     assert dedup.n_groups_ == 200
     np.testing.assert_array_equal(dedup.labels_[200:], dedup.labels_[:20])
+
+
+@pytest.mark.parametrize("algorithm", ["ivf", "hnsw"])
+def test_settings_dearer_than_exact_are_not_measured(corpus, algorithm, monkeypatch):
+    # Calibration only measures knob values that could be chosen: those the cost model
+    # rates cheaper than exact search (a walk at ef=4096 once cost more than the batch).
+    if algorithm == "hnsw":
+        pytest.importorskip("hnswlib")
+    X, Q = corpus, _other_queries(100)
+    est = SemanticSearch(algorithm=algorithm, random_state=0).fit(X)
+    index = type(est.index_)
+    seen = []
+    real = index.recall_curve
+
+    def spy(self, k, exact_scores, exact_ids, values, **kw):
+        seen.append(np.asarray(values))
+        return real(self, k, exact_scores, exact_ids, values, **kw)
+
+    monkeypatch.setattr(index, "recall_curve", spy)
+    est.calibrate(Q, 10)
+    measured = np.concatenate(seen)
+    assert measured.size
+    assert (est.index_.relative_cost(measured, 10, Q=Q) < 1.0).all()
+    every = np.asarray(est.index_.knob_values(10))
+    if algorithm == "hnsw":  # the grid reaches far beyond exact's cost
+        assert measured.max() < every.max()
