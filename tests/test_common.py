@@ -11,7 +11,7 @@ try:  # RQVAEEncoder needs the torch extra; the other estimators do not.
 except ImportError:  # pragma: no cover - depends on the environment
     RQVAEEncoder = None
 
-from tests.conftest import HAS_HNSWLIB
+from tests._helpers import HAS_HNSWLIB
 
 
 def _estimators():
