@@ -16,7 +16,7 @@ try:  # DaskEncoder needs the dask extra.
 except ImportError:  # pragma: no cover - depends on the environment
     DaskEncoder = None
 
-from tests.conftest import HAS_HNSWLIB
+from tests._helpers import HAS_HNSWLIB
 
 
 def _estimators():

@@ -5,14 +5,10 @@ The examples are the documentation users copy from; one of them had stopped runn
 nothing noticed. They run on the shipped corpus only, so they run everywhere.
 """
 
-import os
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests._helpers import ROOT, run_python
+
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
@@ -20,13 +16,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script, tmp_path):
     # Run in an empty directory (the pictures land there), with this checkout's package.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
-        timeout=900, env=env,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_python(script, cwd=tmp_path, timeout=900)
     assert list(tmp_path.glob("*.png")), "the example wrote no picture"
 
 

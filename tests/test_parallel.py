@@ -16,7 +16,7 @@ from sksemantic import (
     SemanticSearch,
 )
 from sksemantic.utils import effective_n_jobs, parallel_map, run_spans
-from tests.conftest import clustered_embeddings
+from tests._helpers import blobs
 
 
 class CopyingBackend(ThreadingBackend):
@@ -36,7 +36,7 @@ register_parallel_backend("copying", CopyingBackend)
 
 
 def _data():
-    X, _ = clustered_embeddings(n_samples=750, n_features=16)
+    X, _ = blobs(n_samples=750, n_features=16)
     return X[:600], X[600:]
 
 

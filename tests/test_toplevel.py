@@ -1,9 +1,5 @@
 """The main estimators import from the top level; the heavy extras load only when used."""
 
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
 import sksemantic
@@ -11,6 +7,7 @@ from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer
 from sksemantic.ids import SemanticIdAssigner
 from sksemantic.quantization import RQKMeansEncoder
 from sksemantic.search import SemanticSearch, TextEmbedder
+from tests._helpers import run_python
 
 _MAIN = ["SemanticGraphTransformer", "SemanticDeduplicator", "SemanticSearch",
          "RQKMeansEncoder", "RQVAEEncoder", "SemanticIdAssigner", "TextEmbedder"]
@@ -25,10 +22,7 @@ print(sorted(m for m in heavy if m in sys.modules))
 
 
 def test_import_loads_no_torch_nor_sentence_transformers():
-    out = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], check=True, capture_output=True, text=True,
-        cwd=str(pathlib.Path(__file__).resolve().parents[1]),  # this checkout's sksemantic
-    ).stdout
+    out = run_python("-c", _SCRIPT).stdout
     assert out.strip() == "[]"
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sksemantic.__main__ import main
-from tests.conftest import clustered_embeddings
+from tests._helpers import blobs
 
 
 class Run:
@@ -32,7 +32,7 @@ def run(capsys):
 @pytest.fixture
 def emb(tmp_path):
     """A small clustered embeddings file; returns its path."""
-    X, _ = clustered_embeddings(n_samples=120, n_features=8)
+    X, _ = blobs(n_samples=120, n_features=8)
     path = tmp_path / "emb.npy"
     np.save(path, X)
     return path

@@ -1,9 +1,13 @@
 """Bad input to the command line: exit status 2, one line on stderr naming the problem."""
 
+import errno
+import tempfile
+
 import numpy as np
 import pytest
 
 import sksemantic.cli._jobs as jobs
+from tests._helpers import run_python
 
 
 def assert_one_line_error(r, command, *words):
@@ -131,6 +135,29 @@ def test_unwritable_out_is_reported_before_any_work(run, monkeypatch, tmp_path, 
     assert emb.read_bytes() == before
 
 
+@pytest.mark.parametrize("argv", [
+    ["graph", "{emb}"], ["dedup", "{emb}"], ["ids", "{emb}"], ["search", "{emb}", "{emb}"],
+    ["index", "{emb}"],
+], ids=lambda argv: argv[0])
+def test_out_the_system_refuses_is_reported_before_any_work(run, monkeypatch, tmp_path, emb,
+                                                            argv):
+    # A directory without write permission, simulated where it would be made: the
+    # permission bits do not stop root, who may run these tests.
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the input was read before --out was checked")
+
+    monkeypatch.setattr(jobs, "read_embeddings", no_reading)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    argv = [a.format(emb=emb) for a in argv]
+    r = run(*argv, "--out", tmp_path / "out")
+    assert_one_line_error(r, argv[0], "cannot write --out", "Permission denied")
+    assert list(tmp_path.iterdir()) == [emb]
+
+
 def test_index_out_refuses_a_directory_with_other_contents(run, tmp_path, emb):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
@@ -151,6 +178,14 @@ def test_wrong_query_width_is_reported_before_indexing(run, monkeypatch, tmp_pat
     monkeypatch.setattr(SemanticSearch, "fit", no_fit)
     r = run("search", emb, tmp_path / "q.npy")
     assert_one_line_error(r, "search", "queries have 5 features", "has 8")
+
+
+def test_bad_queries_file_is_named(run, tmp_path, emb):
+    Q = np.load(emb)[:3]
+    Q[1, 4] = np.nan
+    np.save(tmp_path / "q.npy", Q)
+    r = run("search", emb, tmp_path / "q.npy")
+    assert_one_line_error(r, "search", "queries file", "NaN", "row 1")
 
 
 def test_wrong_query_width_against_a_saved_index(run, tmp_path, emb):
@@ -184,14 +219,9 @@ def test_too_few_rows(run, tmp_path, emb, argv, words):
 
 def test_errors_from_the_installed_command(tmp_path):
     """The real entry point: exit status 2 and one line, no traceback."""
-    import subprocess
-    import sys
-
     np.savez(tmp_path / "e.npz", a=np.ones((3, 2)))
-    proc = subprocess.run(
-        [sys.executable, "-m", "sksemantic", "graph", str(tmp_path / "e.npz")],
-        capture_output=True, text=True, cwd=tmp_path,
-    )
+    proc = run_python("-m", "sksemantic", "graph", tmp_path / "e.npz", cwd=tmp_path,
+                      check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and ".npz archive" in proc.stderr
     assert proc.stdout == ""

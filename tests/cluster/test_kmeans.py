@@ -3,11 +3,11 @@ import pytest
 
 from sksemantic.cluster import auto_pca_components, kmeans, nearest_centroid, principal_directions
 from sksemantic.cluster._kmeans import SampleMoments
-from tests.conftest import clustered_embeddings
+from tests._helpers import blobs
 
 
 def test_kmeans_recovers_separated_clusters():
-    X, labels = clustered_embeddings(n_samples=500, n_features=8, n_centers=5, spread=0.05)
+    X, labels = blobs(n_samples=500, n_features=8, n_centers=5, noise=0.05)
     centers, found, inertia, n_iter = kmeans(X, 5, random_state=0)
     # Every true cluster maps to exactly one found cluster.
     pairs = {(a, b) for a, b in zip(labels, found, strict=True)}
@@ -19,7 +19,7 @@ def test_kmeans_recovers_separated_clusters():
 
 
 def test_kmeans_is_reproducible_and_seed_dependent():
-    X, _ = clustered_embeddings(n_samples=400, n_features=8, n_centers=20, spread=1.0)
+    X, _ = blobs(n_samples=400, n_features=8, n_centers=20, noise=1.0)
     a = kmeans(X, 10, random_state=1)[0]
     b = kmeans(X, 10, random_state=1)[0]
     c = kmeans(X, 10, random_state=2)[0]
@@ -41,9 +41,8 @@ def test_kmeans_rejects_too_many_clusters():
 
 
 def _blobs(n, d, n_centers, seed):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 3, (n_centers, d))
-    return (centers[rng.integers(0, n_centers, n)] + rng.normal(size=(n, d))).astype(np.float32)
+    """Well separated blobs."""
+    return blobs(n, d, n_centers, noise=1.0, center_scale=3.0, seed=seed)[0]
 
 
 def test_kmeans_stops_at_tol_close_to_full_convergence():
@@ -107,13 +106,10 @@ def test_nearest_centroid_with_sums_is_the_assignment_and_its_update():
     np.testing.assert_array_equal(sums1, sums)
 
 
-def _drifting_blobs(n=6000, d=48, seed=3):
+def _weak_blobs(n, d, n_centers, seed=0):
     """Many weak blobs under strong noise: few clusters explain little of the variance
     and Lloyd's centres drift slowly (the deep levels of a residual quantiser)."""
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((300, d))
-    X = centers[rng.integers(0, 300, n)] + 2.0 * rng.standard_normal((n, d))
-    return X.astype(np.float32)
+    return blobs(n, d, n_centers, noise=2.0, seed=seed)[0]
 
 
 def _lloyd(X, start, **options):
@@ -123,7 +119,7 @@ def _lloyd(X, start, **options):
 
 
 def test_over_relaxed_lloyd_gets_further_in_the_same_passes():
-    X = _drifting_blobs()
+    X = _weak_blobs(6000, 48, 300, seed=3)
     start = X[np.random.default_rng(0).choice(len(X), 8, replace=False)]
     relaxed = _lloyd(X, start, max_iter=15, tol=0)
     plain = _lloyd(X, start, max_iter=15, tol=0, step_growth=1.0)  # Lloyd's own steps
@@ -155,7 +151,7 @@ def test_over_relaxed_lloyd_never_keeps_a_worse_step():
     from sksemantic.cluster._kmeans import init_centers
     from sksemantic.cluster._lloyd import LloydOptions, lloyd
 
-    X = _drifting_blobs(seed=4)
+    X = _weak_blobs(6000, 48, 300, seed=4)
     backend = _Recording(X)
     start = init_centers(X, 8, random_state=0)
     result = lloyd(backend, start, LloydOptions(max_iter=40, tol=0), rng=np.random.RandomState(0))
@@ -187,14 +183,6 @@ def test_total_sum_of_squares_from_row_norms_matches_float64():
 
 
 # --------------------------------------------------------------------- projected start
-def _wide_blobs(n=4000, d=192, n_centers=200, seed=0):
-    """Many centres under strong noise: few clusters explain little, Lloyd is slow."""
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((n_centers, d))
-    X = centers[rng.integers(0, n_centers, n)] + 2.0 * rng.standard_normal((n, d))
-    return X.astype(np.float32)
-
-
 def test_principal_directions_match_scikit_learn_pca():
     from sklearn.decomposition import PCA
 
@@ -218,7 +206,7 @@ def test_auto_pca_components_projects_only_wide_data_with_few_clusters():
 
 
 def test_projected_start_reaches_a_converged_inertia_in_fewer_full_passes():
-    X = _wide_blobs()
+    X = _weak_blobs(4000, 192, 200)
     plain = kmeans(X, 6, max_iter=100, random_state=0)
     converged = kmeans(X, 6, max_iter=1000, tol=1e-7, random_state=0)
     projected = kmeans(X, 6, max_iter=100, pca_components=32, random_state=0)
@@ -232,7 +220,7 @@ def test_projected_start_reaches_a_converged_inertia_in_fewer_full_passes():
 
 
 def test_projected_start_is_reproducible_and_off_when_it_cannot_project():
-    X = _wide_blobs(n=1500, d=96)
+    X = _weak_blobs(1500, 96, 200)
     a = kmeans(X, 5, pca_components=16, n_init=3, random_state=3)
     b = kmeans(X, 5, pca_components=16, n_init=3, random_state=3)
     np.testing.assert_array_equal(a[0], b[0])
@@ -246,7 +234,7 @@ def test_projected_start_is_reproducible_and_off_when_it_cannot_project():
 
 
 def test_sample_moments_follow_the_residuals_exactly():
-    X = _wide_blobs(n=3000, d=48)
+    X = _weak_blobs(3000, 48, 200)
     moments = SampleMoments(X, sample_size=1000, random_state=0)
     np.testing.assert_allclose(moments.covariance(), np.cov(X[moments.rows].T, bias=True),
                                rtol=1e-4, atol=1e-3)
@@ -259,7 +247,7 @@ def test_sample_moments_follow_the_residuals_exactly():
 
 
 def test_pca_components_as_an_array_is_checked():
-    X = _wide_blobs(n=500, d=32)
+    X = _weak_blobs(500, 32, 200)
     basis = principal_directions(X, 8)
     centers = kmeans(X, 4, pca_components=basis, random_state=0)[0]
     assert centers.shape == (4, 32)

@@ -12,14 +12,11 @@ from sksemantic.cluster._lloyd import (
     lloyd,
     make_backend,
 )
+from tests._helpers import blobs
 
 
-def _blobs(n=3000, d=24, n_centers=40, noise=1.0, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 2, (n_centers, d))
-    return (centers[rng.integers(0, n_centers, n)] + noise * rng.normal(size=(n, d))).astype(
-        np.float32
-    )
+def _blobs(n=3000, d=24, n_centers=40):
+    return blobs(n, d, n_centers, noise=1.0, center_scale=2.0)[0]
 
 
 def test_backend_assignment_is_nearest_centre_with_exact_sums():

@@ -17,7 +17,7 @@ from sksemantic.dask import (  # noqa: E402
 from sksemantic.graph import SemanticGraphTransformer  # noqa: E402
 from sksemantic.quantization import RQKMeansEncoder  # noqa: E402
 from sksemantic.search import SemanticSearch  # noqa: E402
-from tests.conftest import clustered_embeddings  # noqa: E402
+from tests._helpers import blobs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def data():
-    X, _ = clustered_embeddings(n_samples=3000, n_features=16, n_centers=20, seed=1)
+    X, _ = blobs(n_samples=3000, n_features=16, n_centers=20, seed=1)
     return X
 
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer, to_networkx, to_pandas
-from tests.conftest import clustered_embeddings
+from tests._helpers import blobs
 
 
 def _families(seed=0, n_families=60, n_features=32):
@@ -49,7 +49,7 @@ def test_dedup_distance_threshold_and_errors():
 
 
 def test_to_networkx_weights_and_metadata():
-    X, _ = clustered_embeddings(n_samples=80, n_features=8)
+    X, _ = blobs(n_samples=80, n_features=8)
     S = SemanticGraphTransformer(n_neighbors=4, mode="similarity").fit_transform(X)
     labels = [f"doc{i}" for i in range(80)]
     G = to_networkx(S, labels=labels, node_attributes=[{"i": i, "even": i % 2 == 0} for i in range(80)])
@@ -74,7 +74,7 @@ def test_to_networkx_rejects_mismatched_metadata():
 
 
 def test_to_pandas_from_matrix_and_from_networkx_agree():
-    X, _ = clustered_embeddings(n_samples=50, n_features=8)
+    X, _ = blobs(n_samples=50, n_features=8)
     S = SemanticGraphTransformer(n_neighbors=3, mode="similarity").fit_transform(X)
     meta = pd.DataFrame({"topic": [i % 3 for i in range(50)]})
     nodes, edges = to_pandas(S, labels=list(range(50)), node_attributes=meta)

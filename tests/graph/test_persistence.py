@@ -1,6 +1,4 @@
 import pickle
-import subprocess
-import sys
 import textwrap
 
 import joblib
@@ -8,13 +6,13 @@ import numpy as np
 import pytest
 
 from sksemantic.graph import SemanticGraphTransformer
-from tests.conftest import HNSW, clustered_embeddings
+from tests._helpers import HNSW, blobs, run_python
 
 
 @pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 def test_joblib_round_trip_in_a_new_process(tmp_path, algorithm):
-    X, _ = clustered_embeddings(n_samples=500, n_features=16)
-    Q, _ = clustered_embeddings(n_samples=40, n_features=16, seed=7)
+    X, _ = blobs(n_samples=500, n_features=16)
+    Q, _ = blobs(n_samples=40, n_features=16, seed=7)
     est = SemanticGraphTransformer(n_neighbors=5, algorithm=algorithm, random_state=0)
     est.fit_transform(X)  # persistence must survive fit_transform too
     expected = est.transform(Q)
@@ -28,7 +26,7 @@ def test_joblib_round_trip_in_a_new_process(tmp_path, algorithm):
         sp.save_npz({str(tmp_path / "out.npz")!r}, G)
         """
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_python("-c", code)
     import scipy.sparse as sp
 
     got = sp.load_npz(tmp_path / "out.npz")
@@ -39,7 +37,7 @@ def test_joblib_round_trip_in_a_new_process(tmp_path, algorithm):
 
 @pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 def test_pickle_is_compact(algorithm):
-    X, _ = clustered_embeddings(n_samples=2000, n_features=32)
+    X, _ = blobs(n_samples=2000, n_features=32)
     est = SemanticGraphTransformer(algorithm=algorithm, random_state=0).fit(X)
     size = len(pickle.dumps(est))
     float32_bytes = X.shape[0] * X.shape[1] * 4
@@ -52,7 +50,7 @@ def test_pickle_is_compact(algorithm):
 
 
 def test_pickle_from_another_version_warns():
-    X, _ = clustered_embeddings(n_samples=50, n_features=4)
+    X, _ = blobs(n_samples=50, n_features=4)
     est = SemanticGraphTransformer(n_neighbors=3).fit(X)
     state = est.__getstate__()
     state["_sksemantic_version"] = "0.0.0"

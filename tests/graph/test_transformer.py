@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 
 from sksemantic.graph import SemanticGraphTransformer
 from sksemantic.metrics import graph_recall
-from tests.conftest import HAS_HNSWLIB, HNSW, clustered_embeddings, needs_hnswlib
+from tests._helpers import HAS_HNSWLIB, HNSW, blobs, needs_hnswlib
 
 
 def _row_sets(G):
@@ -21,7 +21,7 @@ def _row_sets(G):
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
 @pytest.mark.parametrize("mode", ["distance", "connectivity"])
 def test_matches_kneighbors_transformer(metric, mode):
-    X, _ = clustered_embeddings(n_samples=300, n_features=16)
+    X, _ = blobs(n_samples=300, n_features=16)
     ours = SemanticGraphTransformer(n_neighbors=7, metric=metric, mode=mode, algorithm="brute")
     G = ours.fit_transform(X)
     R = KNeighborsTransformer(n_neighbors=7, metric=metric, mode=mode).fit_transform(X)
@@ -35,7 +35,7 @@ def test_matches_kneighbors_transformer(metric, mode):
 
 
 def test_distance_graph_conventions():
-    X, _ = clustered_embeddings(n_samples=200, n_features=16)
+    X, _ = blobs(n_samples=200, n_features=16)
     G = SemanticGraphTransformer(n_neighbors=5).fit_transform(X)
     for i in range(G.shape[0]):
         cols = G.indices[G.indptr[i] : G.indptr[i + 1]]
@@ -48,7 +48,7 @@ def test_distance_graph_conventions():
 
 @pytest.mark.parametrize("algorithm", ["brute", "annoy", HNSW])
 def test_fit_transform_equals_fit_then_transform(algorithm):
-    X, _ = clustered_embeddings(n_samples=300, n_features=16)
+    X, _ = blobs(n_samples=300, n_features=16)
     est = SemanticGraphTransformer(n_neighbors=6, algorithm=algorithm, random_state=0)
     A = est.fit_transform(X)
     B = est.fit(X).transform(X)
@@ -57,7 +57,7 @@ def test_fit_transform_equals_fit_then_transform(algorithm):
 
 
 def test_ivf_fit_transform_is_at_least_as_complete_as_transform():
-    X, _ = clustered_embeddings(n_samples=2000, n_features=24)
+    X, _ = blobs(n_samples=2000, n_features=24)
     est = SemanticGraphTransformer(n_neighbors=10, algorithm="ivf", n_probe=3, random_state=0)
     joint = graph_recall(est.fit_transform(X), X, n_samples=None)
     queried = graph_recall(est.fit(X).transform(X), X, n_samples=None)
@@ -73,7 +73,7 @@ def test_ivf_fit_transform_is_at_least_as_complete_as_transform():
     ],
 )
 def test_approximate_recall_threshold(algorithm, params, threshold):
-    X, _ = clustered_embeddings(n_samples=3000, n_features=32, n_centers=30)
+    X, _ = blobs(n_samples=3000, n_features=32, n_centers=30)
     G = SemanticGraphTransformer(
         n_neighbors=10, algorithm=algorithm, random_state=0, **params
     ).fit_transform(X)
@@ -81,8 +81,8 @@ def test_approximate_recall_threshold(algorithm, params, threshold):
 
 
 def test_queries_outside_the_index():
-    X, _ = clustered_embeddings(n_samples=300, n_features=16)
-    Q, _ = clustered_embeddings(n_samples=25, n_features=16, seed=1)
+    X, _ = blobs(n_samples=300, n_features=16)
+    Q, _ = blobs(n_samples=25, n_features=16, seed=1)
     est = SemanticGraphTransformer(n_neighbors=4, metric="euclidean").fit(X)
     G = est.transform(Q)
     assert G.shape == (25, 300)
@@ -92,7 +92,7 @@ def test_queries_outside_the_index():
 
 
 def test_similarity_mode_and_equivalent_cutoffs():
-    X, _ = clustered_embeddings(n_samples=300, n_features=16, spread=1.0)
+    X, _ = blobs(n_samples=300, n_features=16, noise=1.0)
     dist = SemanticGraphTransformer(n_neighbors=8).fit_transform(X)
     sim = SemanticGraphTransformer(n_neighbors=8, mode="similarity").fit_transform(X)
     np.testing.assert_allclose(sim.data, 1 - dist.data, atol=1e-6)
@@ -110,13 +110,13 @@ def test_similarity_mode_and_equivalent_cutoffs():
 
 
 def test_both_cutoffs_is_an_error():
-    X, _ = clustered_embeddings(n_samples=50, n_features=4)
+    X, _ = blobs(n_samples=50, n_features=4)
     with pytest.raises(ValueError, match="at most one of max_distance and min_similarity"):
         SemanticGraphTransformer(max_distance=0.1, min_similarity=0.9).fit(X)
 
 
 def test_inner_product_distances_are_nonnegative_and_rank_by_dot():
-    X, _ = clustered_embeddings(n_samples=200, n_features=8)
+    X, _ = blobs(n_samples=200, n_features=8)
     G = SemanticGraphTransformer(n_neighbors=5, metric="inner_product").fit_transform(X)
     assert (G.data >= 0).all()
     dots = X @ X.T
@@ -126,7 +126,7 @@ def test_inner_product_distances_are_nonnegative_and_rank_by_dot():
 
 
 def test_zero_vectors_under_cosine():
-    X, _ = clustered_embeddings(n_samples=60, n_features=8)
+    X, _ = blobs(n_samples=60, n_features=8)
     X[[3, 10]] = 0
     with pytest.warns(UserWarning, match="2 all-zero row"):
         G = SemanticGraphTransformer(n_neighbors=3).fit_transform(X)
@@ -136,7 +136,7 @@ def test_zero_vectors_under_cosine():
 
 
 def test_duplicates_are_mutual_neighbours_at_distance_zero():
-    X, _ = clustered_embeddings(n_samples=100, n_features=8)
+    X, _ = blobs(n_samples=100, n_features=8)
     X = np.vstack([X, X[:5], X[:5]])  # every point 0..4 appears three times
     G = SemanticGraphTransformer(n_neighbors=3, algorithm="brute").fit_transform(X)
     for i in range(5):
@@ -158,7 +158,7 @@ def test_ties_break_towards_lower_index():
 
 
 def test_random_state_reproducible():
-    X, _ = clustered_embeddings(n_samples=1000, n_features=16)
+    X, _ = blobs(n_samples=1000, n_features=16)
     for algorithm in ["ivf", "annoy"] + (["hnsw"] if HAS_HNSWLIB else []):
         a = SemanticGraphTransformer(algorithm=algorithm, random_state=3).fit_transform(X)
         b = SemanticGraphTransformer(algorithm=algorithm, random_state=3).fit_transform(X)
@@ -186,7 +186,7 @@ def test_sparse_input_is_rejected():
 
 
 def test_too_many_neighbours_and_feature_mismatch():
-    X, _ = clustered_embeddings(n_samples=10, n_features=4)
+    X, _ = blobs(n_samples=10, n_features=4)
     with pytest.raises(ValueError, match=r"n_neighbors=10 is too large for 10 indexed samples"):
         SemanticGraphTransformer(n_neighbors=10).fit(X)
     est = SemanticGraphTransformer(n_neighbors=3).fit(X)
@@ -205,13 +205,13 @@ def test_too_many_neighbours_and_feature_mismatch():
     ],
 )
 def test_bad_parameters_name_themselves(params, message):
-    X, _ = clustered_embeddings(n_samples=20, n_features=4)
+    X, _ = blobs(n_samples=20, n_features=4)
     with pytest.raises(ValueError, match=message):
         SemanticGraphTransformer(**params).fit(X)
 
 
 def test_pipelines_with_precomputed_consumers():
-    X, y = clustered_embeddings(n_samples=240, n_features=16, n_centers=4, spread=0.2)
+    X, y = blobs(n_samples=240, n_features=16, n_centers=4, noise=0.2)
     graph = SemanticGraphTransformer(n_neighbors=15, metric="euclidean")
     # DBSCAN on our graph equals DBSCAN on scikit-learn's exact graph.
     ref_graph = KNeighborsTransformer(n_neighbors=15, metric="euclidean", mode="distance")
@@ -245,7 +245,7 @@ def test_pipelines_with_precomputed_consumers():
 
 
 def test_streaming_blocks_give_the_same_graph():
-    X, _ = clustered_embeddings(n_samples=500, n_features=16)
+    X, _ = blobs(n_samples=500, n_features=16)
     est = SemanticGraphTransformer(n_neighbors=5, algorithm="brute").fit(X)
     whole = est.transform(X)
     est.index_.block_size = 64  # many small query and index blocks

@@ -18,6 +18,7 @@ from sksemantic.metrics import (
     reconstruction_cosine,
 )
 from sksemantic.quantization import RQKMeansEncoder
+from tests._helpers import blobs
 
 METRICS = ["euclidean", "cosine", "manhattan", "inner_product"]
 #: A power of two near 1e21: scaling by it changes no digit, so every scale-free
@@ -26,11 +27,9 @@ BIG = 2.0**70
 
 
 def _data(n=300, d=8, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(6, d))
-    X = centers[rng.integers(6, size=n)] + 0.3 * rng.normal(size=(n, d))
-    codes = np.stack([rng.integers(4, size=n), rng.integers(4, size=n)], axis=1)
-    codes[:, 0] = np.argmin(((X[:, None, :] - centers[None, :4]) ** 2).sum(axis=2), axis=1)
+    """float64 blobs and two-level codes: each row's centre, then a random code."""
+    X, labels = blobs(n, d, 4, noise=0.3, seed=seed, dtype=np.float64)
+    codes = np.stack([labels, np.random.default_rng(seed).integers(4, size=n)], axis=1)
     return X, codes
 
 

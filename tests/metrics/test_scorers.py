@@ -8,7 +8,6 @@ import pytest
 from scipy.stats import randint
 from sklearn.base import clone
 from sklearn.cluster import KMeans
-from sklearn.datasets import make_blobs
 from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
@@ -26,12 +25,12 @@ from sksemantic.metrics import (
     recall_at_k,
 )
 from sksemantic.quantization import RQKMeansEncoder
+from tests._helpers import blobs
 
 
 @pytest.fixture(scope="module")
 def X():
-    X, _ = make_blobs(n_samples=240, n_features=16, centers=12, cluster_std=2.0, random_state=0)
-    return X.astype(np.float32)
+    return blobs(240, 16, 12, noise=2.0, center_scale=6.0)[0]
 
 
 def _scoring():
@@ -205,7 +204,7 @@ def test_graph_scorer_in_grid_search():
 
 
 def test_graph_scorer_held_out_and_pipeline():
-    X, _ = make_blobs(n_samples=300, n_features=6, centers=8, random_state=2)
+    X, _ = blobs(300, 6, 8, noise=1.0, center_scale=6.0, seed=2)
     est = SemanticGraphTransformer(
         n_neighbors=4, algorithm="ivf", n_lists=10, n_probe=1, random_state=0
     ).fit(X[:200])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sksemantic.neighbors import HNSWIndex, load_index, save_index
-from tests.conftest import needs_hnswlib
+from tests._helpers import needs_hnswlib
 
 pytestmark = needs_hnswlib
 

@@ -4,13 +4,11 @@ import numpy as np
 import pytest
 
 from sksemantic.neighbors import METRICS, AnnoyIndex, BruteIndex, HNSWIndex, IVFIndex
-from tests.conftest import needs_hnswlib
+from tests._helpers import blobs, needs_hnswlib
 
 
-def _data(n=400, d=16, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(8, d))
-    return (centers[rng.integers(8, size=n)] + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+def _data(n=400, seed=0):
+    return blobs(n, 16, 8, noise=0.3, seed=seed)[0]
 
 
 @pytest.mark.parametrize("metric", METRICS)

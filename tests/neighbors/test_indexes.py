@@ -6,7 +6,7 @@ from sklearn.metrics import pairwise_distances
 
 from sksemantic.neighbors import AnnoyIndex, BruteIndex, IVFIndex, make_index, resolve_algorithm
 from sksemantic.neighbors._topk import merge_candidates, put_self_first, topk_dense
-from tests.conftest import HNSW, clustered_embeddings, needs_hnswlib
+from tests._helpers import HNSW, blobs, needs_hnswlib
 
 METRICS = ["cosine", "euclidean", "manhattan", "inner_product"]
 
@@ -50,7 +50,7 @@ def test_put_self_first_moves_or_inserts():
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("block_size", [None, 37])
 def test_brute_is_exact(metric, block_size):
-    X, _ = clustered_embeddings(n_samples=300, n_features=16)
+    X, _ = blobs(n_samples=300, n_features=16)
     index = BruteIndex(metric, block_size=block_size).fit(X)
     _, ids, _ = index.query(X[:40], 6)
     ref = _exact_ids(X[:40], X, metric, 6)
@@ -60,7 +60,7 @@ def test_brute_is_exact(metric, block_size):
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
 def test_brute_self_join_is_exact_with_self_first(metric):
-    X, _ = clustered_embeddings(n_samples=250, n_features=16)
+    X, _ = blobs(n_samples=250, n_features=16)
     scores, ids, sq = BruteIndex(metric, block_size=64).fit(X).self_join(5)
     assert (ids[:, 0] == np.arange(len(X))).all()
     D = pairwise_distances(X.astype(np.float64), metric=metric)
@@ -70,7 +70,7 @@ def test_brute_self_join_is_exact_with_self_first(metric):
 
 
 def test_ivf_with_every_list_probed_is_exact():
-    X, _ = clustered_embeddings(n_samples=400, n_features=16)
+    X, _ = blobs(n_samples=400, n_features=16)
     index = IVFIndex("cosine", n_lists=10, n_probe=10, random_state=0).fit(X)
     _, ids, _ = index.query(X[:50], 5)
     ref = _exact_ids(X[:50], X, "cosine", 5)
@@ -79,7 +79,7 @@ def test_ivf_with_every_list_probed_is_exact():
 
 @pytest.mark.parametrize("algorithm", ["ivf", "annoy", HNSW])
 def test_approximate_indexes_reach_recall(algorithm):
-    X, _ = clustered_embeddings(n_samples=1500, n_features=24)
+    X, _ = blobs(n_samples=1500, n_features=24)
     index = make_index(algorithm, "cosine", len(X), random_state=0).fit(X)
     _, ids, _ = index.query(X[:200], 10)
     ref = _exact_ids(X[:200], X, "cosine", 10)
@@ -89,7 +89,7 @@ def test_approximate_indexes_reach_recall(algorithm):
 
 @pytest.mark.parametrize("algorithm", ["brute", "ivf", "annoy", HNSW])
 def test_indexes_pickle_and_answer_identically(algorithm):
-    X, _ = clustered_embeddings(n_samples=300, n_features=16)
+    X, _ = blobs(n_samples=300, n_features=16)
     index = make_index(algorithm, "cosine", len(X), random_state=0).fit(X)
     before = index.query(X[:30], 5)
     after = pickle.loads(pickle.dumps(index)).query(X[:30], 5)
@@ -98,7 +98,7 @@ def test_indexes_pickle_and_answer_identically(algorithm):
 
 
 def test_ivf_does_not_depend_on_threads():
-    X, _ = clustered_embeddings(n_samples=800, n_features=16)
+    X, _ = blobs(n_samples=800, n_features=16)
     a = IVFIndex("euclidean", random_state=0, n_jobs=1).fit(X).self_join(6)
     b = IVFIndex("euclidean", random_state=0, n_jobs=2).fit(X).self_join(6)
     np.testing.assert_array_equal(a[1], b[1])
@@ -112,7 +112,7 @@ def test_auto_resolution():
 
 def test_annoy_short_results_fall_back_to_exact():
     # search_k=1 makes annoy return fewer than k items: those rows are answered exactly.
-    X, _ = clustered_embeddings(n_samples=200, n_features=8)
+    X, _ = blobs(n_samples=200, n_features=8)
     index = AnnoyIndex("euclidean", n_trees=1, search_k=1, random_state=0).fit(X)
     _, ids, _ = index.query(X[:20], 10)
     assert (ids >= 0).all()
@@ -121,7 +121,7 @@ def test_annoy_short_results_fall_back_to_exact():
 
 @needs_hnswlib
 def test_hnsw_rejects_manhattan_by_name():
-    X, _ = clustered_embeddings(n_samples=50, n_features=8)
+    X, _ = blobs(n_samples=50, n_features=8)
     with pytest.raises(ValueError, match="algorithm='hnsw' supports the metrics.*manhattan"):
         make_index("hnsw", "manhattan", len(X)).fit(X)
 
@@ -129,7 +129,7 @@ def test_hnsw_rejects_manhattan_by_name():
 @needs_hnswlib
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "inner_product"])
 def test_hnsw_scores_are_exact_and_builds_reproducible(metric):
-    X, _ = clustered_embeddings(n_samples=600, n_features=16)
+    X, _ = blobs(n_samples=600, n_features=16)
     a = make_index("hnsw", metric, len(X), random_state=0).fit(X)
     b = make_index("hnsw", metric, len(X), random_state=0).fit(X)
     s, i, _ = a.query(X[:40], 5)
@@ -147,7 +147,7 @@ def test_hnsw_scores_are_exact_and_builds_reproducible(metric):
 def test_hnsw_tiny_graphs_fall_back_to_exact():
     # k = n with two links per node: some walks cannot reach every point, and hnswlib
     # then refuses the whole batch; it is answered exactly.
-    X, _ = clustered_embeddings(n_samples=60, n_features=4)
+    X, _ = blobs(n_samples=60, n_features=4)
     index = make_index("hnsw", "euclidean", len(X), n_links=2, ef_search=1, random_state=0)
     scores, ids, _ = index.fit(X).query(X[:5], 60)
     assert all(sorted(r) == list(range(60)) for r in ids)
@@ -160,7 +160,7 @@ def test_hnsw_without_hnswlib_says_what_to_install(monkeypatch):
     from sksemantic.search import SemanticSearch
 
     monkeypatch.setitem(sys.modules, "hnswlib", None)  # a machine without the extra
-    X, _ = clustered_embeddings(n_samples=50, n_features=8)
+    X, _ = blobs(n_samples=50, n_features=8)
     with pytest.raises(ImportError, match=r"hnswlib is required for algorithm='hnsw'.*"
                                           r"pip install 'sksemantic\[hnsw\]'"):
         SemanticSearch(algorithm="hnsw").fit(X)

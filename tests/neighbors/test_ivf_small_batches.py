@@ -5,12 +5,11 @@ import pytest
 
 from sksemantic.neighbors import METRICS, IVFIndex
 from sksemantic.utils import blas_threads
+from tests._helpers import blobs
 
 
-def _data(n, d=24, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(12, d))
-    return (centers[rng.integers(12, size=n)] + 0.5 * rng.normal(size=(n, d))).astype(np.float32)
+def _data(n, seed=0):
+    return blobs(n, 24, 12, noise=0.5, seed=seed)[0]
 
 
 @pytest.mark.parametrize("metric", METRICS)

@@ -8,7 +8,7 @@ from sksemantic.graph import SemanticGraphTransformer
 from sksemantic.neighbors import AnnoyIndex, BruteIndex, HNSWIndex, IVFIndex
 from sksemantic.neighbors._metric import scores_to_distances, scores_to_similarities
 from sksemantic.search import SemanticSearch
-from tests.conftest import HNSW, clustered_embeddings
+from tests._helpers import HNSW, blobs
 
 K = 10
 
@@ -24,7 +24,7 @@ def _make(backend, metric):
 
 
 def _offset_data(offset, dtype=np.float64):
-    X, _ = clustered_embeddings(n_samples=700, n_features=16)
+    X, _ = blobs(n_samples=700, n_features=16)
     X = X.astype(np.float64) + offset
     return X[:600].astype(dtype), X[600:].astype(dtype)
 

@@ -1,9 +1,6 @@
 """RQKMeansEncoder: codes, reconstruction, determinism, backends, persistence, bad input."""
 
-import os
 import pickle
-import subprocess
-import sys
 
 import joblib
 import numpy as np
@@ -15,18 +12,12 @@ from sklearn.preprocessing import StandardScaler
 
 from sksemantic import RQKMeansEncoder as TopLevelEncoder
 from sksemantic.quantization import RQKMeansEncoder
-
-
-def _blobs(n=2000, d=16, n_centers=20, seed=0, dtype=np.float32):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 4, (n_centers, d))
-    X = centers[rng.integers(0, n_centers, n)] + rng.normal(size=(n, d))
-    return X.astype(dtype)
+from tests._helpers import blobs, child_env, run_python
 
 
 @pytest.fixture(scope="module")
 def X():
-    return _blobs()
+    return blobs(2000, 16, 20, noise=1.0, center_scale=4.0)[0]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +63,7 @@ def test_first_level_matches_sklearn_kmeans(X):
 def test_few_codewords_match_best_of_ten_kmeans():
     # n_init="auto" restarts each level when codewords are few: one level must be as
     # good as scikit-learn's best of 10 full runs (semantic-id's setting), up to 1%.
-    X = _blobs(n=1500, d=8, n_centers=40, seed=3)
+    X = blobs(1500, 8, 40, noise=1.0, center_scale=4.0, seed=3)[0]
     enc = RQKMeansEncoder(n_levels=1, n_clusters=6, random_state=0).fit(X)
     ours = -enc.score(X) * X.shape[1] * len(X)
     theirs = KMeans(6, n_init=10, max_iter=100, random_state=0).fit(X).inertia_
@@ -139,18 +130,10 @@ def test_bad_pca_components(X):
         RQKMeansEncoder(n_clusters=4, pca_components="all").fit(X)
 
 
-def _wide_blobs(n=4000, d=192, seed=0):
-    """Many centres under strong noise: few codewords explain little, Lloyd is slow."""
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((200, d))
-    return (centers[rng.integers(0, 200, n)] + 2.0 * rng.standard_normal((n, d))).astype(
-        np.float32
-    )
-
-
 def test_projected_start_lowers_the_error_on_wide_data():
     # pca_components="auto" projects 6 codewords on 192 features onto 32 directions.
-    X = _wide_blobs()
+    # Many centres under strong noise: few codewords explain little, Lloyd is slow.
+    X, _ = blobs(4000, 192, 200, noise=2.0)
     for seed in range(3):
         # tol as before the default became 1e-5: the comparison, not convergence.
         plain = RQKMeansEncoder(n_levels=2, n_clusters=6, pca_components=None, tol=1e-4,
@@ -179,7 +162,7 @@ def test_projected_start_lowers_the_error_on_wide_data():
 def test_torch_backend_on_cpu_gives_the_numpy_codes(params):
     # The same data (float32) and seed: the same codebooks and codes on either backend.
     pytest.importorskip("torch")
-    X = _wide_blobs(n=1000, d=32)
+    X, _ = blobs(1000, 32, 200, noise=2.0)
     numpy_fit = RQKMeansEncoder(n_levels=2, random_state=0, **params).fit(X)
     torch_fit = RQKMeansEncoder(n_levels=2, random_state=0, backend="torch", **params).fit(X)
     for a, b in zip(numpy_fit.codebooks_, torch_fit.codebooks_, strict=True):
@@ -359,12 +342,8 @@ np.save(sys.argv[2], enc.transform(np.load(sys.argv[3])))
 def _codes_in_new_process(tmp_path, enc, X):
     joblib.dump(enc, tmp_path / "enc.joblib")
     np.save(tmp_path / "X.npy", X)
-    env = dict(os.environ, PYTHONPATH=os.getcwd(), CUDA_VISIBLE_DEVICES="")
-    subprocess.run(
-        [sys.executable, "-c", _LOAD, str(tmp_path / "enc.joblib"), str(tmp_path / "out.npy"),
-         str(tmp_path / "X.npy")],
-        check=True, env=env, timeout=120,
-    )
+    run_python("-c", _LOAD, tmp_path / "enc.joblib", tmp_path / "out.npy", tmp_path / "X.npy",
+               env=child_env(CUDA_VISIBLE_DEVICES=""))  # a machine without a GPU
     return np.load(tmp_path / "out.npy")
 
 

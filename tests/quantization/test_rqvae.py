@@ -1,8 +1,6 @@
 """RQVAEEncoder: training recipe, determinism, devices, persistence, errors."""
 
 import pickle
-import subprocess
-import sys
 import warnings
 from unittest import mock
 
@@ -25,6 +23,7 @@ from sksemantic.quantization._torch_modules import (  # noqa: E402
     rotation_trick,
     straight_through,
 )
+from tests._helpers import blobs, run_python  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -35,16 +34,9 @@ SMALL = dict(
 )
 
 
-def _clustered(n=800, d=16, n_centers=12, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(n_centers, d)) * 3
-    labels = rng.integers(n_centers, size=n)
-    return (centers[labels] + rng.normal(scale=0.5, size=(n, d))).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def data():
-    return _clustered()
+    return blobs(800, 16, 12, noise=0.5, center_scale=3.0)[0]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +85,7 @@ def test_history_records_losses_and_per_level_usage(fitted):
 
 
 def test_codebook_usage_with_default_recipe():
-    X = _clustered(n=3000, d=24, n_centers=40, seed=1)
+    X = blobs(3000, 24, 40, noise=0.5, center_scale=3.0, seed=1)[0]
     enc = RQVAEEncoder(
         n_levels=3, n_clusters=32, hidden_dims=(64,), latent_dim=8, max_epochs=4,
         batch_size=256, random_state=0,
@@ -485,18 +477,9 @@ np.save(sys.argv[3], est.transform(np.load(sys.argv[2])))
 def test_joblib_round_trip_in_new_process(fitted, data, tmp_path):
     joblib.dump(fitted, tmp_path / "enc.joblib")
     np.save(tmp_path / "X.npy", data)
-    subprocess.run(
-        [sys.executable, "-c", _LOAD_SCRIPT, str(tmp_path / "enc.joblib"),
-         str(tmp_path / "X.npy"), str(tmp_path / "codes.npy")],
-        check=True, capture_output=True, cwd=str(_repo_root()),
-    )
+    run_python("-c", _LOAD_SCRIPT, tmp_path / "enc.joblib", tmp_path / "X.npy",
+               tmp_path / "codes.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), fitted.transform(data))
-
-
-def _repo_root():
-    import pathlib
-
-    return pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_gpu_trained_model_loads_and_encodes_on_cpu(data):

@@ -1,10 +1,8 @@
 """Without torch or skorch, sksemantic imports and RQVAEEncoder says what to install."""
 
-import pathlib
-import subprocess
-import sys
-
 import pytest
+
+from tests._helpers import run_python
 
 _SCRIPT = """
 import sys
@@ -34,11 +32,7 @@ assert "RQVAEEncoder" not in sksemantic.__all__
 
 @pytest.mark.parametrize("blocked", ["torch", "skorch"])
 def test_import_without_torch_extra(blocked):
-    out = subprocess.run(
-        [sys.executable, "-c", _SCRIPT.format(blocked=blocked)],
-        check=True, capture_output=True, text=True,
-        cwd=str(pathlib.Path(__file__).resolve().parents[2]),  # this checkout's sksemantic
-    ).stdout
+    out = run_python("-c", _SCRIPT.format(blocked=blocked)).stdout
     lines = out.strip().splitlines()
     assert len(lines) == 2
     for line in lines:

@@ -4,11 +4,8 @@ Most tests swap in a stand-in ``sentence_transformers`` module, so they run with
 ``text`` extra; the real-model tests skip cleanly when the extra or the model is missing.
 """
 
-import os
-import pathlib
 import pickle
 import socket
-import subprocess
 import sys
 import textwrap
 import types
@@ -22,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sksemantic.graph import SemanticGraphTransformer
 from sksemantic.quantization import RQKMeansEncoder
 from sksemantic.search import SemanticSearch, TextEmbedder, _embedder
+from tests._helpers import child_env, run_python
 
 
 class _FakeModel:
@@ -185,16 +183,10 @@ _OFFLINE_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow  # imports the real sentence-transformers, twice over the probe
 def test_real_library_fails_at_once_offline(tmp_path):
     pytest.importorskip("sentence_transformers")
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(HF_HOME=str(tmp_path), HF_ENDPOINT=_closed_port_endpoint(),
-               HF_HUB_DISABLE_TELEMETRY="1")
-    env.pop("TRANSFORMERS_OFFLINE", None)
-    # A generous timeout only stops a hang from blocking the suite.
-    out = subprocess.run(
-        [sys.executable, "-c", _OFFLINE_SCRIPT], capture_output=True, text=True, env=env,
-        timeout=600, cwd=str(pathlib.Path(__file__).resolve().parents[2]),
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    env = child_env(HF_HOME=tmp_path, HF_ENDPOINT=_closed_port_endpoint(),
+                    HF_HUB_DISABLE_TELEMETRY="1", TRANSFORMERS_OFFLINE=None)
+    out = run_python("-c", _OFFLINE_SCRIPT,
+                     env={k: v for k, v in env.items() if "proxy" not in k.lower()})
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 2, out.stdout
     assert "is not reachable" in lines[0] and "HF_HUB_OFFLINE is set" in lines[1]

@@ -14,13 +14,13 @@ from sksemantic._persistence import save_directory
 from sksemantic.neighbors import load_index, save_index
 from sksemantic.neighbors._persist import write_index_files
 from sksemantic.search import SemanticSearch
-from tests.conftest import HAS_HNSWLIB, HNSW, clustered_embeddings
+from tests._helpers import HAS_HNSWLIB, HNSW, blobs
 
 ALGORITHMS = ["brute", "ivf", "annoy", HNSW]
 
 
 def _data(n=400, d=16, seed=0):
-    return clustered_embeddings(n_samples=n, n_features=d, seed=seed)[0]
+    return blobs(n_samples=n, n_features=d, seed=seed)[0]
 
 
 def _fit(algorithm, n=400, seed=0):

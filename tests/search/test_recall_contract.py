@@ -6,15 +6,12 @@ import pytest
 
 from sksemantic.graph import SemanticDeduplicator, SemanticGraphTransformer
 from sksemantic.search import SemanticSearch
+from tests._helpers import blobs
 
 
-def _clustered(n, d=32, seed=0, n_centers=50, noise=0.3):
+def _clustered(n, d=32, seed=0):
     """Points around fixed centres (the same for every seed: one distribution)."""
-    centers = np.random.default_rng(1234).normal(size=(n_centers, d))
-    rng = np.random.default_rng(seed)
-    return (centers[rng.integers(n_centers, size=n)] + noise * rng.normal(size=(n, d))).astype(
-        np.float32
-    )
+    return blobs(n, d, 50, noise=0.3, seed=seed, center_seed=1234)[0]
 
 
 def _exact_ids(Q, X, k):

@@ -1,7 +1,5 @@
 """SemanticSearch: exactness, approximate recall, filters, growth, persistence, errors."""
 
-import subprocess
-import sys
 import textwrap
 
 import joblib
@@ -12,13 +10,11 @@ from sklearn.neighbors import NearestNeighbors
 from sksemantic.datasets import load_debian_packages, load_wordnet_queries
 from sksemantic.search import SemanticSearch
 from sksemantic.search import _search as _search_module
-from tests.conftest import HNSW
+from tests._helpers import HNSW, blobs, run_python
 
 
-def _blobs(n=500, d=16, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(10, d))
-    return (centers[rng.integers(10, size=n)] + 0.4 * rng.normal(size=(n, d))).astype(np.float32)
+def _blobs(n=500, seed=0):
+    return blobs(n, 16, 10, noise=0.4, seed=seed)[0]
 
 
 def _exact_cosine(corpus, queries, k):
@@ -225,11 +221,8 @@ def test_persistence_in_a_new_process(tmp_path, debian, algorithm):
     np.save(tmp_path / "q.npy", Q)
     joblib.dump(est, tmp_path / "est.joblib")
     est.save(tmp_path / "saved")
-    out = subprocess.run(
-        [sys.executable, "-c", _RELOAD, str(tmp_path / "est.joblib"), str(tmp_path / "saved"),
-         str(tmp_path / "q.npy")],
-        capture_output=True, check=True,
-    ).stdout
+    out = run_python("-c", _RELOAD, tmp_path / "est.joblib", tmp_path / "saved",
+                     tmp_path / "q.npy", text=False).stdout
     for d, i, res in pickle.loads(out):
         np.testing.assert_array_equal(d, expected[0])
         np.testing.assert_array_equal(i, expected[1])
