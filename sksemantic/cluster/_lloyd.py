@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils import Progress, import_optional, run_spans
+from ..utils import Progress, effective_n_jobs, import_optional, run_spans
 
 __all__ = [
     "BalancedKMeansResult",
@@ -245,12 +245,25 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
 
     if n * k * n_features < 2**26:  # too little work to pay for starting threads
         n_jobs = 1
-    parts = run_spans(work, n, chunk, n_jobs)
+    if not with_sums:
+        run_spans(work, n, chunk, n_jobs)
+        total = None
+    else:
+        # Blocks run in waves whose partial sums are added, in block order, before the
+        # next wave: the same additions as over all blocks at once, but only one wave
+        # of (n_clusters, n_features) partial sums is ever held (all of them took
+        # hundreds of MiB for thousands of clusters over small blocks).
+        per_wave = max(effective_n_jobs(n_jobs), 2**22 // max(1, 8 * k * n_features))
+        wave = chunk * per_wave
+        total = None
+        for a in range(0, n, wave):
+            parts = run_spans(lambda s, e, a=a: work(a + s, a + e), min(wave, n - a), chunk, n_jobs)
+            total = add_in_order(parts if total is None else [total, *parts])
     out = [labels]
     if with_dist:
         out.append(np.maximum(sq_dist, 0, out=sq_dist))
     if with_sums:
-        out.append(add_in_order(parts))
+        out.append(total)
     return tuple(out)
 
 
