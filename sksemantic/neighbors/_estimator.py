@@ -38,9 +38,13 @@ BATCH_SAMPLE = 200
 
 #: The parameters' docstring, shared by every estimator over an index.
 INDEX_PARAMETERS_DOC = """\
-    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
+    algorithm : {"auto", "brute", "ivf", "ivf_rq", "annoy", "hnsw"}, default="auto"
         ``"brute"``: exact search by blocked matrix products. ``"ivf"``: approximate,
-        k-means inverted lists scanned by matrix products. ``"annoy"``: approximate,
+        k-means inverted lists scanned by matrix products. ``"ivf_rq"``: IVF lists
+        scanned through 16 bytes of residual codes per item, the best candidates
+        re-scored exactly (a compressed index: slower to build, not faster to
+        search, for corpora whose vectors do not fit in memory; not for
+        ``"manhattan"``). ``"annoy"``: approximate,
         annoy's random-projection forest. ``"hnsw"``: approximate, hnswlib's navigable
         small-world graph (the ``hnsw`` extra), fastest for small batches.
         ``"auto"``: ``"brute"`` up to 20,000 indexed points, ``"ivf"`` beyond
@@ -54,9 +58,9 @@ INDEX_PARAMETERS_DOC = """\
         against their own sample (see the User Guide). None uses the knobs' defaults
         without measuring. A knob given explicitly is used as given (and measured).
     n_lists : int, default=None
-        IVF lists; ``round(4 * sqrt(n_samples))`` when None.
+        IVF (and ``"ivf_rq"``) lists; ``round(4 * sqrt(n_samples))`` when None.
     n_probe : int, default=None
-        IVF lists scanned per query (more is slower and more accurate). None: tuned
+        IVF (and ``"ivf_rq"``) lists scanned per query (more is slower and more accurate). None: tuned
         to ``target_recall``.
     n_trees : int, default=None
         Annoy trees; ``max(10, n_features // 8)`` when None.
@@ -79,7 +83,7 @@ INDEX_PARAMETERS_DOC = """\
         to stderr."""
 
 #: The knob each backend tunes, by algorithm name.
-_KNOB_PARAM = {"ivf": "n_probe", "hnsw": "ef_search", "annoy": "search_k"}
+_KNOB_PARAM = {"ivf": "n_probe", "ivf_rq": "n_probe", "hnsw": "ef_search", "annoy": "search_k"}
 
 _INDEX_PARAMS = ("algorithm", "target_recall", "n_lists", "n_probe", "n_trees", "search_k",
                  "n_links", "ef_search", "n_jobs", "random_state", "verbose")

@@ -9,6 +9,7 @@ from ._annoy import AnnoyIndex
 from ._brute import BruteIndex
 from ._hnsw import HNSWIndex
 from ._ivf import IVFIndex
+from ._ivf_rq import IVFRQIndex
 from ._metric import METRICS
 
 __all__ = [
@@ -20,7 +21,7 @@ __all__ = [
     "resolve_algorithm",
 ]
 
-ALGORITHMS = ("auto", "brute", "ivf", "annoy", "hnsw")
+ALGORITHMS = ("auto", "brute", "ivf", "ivf_rq", "annoy", "hnsw")
 
 #: Below this many indexed points "auto" searches exactly: the all-pairs product is then
 #: cheaper than building and probing lists (see benchmarks/bench_graph.py).
@@ -104,14 +105,15 @@ def make_index(
 
     Parameters
     ----------
-    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}
-        The index; ``"auto"`` picks exact search for small data and IVF lists beyond.
+    algorithm : {"auto", "brute", "ivf", "ivf_rq", "annoy", "hnsw"}
+        The index; ``"auto"`` picks exact search for small data and IVF lists beyond
+        (never ``"ivf_rq"``, which trades build time for memory).
     metric : {"cosine", "euclidean", "manhattan", "inner_product"}
         Distance the neighbours are ranked by.
     n_samples : int
         Number of points to be indexed (resolves ``"auto"``).
     n_lists, n_probe : int, default=None
-        :class:`IVFIndex` parameters.
+        :class:`IVFIndex` and :class:`IVFRQIndex` parameters.
     n_trees, search_k : int, default=None
         :class:`AnnoyIndex` parameters.
     n_links, ef_search : int, default=None
@@ -134,6 +136,9 @@ def make_index(
     if algorithm == "ivf":
         return IVFIndex(metric, n_lists=n_lists, n_probe=n_probe, random_state=random_state,
                         n_jobs=n_jobs, verbose=verbose)
+    if algorithm == "ivf_rq":
+        return IVFRQIndex(metric, n_lists=n_lists, n_probe=n_probe, random_state=random_state,
+                          n_jobs=n_jobs, verbose=verbose)
     if algorithm == "annoy":
         return AnnoyIndex(metric, n_trees=n_trees, search_k=search_k,
                           random_state=random_state, n_jobs=n_jobs)

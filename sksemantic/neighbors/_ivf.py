@@ -270,22 +270,21 @@ class IVFIndex(BaseIndex):
         self.offsets_ = offsets
         path, X_sorted = self._new_store((n, d))
         try:
-            codes = None
+            extras = {}
             for s in range(0, n, step):
                 block = prepare(X[perm[s : s + step]], self.metric, self.center_)[0]
                 X_sorted[s : s + step] = block
                 lists = np.searchsorted(offsets, np.arange(s, s + len(block)), side="right") - 1
-                c = self._encode_rows(block, lists)
-                if c is not None:
-                    if codes is None:
-                        codes = np.empty((n, c.shape[1]), dtype=c.dtype)
-                    codes[s : s + step] = c
+                for name, values in self._encode_rows(block, lists).items():
+                    if name not in extras:
+                        extras[name] = np.empty((n, *values.shape[1:]), dtype=values.dtype)
+                    extras[name][s : s + step] = values
             self.X_ = self._seal(path, X_sorted)
         except BaseException:
             _discard(path)
             raise
-        if codes is not None:
-            self.codes_ = codes
+        for name, values in extras.items():
+            setattr(self, name, values)
         self.sqnorm_ = sqnorm[perm]
         self.perm_ = perm
         return sqnorm
@@ -293,9 +292,14 @@ class IVFIndex(BaseIndex):
     def _train_codes(self, train, labels, rng):
         """Compressed subclasses learn their codes from the prepared training rows."""
 
+    #: Per-point arrays a compressed subclass stores besides the vectors (in ``X_``
+    #: order), from :meth:`_encode_rows`.
+    _PER_POINT_EXTRAS = ()
+
     def _encode_rows(self, block, lists):
-        """Codes of prepared rows that belong to the lists ``lists`` (None: no codes)."""
-        return None
+        """``{name: per-point array}`` of prepared rows in the lists ``lists``, one
+        entry per name of ``_PER_POINT_EXTRAS``."""
+        return {}
 
     def _new_store(self, shape):
         """``(path, array)`` to write the list-sorted vectors into: a new file in
@@ -357,11 +361,12 @@ class IVFIndex(BaseIndex):
         sq = np.empty(n, dtype=self.sqnorm_.dtype)
         sq[old_pos] = self.sqnorm_
         sq[new_pos] = sqnorm
-        codes = None
-        if getattr(self, "codes_", None) is not None:
-            codes = np.empty((n, self.codes_.shape[1]), dtype=self.codes_.dtype)
-            codes[old_pos] = self.codes_
-            codes[new_pos] = self._encode_rows(X_prep, new_labels)
+        extras = {}
+        for name, values in self._encode_rows(X_prep, new_labels).items():
+            old = getattr(self, name)
+            extras[name] = np.empty((n, *old.shape[1:]), dtype=old.dtype)
+            extras[name][old_pos] = old
+            extras[name][new_pos] = values
         path, X = self._new_store((n, d))
         try:
             for s in range(0, n_old, step):
@@ -372,8 +377,8 @@ class IVFIndex(BaseIndex):
             _discard(path)
             raise
         self.X_, self.sqnorm_, self.perm_, self.offsets_ = X, sq, perm, offsets
-        if codes is not None:
-            self.codes_ = codes
+        for name, values in extras.items():
+            setattr(self, name, values)
 
     def resident_bytes_per_vector(self):
         """Bytes per indexed point the index holds in memory.
@@ -387,7 +392,7 @@ class IVFIndex(BaseIndex):
         n_bytes : float
         """
         total = 0
-        for name in ("X_", "sqnorm_", "perm_", "codes_"):
+        for name in ("X_", "sqnorm_", "perm_", *self._PER_POINT_EXTRAS):
             a = getattr(self, name, None)
             if a is not None and not isinstance(a, np.memmap):
                 total += a.nbytes
