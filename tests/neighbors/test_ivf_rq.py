@@ -40,7 +40,8 @@ def _recall(index, Q, k, knob):
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "inner_product"])
 def test_recall_at_calibrated_setting_and_exact_distances(tmp_path, data, metric):
     X, Q_cal, Q_test = data
-    index = IVFRQIndex(metric, code_size=8, random_state=0, storage=tmp_path).fit(X)
+    index = IVFRQIndex(metric, code_size=8, n_rescore=50, random_state=0,
+                       storage=tmp_path).fit(X)
     cal = calibrate_index(index, 10, 0.97, Q=Q_cal)
     assert cal.algorithm == "ivf_rq" and cal.knob == "n_probe" and not cal.exact
     assert cal.value < index.n_lists_ and cal.cost < 1
@@ -122,8 +123,10 @@ def test_bad_parameters_are_named():
         IVFRQIndex(n_rescore=2.5).fit(X)
 
 
-def test_factory_and_search_estimator(tmp_path, data):
-    X, Q, _ = data
+def test_factory_and_search_estimator(tmp_path):
+    # Large enough that re-scoring the default few hundred candidates per query costs
+    # a small share of exact search.
+    X, Q = _clustered(12000), _clustered(300, seed=1)
     assert isinstance(make_index("ivf_rq", "cosine", 10), IVFRQIndex)
     assert resolve_algorithm("auto", 10**7, "cosine") == "ivf"
     search = SemanticSearch(algorithm="ivf_rq", random_state=0).fit(X)
