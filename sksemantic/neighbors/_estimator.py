@@ -71,6 +71,12 @@ INDEX_PARAMETERS_DOC = """\
     ef_search : int, default=None
         HNSW candidates kept per query walk (more is slower and more accurate).
         None: tuned to ``target_recall``.
+    storage : str, path-like or None, default=None
+        For ``"ivf"`` and ``"ivf_rq"``: a directory where the index writes its
+        vectors (a new file it owns, removed when no longer used) and maps them
+        read-only, so that a corpus given as an ``np.memmap`` is indexed with a
+        working set that does not grow with it. None keeps them in memory; other
+        algorithms ignore it.
     n_jobs : int, default=None
         Threads for the search loops; None and -1 use every core. Results never
         depend on it, except for annoy and HNSW builds with more than one thread
@@ -86,7 +92,7 @@ INDEX_PARAMETERS_DOC = """\
 _KNOB_PARAM = {"ivf": "n_probe", "ivf_rq": "n_probe", "hnsw": "ef_search", "annoy": "search_k"}
 
 _INDEX_PARAMS = ("algorithm", "target_recall", "n_lists", "n_probe", "n_trees", "search_k",
-                 "n_links", "ef_search", "n_jobs", "random_state", "verbose")
+                 "n_links", "ef_search", "storage", "n_jobs", "random_state", "verbose")
 
 
 def fill_index_doc(cls):
@@ -109,8 +115,8 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
     }
 
     def __init__(self, *, algorithm="auto", target_recall=0.95, n_lists=None, n_probe=None,
-                 n_trees=None, search_k=None, n_links=None, ef_search=None, n_jobs=None,
-                 random_state=None, verbose=0):
+                 n_trees=None, search_k=None, n_links=None, ef_search=None, storage=None,
+                 n_jobs=None, random_state=None, verbose=0):
         self.algorithm = algorithm
         self.target_recall = target_recall
         self.n_lists = n_lists
@@ -119,6 +125,7 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         self.search_k = search_k
         self.n_links = n_links
         self.ef_search = ef_search
+        self.storage = storage
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -154,7 +161,7 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
             self.algorithm_, self.metric, n,
             n_lists=self.n_lists, n_probe=self.n_probe, n_trees=self.n_trees,
             search_k=self.search_k, n_links=self.n_links, ef_search=self.ef_search,
-            random_state=index_seed(self.random_state), n_jobs=self.n_jobs,
+            storage=self.storage, random_state=index_seed(self.random_state), n_jobs=self.n_jobs,
             verbose=self.verbose,
         )
         rows = None

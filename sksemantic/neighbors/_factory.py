@@ -1,5 +1,6 @@
 """Choosing and building an index from an estimator's parameters."""
 
+import os
 from numbers import Integral
 
 import numpy as np
@@ -38,6 +39,7 @@ INDEX_PARAMETER_CONSTRAINTS = {
     "search_k": [Interval(Integral, 1, None, closed="left"), None],
     "n_links": [Interval(Integral, 2, None, closed="left"), None],
     "ef_search": [Interval(Integral, 1, None, closed="left"), None],
+    "storage": [str, os.PathLike, None],
     "n_jobs": [Integral, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -80,8 +82,8 @@ def resolve_algorithm(algorithm, n_samples, metric):
         "metric": [StrOptions(set(METRICS))],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         **{name: INDEX_PARAMETER_CONSTRAINTS[name] for name in (
-            "n_lists", "n_probe", "n_trees", "search_k", "n_links", "ef_search", "n_jobs",
-            "verbose")},
+            "n_lists", "n_probe", "n_trees", "search_k", "n_links", "ef_search", "storage",
+            "n_jobs", "verbose")},
         "random_state": [Interval(Integral, 0, None, closed="left"), None],
     },
     prefer_skip_nested_validation=True,
@@ -97,6 +99,7 @@ def make_index(
     search_k=None,
     n_links=None,
     ef_search=None,
+    storage=None,
     random_state=None,
     n_jobs=None,
     verbose=0,
@@ -118,6 +121,8 @@ def make_index(
         :class:`AnnoyIndex` parameters.
     n_links, ef_search : int, default=None
         :class:`HNSWIndex` parameters.
+    storage : str, path-like or None, default=None
+        Directory of the vectors of :class:`IVFIndex` and :class:`IVFRQIndex`.
     random_state : int, RandomState instance or None, default=None
         Seeds the approximate indexes.
     n_jobs : int, default=None
@@ -135,10 +140,10 @@ def make_index(
         return BruteIndex(metric, n_jobs=n_jobs, verbose=verbose)
     if algorithm == "ivf":
         return IVFIndex(metric, n_lists=n_lists, n_probe=n_probe, random_state=random_state,
-                        n_jobs=n_jobs, verbose=verbose)
+                        n_jobs=n_jobs, verbose=verbose, storage=storage)
     if algorithm == "ivf_rq":
         return IVFRQIndex(metric, n_lists=n_lists, n_probe=n_probe, random_state=random_state,
-                          n_jobs=n_jobs, verbose=verbose)
+                          n_jobs=n_jobs, verbose=verbose, storage=storage)
     if algorithm == "annoy":
         return AnnoyIndex(metric, n_trees=n_trees, search_k=search_k,
                           random_state=random_state, n_jobs=n_jobs)
