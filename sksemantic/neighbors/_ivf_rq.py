@@ -85,6 +85,13 @@ class IVFRQIndex(IVFIndex):
 
     ALGORITHM = "ivf_rq"
 
+    #: Cost of scoring one point from its codes (a table look-up and an add per code
+    #: byte, as numpy gathers, per query) relative to one point of exact search's
+    #: large BLAS products: far above IVF's, so on data that fits in memory exact
+    #: search or IVF is often cheaper (see ``benchmarks/bench_disk_index.py``). The
+    #: index pays off in memory: its full vectors stay on disk.
+    SCAN_COST = 48.0
+
     #: Cost of one exactly re-scored candidate (a gathered full vector, read from the
     #: file when it is not cached) relative to one point of exact search.
     RESCORE_COST = 8.0
