@@ -14,6 +14,7 @@ inertia in float64 from the labels, sums and counts (never from the backend's
 rounded distances), so the two runs take the same decisions, pass after pass.
 """
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -21,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils import Progress, import_optional, run_spans
+from ..utils import Progress, blas_threads, effective_n_jobs, import_optional, run_spans
 
 __all__ = [
     "BalancedKMeansResult",
@@ -243,16 +244,39 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
             return onehot_sums(block, best, k, sums_dtype)
         return None
 
-    if n * k * n_features < 2**26:  # too little work to pay for starting threads
-        n_jobs = 1
-    # Labels and distances are written in place: threads of this process (shared memory).
-    parts = run_spans(work, n, chunk, n_jobs, shared=True)
+    small = n * k * n_features < 2**26
+    if small:  # too little work to pay for starting threads, BLAS's own included (on a
+        n_jobs = 1  # busy machine its threads made small products ten times slower)
+    with blas_threads(1) if small else contextlib.nullcontext():
+        total = _run_blocks(work, n, chunk, n_jobs, with_sums, k * n_features)
     out = [labels]
     if with_dist:
         out.append(np.maximum(sq_dist, 0, out=sq_dist))
     if with_sums:
-        out.append(add_in_order(parts))
+        out.append(total)
     return tuple(out)
+
+
+def _run_blocks(work, n, chunk, n_jobs, with_sums, sums_size):
+    """``work`` over the blocks of ``chunk`` rows; the sum of its partial sums, in block
+    order, when ``with_sums``."""
+    # Labels and distances are written in place: threads of this process (shared memory).
+    if not with_sums:
+        run_spans(work, n, chunk, n_jobs, shared=True)
+        total = None
+    else:
+        # Blocks run in waves whose partial sums are added, in block order, before the
+        # next wave: the same additions as over all blocks at once, but only one wave
+        # of (n_clusters, n_features) partial sums is ever held (all of them took
+        # hundreds of MiB for thousands of clusters over small blocks).
+        per_wave = max(effective_n_jobs(n_jobs), 2**22 // max(1, 8 * sums_size))
+        wave = chunk * per_wave
+        total = None
+        for a in range(0, n, wave):
+            parts = run_spans(lambda s, e, a=a: work(a + s, a + e), min(wave, n - a), chunk,
+                              n_jobs, shared=True)
+            total = add_in_order(parts if total is None else [total, *parts])
+    return total
 
 
 # ----------------------------------------------------------------------- backends

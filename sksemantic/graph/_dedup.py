@@ -103,6 +103,7 @@ class SemanticDeduplicator(ClusterMixin, BaseIndexedEstimator):
         search_k=None,
         n_links=None,
         ef_search=None,
+        storage=None,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -110,7 +111,8 @@ class SemanticDeduplicator(ClusterMixin, BaseIndexedEstimator):
         super().__init__(
             algorithm=algorithm, target_recall=target_recall, n_lists=n_lists,
             n_probe=n_probe, n_trees=n_trees, search_k=search_k, n_links=n_links,
-            ef_search=ef_search, n_jobs=n_jobs, random_state=random_state, verbose=verbose,
+            ef_search=ef_search, storage=storage, n_jobs=n_jobs, random_state=random_state,
+            verbose=verbose,
         )
         self.min_similarity = min_similarity
         self.max_distance = max_distance

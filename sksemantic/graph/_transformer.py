@@ -161,6 +161,7 @@ class SemanticGraphTransformer(
         search_k=None,
         n_links=None,
         ef_search=None,
+        storage=None,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -168,7 +169,8 @@ class SemanticGraphTransformer(
         super().__init__(
             algorithm=algorithm, target_recall=target_recall, n_lists=n_lists,
             n_probe=n_probe, n_trees=n_trees, search_k=search_k, n_links=n_links,
-            ef_search=ef_search, n_jobs=n_jobs, random_state=random_state, verbose=verbose,
+            ef_search=ef_search, storage=storage, n_jobs=n_jobs, random_state=random_state,
+            verbose=verbose,
         )
         self.n_neighbors = n_neighbors
         self.mode = mode

@@ -1,9 +1,11 @@
 """The neighbour-index layer shared by the graph transformer and semantic search.
 
-One interface, four backends:
+One interface, five backends:
 
 - :class:`BruteIndex`: exact, blocked BLAS products with a running-threshold partial sort;
 - :class:`IVFIndex`: approximate, k-means inverted lists probed by BLAS products;
+- :class:`IVFRQIndex`: IVF lists scanned through residual codes (a few bytes per point
+  in memory, the full vectors on disk), the best candidates re-scored exactly;
 - :class:`AnnoyIndex`: approximate, annoy's random-projection forest;
 - :class:`HNSWIndex`: approximate, hnswlib's navigable small-world graph (an optional
   extra: ``pip install 'sksemantic[hnsw]'``).
@@ -28,6 +30,7 @@ from ._factory import (
 )
 from ._hnsw import HNSWIndex, default_ef_search
 from ._ivf import IVFIndex, default_n_lists, default_n_probe
+from ._ivf_rq import IVFRQIndex
 from ._metric import METRICS
 from ._persist import load_index, save_index
 
@@ -44,6 +47,7 @@ __all__ = [
     "BruteIndex",
     "HNSWIndex",
     "IVFIndex",
+    "IVFRQIndex",
     "METRICS",
     "default_ef_search",
     "default_n_lists",

@@ -183,7 +183,7 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
     R = index.recall_curve(k, exact_s, exact_i, values, Q=Q, self_rows=self_rows,
                            reverse=reverse)
     mean, low = _mean_and_bound(R)
-    algo = type(index).__name__.replace("Index", "").lower()
+    algo = getattr(index, "ALGORITHM", None) or type(index).__name__.replace("Index", "").lower()
     if knob is not None or target is None:
         c = 0
     else:

@@ -39,9 +39,13 @@ BATCH_SAMPLE = 200
 
 #: The parameters' docstring, shared by every estimator over an index.
 INDEX_PARAMETERS_DOC = """\
-    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}, default="auto"
+    algorithm : {"auto", "brute", "ivf", "ivf_rq", "annoy", "hnsw"}, default="auto"
         ``"brute"``: exact search by blocked matrix products. ``"ivf"``: approximate,
-        k-means inverted lists scanned by matrix products. ``"annoy"``: approximate,
+        k-means inverted lists scanned by matrix products. ``"ivf_rq"``: IVF lists
+        scanned through 16 bytes of residual codes per item, the best candidates
+        re-scored exactly (a compressed index: slower to build, not faster to
+        search, for corpora whose vectors do not fit in memory; not for
+        ``"manhattan"``). ``"annoy"``: approximate,
         annoy's random-projection forest. ``"hnsw"``: approximate, hnswlib's navigable
         small-world graph (the ``hnsw`` extra), fastest for small batches.
         ``"auto"``: ``"brute"`` up to 20,000 indexed points, ``"ivf"`` beyond
@@ -55,10 +59,11 @@ INDEX_PARAMETERS_DOC = """\
         against their own sample (see the User Guide). None uses the knobs' defaults
         without measuring. A knob given explicitly is used as given (and measured).
     n_lists : int, default=None
-        IVF lists; ``round(4 * sqrt(n_samples))`` when None, ``round(2 * sqrt(n_samples))``
-        for a search (fewer, longer lists suit batches smaller than a self-join).
+        IVF (and ``"ivf_rq"``) lists; ``round(4 * sqrt(n_samples))`` when None,
+        ``round(2 * sqrt(n_samples))`` for a search (fewer, longer lists suit batches
+        smaller than a self-join).
     n_probe : int, default=None
-        IVF lists scanned per query (more is slower and more accurate). None: tuned
+        IVF (and ``"ivf_rq"``) lists scanned per query (more is slower and more accurate). None: tuned
         to ``target_recall``.
     n_trees : int, default=None
         Annoy trees; ``max(10, n_features // 8)`` when None.
@@ -69,6 +74,12 @@ INDEX_PARAMETERS_DOC = """\
     ef_search : int, default=None
         HNSW candidates kept per query walk (more is slower and more accurate).
         None: tuned to ``target_recall``.
+    storage : str, path-like or None, default=None
+        For ``"ivf"`` and ``"ivf_rq"``: a directory where the index writes its
+        vectors (a new file it owns, removed when no longer used) and maps them
+        read-only, so that a corpus given as an ``np.memmap`` is indexed with a
+        working set that does not grow with it. None keeps them in memory; other
+        algorithms ignore it.
     n_jobs : int, default=None
         Threads for the search loops, through joblib; an active joblib backend is
         honoured (``joblib.parallel_config``). None: the context's ``n_jobs`` if it
@@ -84,10 +95,10 @@ INDEX_PARAMETERS_DOC = """\
         to stderr."""
 
 #: The knob each backend tunes, by algorithm name.
-_KNOB_PARAM = {"ivf": "n_probe", "hnsw": "ef_search", "annoy": "search_k"}
+_KNOB_PARAM = {"ivf": "n_probe", "ivf_rq": "n_probe", "hnsw": "ef_search", "annoy": "search_k"}
 
 _INDEX_PARAMS = ("algorithm", "target_recall", "n_lists", "n_probe", "n_trees", "search_k",
-                 "n_links", "ef_search", "n_jobs", "random_state", "verbose")
+                 "n_links", "ef_search", "storage", "n_jobs", "random_state", "verbose")
 
 
 def fill_index_doc(cls):
@@ -114,8 +125,8 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
     }
 
     def __init__(self, *, algorithm="auto", target_recall=0.95, n_lists=None, n_probe=None,
-                 n_trees=None, search_k=None, n_links=None, ef_search=None, n_jobs=None,
-                 random_state=None, verbose=0):
+                 n_trees=None, search_k=None, n_links=None, ef_search=None, storage=None,
+                 n_jobs=None, random_state=None, verbose=0):
         self.algorithm = algorithm
         self.target_recall = target_recall
         self.n_lists = n_lists
@@ -124,6 +135,7 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         self.search_k = search_k
         self.n_links = n_links
         self.ef_search = ef_search
+        self.storage = storage
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -156,13 +168,13 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         k = int(min(k, n - 1))
         self.algorithm_ = resolve_algorithm(self.algorithm, n, self.metric)
         n_lists = self.n_lists
-        if n_lists is None and self.algorithm_ == "ivf":
+        if n_lists is None and self.algorithm_ in ("ivf", "ivf_rq"):
             n_lists = default_n_lists(n, search=self._SERVES_SEARCHES)
         index = make_index(
             self.algorithm_, self.metric, n,
             n_lists=n_lists, n_probe=self.n_probe, n_trees=self.n_trees,
             search_k=self.search_k, n_links=self.n_links, ef_search=self.ef_search,
-            random_state=index_seed(self.random_state), n_jobs=self.n_jobs,
+            storage=self.storage, random_state=index_seed(self.random_state), n_jobs=self.n_jobs,
             verbose=self.verbose,
         )
         rows = None

@@ -1,5 +1,6 @@
 """Choosing and building an index from an estimator's parameters."""
 
+import os
 from numbers import Integral
 
 import numpy as np
@@ -9,6 +10,7 @@ from ._annoy import AnnoyIndex
 from ._brute import BruteIndex
 from ._hnsw import HNSWIndex
 from ._ivf import IVFIndex
+from ._ivf_rq import IVFRQIndex
 from ._metric import METRICS
 
 __all__ = [
@@ -20,7 +22,7 @@ __all__ = [
     "resolve_algorithm",
 ]
 
-ALGORITHMS = ("auto", "brute", "ivf", "annoy", "hnsw")
+ALGORITHMS = ("auto", "brute", "ivf", "ivf_rq", "annoy", "hnsw")
 
 #: Below this many indexed points "auto" searches exactly: the all-pairs product is then
 #: cheaper than building and probing lists (see benchmarks/bench_graph.py).
@@ -37,6 +39,7 @@ INDEX_PARAMETER_CONSTRAINTS = {
     "search_k": [Interval(Integral, 1, None, closed="left"), None],
     "n_links": [Interval(Integral, 2, None, closed="left"), None],
     "ef_search": [Interval(Integral, 1, None, closed="left"), None],
+    "storage": [str, os.PathLike, None],
     "n_jobs": [Integral, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -79,8 +82,8 @@ def resolve_algorithm(algorithm, n_samples, metric):
         "metric": [StrOptions(set(METRICS))],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         **{name: INDEX_PARAMETER_CONSTRAINTS[name] for name in (
-            "n_lists", "n_probe", "n_trees", "search_k", "n_links", "ef_search", "n_jobs",
-            "verbose")},
+            "n_lists", "n_probe", "n_trees", "search_k", "n_links", "ef_search", "storage",
+            "n_jobs", "verbose")},
         "random_state": [Interval(Integral, 0, None, closed="left"), None],
     },
     prefer_skip_nested_validation=True,
@@ -96,6 +99,7 @@ def make_index(
     search_k=None,
     n_links=None,
     ef_search=None,
+    storage=None,
     random_state=None,
     n_jobs=None,
     verbose=0,
@@ -104,18 +108,21 @@ def make_index(
 
     Parameters
     ----------
-    algorithm : {"auto", "brute", "ivf", "annoy", "hnsw"}
-        The index; ``"auto"`` picks exact search for small data and IVF lists beyond.
+    algorithm : {"auto", "brute", "ivf", "ivf_rq", "annoy", "hnsw"}
+        The index; ``"auto"`` picks exact search for small data and IVF lists beyond
+        (never ``"ivf_rq"``, which trades build time for memory).
     metric : {"cosine", "euclidean", "manhattan", "inner_product"}
         Distance the neighbours are ranked by.
     n_samples : int
         Number of points to be indexed (resolves ``"auto"``).
     n_lists, n_probe : int, default=None
-        :class:`IVFIndex` parameters.
+        :class:`IVFIndex` and :class:`IVFRQIndex` parameters.
     n_trees, search_k : int, default=None
         :class:`AnnoyIndex` parameters.
     n_links, ef_search : int, default=None
         :class:`HNSWIndex` parameters.
+    storage : str, path-like or None, default=None
+        Directory of the vectors of :class:`IVFIndex` and :class:`IVFRQIndex`.
     random_state : int, RandomState instance or None, default=None
         Seeds the approximate indexes.
     n_jobs : int, default=None
@@ -134,7 +141,10 @@ def make_index(
         return BruteIndex(metric, n_jobs=n_jobs, verbose=verbose)
     if algorithm == "ivf":
         return IVFIndex(metric, n_lists=n_lists, n_probe=n_probe, random_state=random_state,
-                        n_jobs=n_jobs, verbose=verbose)
+                        n_jobs=n_jobs, verbose=verbose, storage=storage)
+    if algorithm == "ivf_rq":
+        return IVFRQIndex(metric, n_lists=n_lists, n_probe=n_probe, random_state=random_state,
+                          n_jobs=n_jobs, verbose=verbose, storage=storage)
     if algorithm == "annoy":
         return AnnoyIndex(metric, n_trees=n_trees, search_k=search_k,
                           random_state=random_state, n_jobs=n_jobs)

@@ -6,11 +6,20 @@ and is scored exactly against their members. Queries are grouped by list, so eac
 (list, queries-probing-it) pair is one BLAS product; the only Python loop is over lists.
 Self-joins add every found edge in reverse (if j is among i's neighbours, i is offered to
 j), which recovers most neighbours that sit across a list boundary.
+
+With ``storage`` set, the list-sorted vectors go to a file the index creates there and
+are mapped back read-only: a build reads its input (an ``np.memmap``, say) chunk by
+chunk and holds in memory only per-point bookkeeping (list order, norms) and chunks of
+a size proportional to the data's, whatever the data's size.
 """
 
 import math
+import os
+import secrets
 import threading
+import weakref
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -153,10 +162,39 @@ class IVFIndex(BaseIndex):
         do not depend on it.
     verbose : int, default=0
         Progress messages while the lists are built when positive.
+    storage : str, path-like or None, default=None
+        Directory for the list-sorted vectors: :meth:`fit` and :meth:`add` write them
+        to a new file there (``sksemantic-ivf-*.npy``, never an existing name) and map
+        it read-only, so that an index larger than memory can be built from an
+        ``np.memmap`` with a working set that does not grow with the data. The file
+        belongs to the index: it is removed once no array maps it any more (after a
+        refit or an add, or when the index is dropped); :func:`save_index` copies it
+        into the save. None keeps the vectors in memory. Results do not depend on it.
+
+    Attributes
+    ----------
+    X_ : ndarray or np.memmap of shape (n_samples, n_features)
+        The prepared vectors, list after list.
+    perm_ : ndarray of shape (n_samples,)
+        The id (fit order) of the point at each position of ``X_``.
+    offsets_ : ndarray of shape (n_lists_ + 1,)
+        List ``l`` holds the positions ``offsets_[l]:offsets_[l + 1]``.
+    centers_ : ndarray of shape (n_lists_, n_features)
+        The list centres.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import IVFIndex
+    >>> X = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    >>> index = IVFIndex(n_lists=10, n_probe=10, random_state=0).fit(X)
+    >>> index.query(X[:2], 1)[1].tolist()
+    [[0], [1]]
     """
 
     def __init__(
-        self, metric="cosine", n_lists=None, n_probe=None, random_state=None, n_jobs=None, verbose=0
+        self, metric="cosine", n_lists=None, n_probe=None, random_state=None, n_jobs=None,
+        verbose=0, storage=None,
     ):
         super().__init__(metric)
         self.n_jobs = n_jobs
@@ -164,6 +202,7 @@ class IVFIndex(BaseIndex):
         self.n_probe = n_probe
         self.random_state = random_state
         self.verbose = verbose
+        self.storage = storage
 
     KNOB = "n_probe"
 
@@ -181,57 +220,196 @@ class IVFIndex(BaseIndex):
     #: make the lists more even; see ``benchmarks/investigations/ivf_design_checks.py``).
     _TRAIN_PER_LIST = 20
 
+    #: Rows per k-means distance block: ``2**20 / n_lists`` (4 MiB of float32
+    #: distances), at least 256. Fixed, so that in-memory and on-disk builds add the
+    #: same partial sums and find the same centres.
+    _KMEANS_BLOCK = 2**20
+
+    def _chunk_rows(self, n, d):
+        """Rows per chunk of the passes over the data: about 32 MiB of float32 blocks in
+        memory; with ``storage``, 1/64 of the data's size (1 to 32 MiB), so that the
+        working set stays a fixed fraction of the data. Chunking changes no result."""
+        budget = 2**25
+        if self.storage is not None:
+            budget = int(min(2**25, max(2**20, 4 * n * d // 64)))
+        return max(1024, budget // (4 * max(d, self.n_lists_)))
+
+    def _check_storage(self):
+        if self.storage is not None and not isinstance(self.storage, (str, os.PathLike)):
+            raise ValueError(
+                f"storage must be a directory (str or path-like) or None, got {self.storage!r}."
+            )
+
     def _fit_raw(self, X):
         # Prepared chunk by chunk, straight into list order: peak memory is one
-        # prepared copy of X, not two (the prepared array and its sorted copy).
+        # prepared copy of X (none with storage), not two (the prepared array and its
+        # sorted copy).
+        self._check_storage()
         n, d = X.shape
         rng = check_random_state(self.random_state)
         n_lists = int(min(self.n_lists or _default_n_lists(n), n))
+        self.n_lists_ = n_lists
         train_size = min(n, self._TRAIN_PER_LIST * n_lists)
         pool = np.arange(n)
         if self._holdout is not None and n - self._holdout.size >= n_lists:
             pool = np.setdiff1d(pool, self._holdout, assume_unique=True)
         train_size = min(train_size, pool.size)
         rows = pool if train_size >= pool.size else np.sort(rng.choice(pool, train_size, replace=False))
+        del pool
         # Which rows fitted the list centres (None: all of them). A recall check must
         # not use them as queries: the lists fit them, so their recall is overstated.
         self.train_rows_ = None if rows.size >= n else rows
         train, _ = prepare(X[rows], self.metric, self.center_)
-        centers, _, _, _ = kmeans(
+        centers, train_labels, _, _ = kmeans(
             train, n_lists, max_iter=8, init="random", random_state=rng,
+            chunk_size=max(256, self._KMEANS_BLOCK // n_lists),
             verbose=self.verbose, label="IVF lists (k-means)",
         )
-        del train
-        step = max(1024, (32 * 2**20) // (4 * max(d, n_lists)))
+        self.centers_ = centers
+        self.centers_sqnorm_ = np.einsum("ij,ij->i", centers, centers)
+        self._train_codes(train, train_labels, rng)
+        del train, train_labels
+        step = self._chunk_rows(n, d)
         labels = np.empty(n, dtype=np.int64)
         sqnorm = np.empty(n, dtype=np.float32)
         for s in range(0, n, step):
             chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric, self.center_)
             labels[s : s + step] = _nearest_centroid(chunk, centers)[0]
         perm = np.argsort(labels, kind="stable")
-        X_sorted = np.empty((n, d), dtype=np.float32)
-        for s in range(0, n, step):
-            X_sorted[s : s + step] = prepare(X[perm[s : s + step]], self.metric, self.center_)[0]
-        self.centers_ = centers
-        self.centers_sqnorm_ = np.einsum("ij,ij->i", centers, centers)
-        self.X_ = X_sorted
+        offsets = np.zeros(n_lists + 1, dtype=np.int64)
+        np.cumsum(np.bincount(labels, minlength=n_lists), out=offsets[1:])
+        del labels
+        self.offsets_ = offsets
+        path, X_sorted = self._new_store((n, d))
+        try:
+            extras = {}
+            for s in range(0, n, step):
+                block = prepare(X[perm[s : s + step]], self.metric, self.center_)[0]
+                X_sorted[s : s + step] = block
+                lists = np.searchsorted(offsets, np.arange(s, s + len(block)), side="right") - 1
+                for name, values in self._encode_rows(block, lists).items():
+                    if name not in extras:
+                        extras[name] = np.empty((n, *values.shape[1:]), dtype=values.dtype)
+                    extras[name][s : s + step] = values
+            self.X_ = self._seal(path, X_sorted)
+        except BaseException:
+            _discard(path)
+            raise
+        for name, values in extras.items():
+            setattr(self, name, values)
         self.sqnorm_ = sqnorm[perm]
         self.perm_ = perm
-        self.offsets_ = np.searchsorted(labels[perm], np.arange(n_lists + 1)).astype(np.int64)
-        self.n_lists_ = n_lists
         return sqnorm
 
+    def _train_codes(self, train, labels, rng):
+        """Compressed subclasses learn their codes from the prepared training rows."""
+
+    #: Per-point arrays a compressed subclass stores besides the vectors (in ``X_``
+    #: order), from :meth:`_encode_rows`.
+    _PER_POINT_EXTRAS = ()
+
+    def _encode_rows(self, block, lists):
+        """``{name: per-point array}`` of prepared rows in the lists ``lists``, one
+        entry per name of ``_PER_POINT_EXTRAS``."""
+        return {}
+
+    def _new_store(self, shape):
+        """``(path, array)`` to write the list-sorted vectors into: a new file in
+        ``storage`` (mapped for writing), or ``(None, array in memory)``."""
+        if self.storage is None:
+            return None, np.empty(shape, dtype=np.float32)
+        directory = Path(self.storage)
+        directory.mkdir(parents=True, exist_ok=True)
+        while True:  # a name nobody else holds, created exclusively: nothing is overwritten
+            path = directory / f"sksemantic-ivf-{secrets.token_hex(8)}.npy"
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                break
+            except FileExistsError:  # pragma: no cover - a 64-bit name collision
+                continue
+        try:
+            return path, np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+        except BaseException:
+            _discard(path)
+            raise
+
+    @staticmethod
+    def _seal(path, array):
+        """The written store, read-only: the file mapped again (it is removed once no
+        array maps it any more), or the in-memory array itself."""
+        if path is None:
+            return array
+        array.flush()
+        del array
+        mapped = np.load(path, mmap_mode="r")
+        weakref.finalize(mapped, _discard, path)
+        return mapped
+
     def _add(self, X_prep, sqnorm):
-        # Each new point joins the list of its nearest centre; lists stay contiguous.
-        new_labels, _ = _nearest_centroid(X_prep, self.centers_)
-        old_labels = np.repeat(np.arange(self.n_lists_), np.diff(self.offsets_))
-        labels = np.concatenate([old_labels, new_labels])
-        order = np.argsort(labels, kind="stable")
-        n_old = self.X_.shape[0]
-        self.X_ = np.concatenate([self.X_, X_prep])[order]
-        self.sqnorm_ = np.concatenate([self.sqnorm_, sqnorm])[order]
-        self.perm_ = np.concatenate([self.perm_, np.arange(n_old, n_old + len(X_prep))])[order]
-        self.offsets_ = np.searchsorted(labels[order], np.arange(self.n_lists_ + 1)).astype(np.int64)
+        # Each new point joins the list of its nearest centre; lists stay contiguous,
+        # the old points of a list before the new ones. Positions are computed, not
+        # sorted: the old points keep their order, so they are copied in slabs and
+        # nothing the size of the index is held but per-point bookkeeping.
+        n_old, d = self.X_.shape
+        n = n_old + len(X_prep)
+        step = self._chunk_rows(n, d)
+        new_labels, _ = _nearest_centroid(X_prep, self.centers_, chunk_size=step)
+        sizes = np.diff(self.offsets_)
+        counts = np.bincount(new_labels, minlength=self.n_lists_)
+        before = np.zeros(self.n_lists_, dtype=np.int64)  # new points in earlier lists
+        np.cumsum(counts[:-1], out=before[1:])
+        offsets = self.offsets_ + np.concatenate([[0], np.cumsum(counts)])
+        order = np.argsort(new_labels, kind="stable")
+        rank = np.arange(len(order)) - (before[new_labels[order]])
+        new_pos = np.empty(len(order), dtype=np.int64)
+        new_pos[order] = offsets[new_labels[order]] + sizes[new_labels[order]] + rank
+        old_shift = np.repeat(before, sizes)
+        old_pos = np.arange(n_old, dtype=np.int64)
+        old_pos += old_shift
+        del old_shift
+        perm = np.empty(n, dtype=self.perm_.dtype)
+        perm[old_pos] = self.perm_
+        perm[new_pos] = np.arange(n_old, n)
+        sq = np.empty(n, dtype=self.sqnorm_.dtype)
+        sq[old_pos] = self.sqnorm_
+        sq[new_pos] = sqnorm
+        extras = {}
+        for name, values in self._encode_rows(X_prep, new_labels).items():
+            old = getattr(self, name)
+            extras[name] = np.empty((n, *old.shape[1:]), dtype=old.dtype)
+            extras[name][old_pos] = old
+            extras[name][new_pos] = values
+        path, X = self._new_store((n, d))
+        try:
+            for s in range(0, n_old, step):
+                X[old_pos[s : s + step]] = self.X_[s : s + step]
+            X[new_pos] = X_prep
+            X = self._seal(path, X)
+        except BaseException:
+            _discard(path)
+            raise
+        self.X_, self.sqnorm_, self.perm_, self.offsets_ = X, sq, perm, offsets
+        for name, values in extras.items():
+            setattr(self, name, values)
+
+    def resident_bytes_per_vector(self):
+        """Bytes per indexed point the index holds in memory.
+
+        Counts the per-point arrays (ids, norms, codes, the cached inverse of the
+        order) and the vectors unless they are memory-mapped from a file, whose pages
+        the operating system reads on demand and may drop.
+
+        Returns
+        -------
+        n_bytes : float
+        """
+        total = 0
+        for name in ("X_", "sqnorm_", "perm_", *self._PER_POINT_EXTRAS):
+            a = getattr(self, name, None)
+            if a is not None and not isinstance(a, np.memmap):
+                total += a.nbytes
+        total += self.perm_.itemsize * self.n_samples_  # the inverse order (_positions)
+        return total / max(1, self.n_samples_)
 
     # -- search effort -----------------------------------------------------------------
     def knob_values(self, k):
@@ -583,3 +761,13 @@ class IVFIndex(BaseIndex):
         sq = np.empty_like(self.sqnorm_)
         sq[self.perm_] = self.sqnorm_
         return out_s, out_i, sq
+
+
+def _discard(path):
+    """Remove a file the index created (gone already is fine)."""
+    if path is None:
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -27,7 +27,7 @@ _ESTIMATOR = "search.pkl"
 _STATE = "index.pkl"
 _ANNOY = "index.ann"
 #: Attributes holding one entry per indexed point, checked against ``n_samples_``.
-_PER_POINT = ("X_", "sqnorm_", "perm_")
+_PER_POINT = ("X_", "sqnorm_", "perm_", "codes_", "code_sqnorm_")
 
 
 def save_index(index, path):
