@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_search import load_corpora  # noqa: E402
 
+from sksemantic.neighbors import prepare  # noqa: E402
 from sksemantic.neighbors._ivf import IVFIndex  # noqa: E402
-from sksemantic.neighbors._metric import prepare  # noqa: E402
 
 
 def exact_top10(Q, X):

@@ -5,7 +5,7 @@ is a :class:`~sksemantic.search.SemanticSearch` fitted on its worker, from rows 
 there, and kept there (the client holds futures). A query block is sent to every shard;
 each answers its top k with the shard's own index and recall calibration, ids shifted
 by the shard's first row; the answers are merged per row by the shared top-k kernel
-(:func:`~sksemantic.neighbors._topk.merge_candidates`), so that ties resolve as in a
+(:func:`~sksemantic.neighbors.merge_candidates`), so that ties resolve as in a
 local search: by score, then by the lower id.
 """
 
@@ -25,11 +25,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import VersionedPickleMixin
-from ..graph import SemanticGraphTransformer
-from ..graph._transformer import check_min_similarity, neighbors_to_csr
-from ..neighbors._calibrate import search_with
-from ..neighbors._metric import scores_to_distances
-from ..neighbors._topk import merge_candidates, put_self_first
+from ..graph import SemanticGraphTransformer, check_min_similarity, neighbors_to_csr
+from ..neighbors import merge_candidates, put_self_first, scores_to_distances, search_with
 from ..search import SemanticSearch
 from ..utils import check_n_neighbors
 from ._common import as_row_blocks, get_client, import_dask, is_dask_array

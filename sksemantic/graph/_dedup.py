@@ -8,8 +8,7 @@ from sklearn.base import ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ..neighbors import METRICS
-from ..neighbors._estimator import BaseIndexedEstimator, fill_index_doc
+from ..neighbors import METRICS, BaseIndexedEstimator, fill_index_doc
 from ..utils import check_n_neighbors
 from ._transformer import SemanticGraphTransformer, check_min_similarity
 

@@ -9,11 +9,16 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..neighbors import METRICS
-from ..neighbors._base import drop_rows_self, tie_aware_hits
-from ..neighbors._calibrate import Z_MARGIN
-from ..neighbors._estimator import BaseIndexedEstimator, fill_index_doc
-from ..neighbors._metric import scores_to_distances, scores_to_similarities
+from ..neighbors import (
+    METRICS,
+    Z_MARGIN,
+    BaseIndexedEstimator,
+    drop_rows_self,
+    fill_index_doc,
+    scores_to_distances,
+    scores_to_similarities,
+    tie_aware_hits,
+)
 from ..utils import check_n_neighbors
 
 __all__ = ["SemanticGraphTransformer", "check_min_similarity", "neighbors_to_csr"]
@@ -342,7 +347,35 @@ class SemanticGraphTransformer(
 
 
 def check_min_similarity(min_similarity, metric, name="min_similarity"):
-    """A finite similarity threshold inside the range the metric's similarity takes."""
+    """Check a similarity threshold against the range of the metric's similarities.
+
+    A threshold outside that range (cosine similarities lie in [-1, 1], euclidean and
+    manhattan ones in (0, 1]) would keep every edge or none, silently; inner_product
+    similarities are unbounded, so any finite value passes.
+
+    Parameters
+    ----------
+    min_similarity : float or None
+        The threshold; None (no threshold) always passes.
+    metric : str
+        The metric the similarities come from.
+    name : str, default="min_similarity"
+        The parameter named in the error message.
+
+    Raises
+    ------
+    ValueError
+        If the threshold is not finite or lies outside the metric's range.
+
+    Examples
+    --------
+    >>> from sksemantic.graph import check_min_similarity
+    >>> check_min_similarity(0.8, "cosine")
+    >>> check_min_similarity(2.0, "cosine")
+    Traceback (most recent call last):
+    ...
+    ValueError: min_similarity=2.0 is outside [-1, 1], the range of similarities under metric='cosine'.
+    """
     if min_similarity is None:
         return
     if not np.isfinite(min_similarity):
@@ -386,6 +419,24 @@ def neighbors_to_csr(scores, ids, q_sqnorm, *, metric, max_sqnorm, n_samples_fit
     Returns
     -------
     graph : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
+        Row ``r`` holds the kept answers of query ``r``, valued by ``mode``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.graph import neighbors_to_csr
+    >>> from sksemantic.neighbors import BruteIndex
+    >>> X = np.array([[0.0], [1.0], [3.0]])
+    >>> index = BruteIndex(metric="euclidean").fit(X)
+    >>> scores, ids, q_sqnorm = index.query(X, 2)
+    >>> graph = neighbors_to_csr(
+    ...     scores, ids, q_sqnorm, metric="euclidean", max_sqnorm=index.max_sqnorm_,
+    ...     n_samples_fit=3, mode="distance",
+    ... )
+    >>> graph.toarray()
+    array([[0., 1., 0.],
+           [1., 0., 0.],
+           [0., 2., 0.]])
     """
     n_q, k = ids.shape
     dist = scores_to_distances(scores, metric, q_sqnorm, max_sqnorm)

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array
 
-from ..neighbors._metric import pairwise_scores, prepare
+from ..neighbors import pairwise_scores, prepare
 from ._codes import _check_codes, _prefix_ids, _unit_scale
 from ._graph import _exact_others, _sample_rows
 

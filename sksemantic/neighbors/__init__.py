@@ -13,13 +13,17 @@ One interface, five backends:
 :func:`make_index` builds one from an algorithm name, resolving ``"auto"``.
 :class:`BaseIndexedEstimator` is the base of the estimators that own an index, and holds
 the recall contract (:func:`calibrate_index`, :class:`RecallCalibration`).
+
+The building blocks those estimators share are public too: metric conversions
+(:func:`prepare`, :func:`scores_to_distances`), top-k merges (:func:`merge_candidates`),
+search at a calibrated setting (:func:`search_with`) and persistence (:func:`save_search`).
 """
 
 from ._annoy import AnnoyIndex
-from ._base import BaseIndex
+from ._base import BaseIndex, drop_rows_self, tie_aware_hits
 from ._brute import BruteIndex
-from ._calibrate import RecallCalibration, calibrate_index
-from ._estimator import INDEX_PARAMETERS_DOC, BaseIndexedEstimator
+from ._calibrate import Z_MARGIN, RecallCalibration, calibrate_index, search_with
+from ._estimator import INDEX_PARAMETERS_DOC, BaseIndexedEstimator, fill_index_doc
 from ._factory import (
     ALGORITHMS,
     AUTO_BRUTE_MAX_SAMPLES,
@@ -31,8 +35,15 @@ from ._factory import (
 from ._hnsw import HNSWIndex, default_ef_search
 from ._ivf import IVFIndex, default_n_lists, default_n_probe
 from ._ivf_rq import IVFRQIndex
-from ._metric import METRICS
-from ._persist import load_index, save_index
+from ._metric import (
+    METRICS,
+    pairwise_scores,
+    prepare,
+    scores_to_distances,
+    scores_to_similarities,
+)
+from ._persist import load_index, load_search, save_index, save_search
+from ._topk import merge_candidates, put_self_first
 
 __all__ = [
     "ALGORITHMS",
@@ -57,4 +68,18 @@ __all__ = [
     "make_index",
     "resolve_algorithm",
     "save_index",
+    # Building blocks shared by the estimators.
+    "Z_MARGIN",
+    "drop_rows_self",
+    "fill_index_doc",
+    "load_search",
+    "merge_candidates",
+    "pairwise_scores",
+    "prepare",
+    "put_self_first",
+    "save_search",
+    "scores_to_distances",
+    "scores_to_similarities",
+    "search_with",
+    "tie_aware_hits",
 ]

@@ -618,7 +618,38 @@ def inherit_docstrings(cls):
 
 
 def drop_rows_self(scores, ids, self_ids):
-    """Remove ``self_ids[r]`` from row ``r`` (the last entry when absent): k - 1 columns."""
+    """Remove each row's own point from index answers: k columns become k - 1.
+
+    The first occurrence of ``self_ids[r]`` leaves row ``r``; a row that does not hold
+    it loses its last (worst) entry instead, so that every row keeps the same width.
+    This is how a self-join answers "neighbours other than the point itself".
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows, k)
+        Scores sorted per row, as :meth:`BaseIndex.query` returns them.
+    ids : ndarray of shape (n_rows, k)
+        The matching ids.
+    self_ids : array-like of shape (n_rows,)
+        The id of the point each row queried for.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_rows, k - 1)
+        The scores left, in their order.
+    ids : ndarray of shape (n_rows, k - 1)
+        The ids left, in their order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import drop_rows_self
+    >>> scores = np.array([[1.0, 0.9, 0.5], [0.8, 0.7, 0.6]])
+    >>> ids = np.array([[0, 2, 1], [0, 2, 3]])
+    >>> drop_rows_self(scores, ids, [0, 1])[1]  # row 1 lacks point 1: its last goes
+    array([[2, 1],
+           [0, 2]])
+    """
     n, k = ids.shape
     is_self = ids == np.asarray(self_ids)[:, None]
     is_self[~is_self.any(axis=1), -1] = True
@@ -630,8 +661,36 @@ def drop_rows_self(scores, ids, self_ids):
 def tie_aware_hits(scores, ids, kth, rtol=1e-5):
     """Per row, how many found points (ids >= 0) score at least the exact ``kth``.
 
-    Capped at the number of columns. The tolerance absorbs the float32 differences
-    between the blocked and the gathered computations of the same score.
+    The hits of a tie-aware recall@k: a point tied with the exact k-th neighbour is as
+    good an answer as it, whichever of the tied ids exact search happened to return.
+    Counts are capped at the number of columns. The relative tolerance absorbs the
+    float32 differences between the blocked and the gathered computations of the same
+    score.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows, k)
+        Scores of the answers to check.
+    ids : ndarray of shape (n_rows, k)
+        Their ids; negative where no point was found.
+    kth : ndarray of shape (n_rows,)
+        Each row's exact k-th best score.
+    rtol : float, default=1e-5
+        Relative tolerance on ``kth`` (relative to ``max(1, |kth|)``).
+
+    Returns
+    -------
+    hits : ndarray of shape (n_rows,), int
+        Found points scoring at least ``kth`` per row; divide by k for recall@k.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import tie_aware_hits
+    >>> scores = np.array([[0.9, 0.8, -np.inf], [0.9, 0.7, 0.6]])
+    >>> ids = np.array([[3, 1, -1], [2, 5, 4]])
+    >>> tie_aware_hits(scores, ids, kth=np.array([0.8, 0.6]))
+    array([2, 3])
     """
     tol = rtol * np.maximum(1.0, np.abs(kth))
     ok = (ids >= 0) & (scores >= (kth - tol)[:, None])

@@ -215,7 +215,43 @@ def is_shifted(reference, scores):
 
 
 def search_with(index, cal, Q, k):
-    """``index.query(Q, k)`` with the setting ``cal`` chose: (scores, ids, q_sqnorm)."""
+    """Search ``index`` at the setting a recall calibration chose.
+
+    Exact search when the calibration chose it (``cal.exact``), else
+    ``index.query(Q, k, knob=cal.value)``: the one way every estimator answers a
+    batch once :func:`calibrate_index` has spoken.
+
+    Parameters
+    ----------
+    index : BaseIndex
+        The fitted index the calibration measured.
+    cal : RecallCalibration
+        Its outcome (:func:`calibrate_index`).
+    Q : array-like of shape (n_queries, n_features)
+        The queries, raw (the index prepares them).
+    k : int
+        Points returned per query.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, k), float32
+        Scores sorted per row, larger is nearer.
+    ids : ndarray of shape (n_queries, k), int64
+        The matching ids, in fit order.
+    q_sqnorm : ndarray of shape (n_queries,)
+        Squared norms of the prepared queries (for distance conversion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import IVFIndex, calibrate_index, search_with
+    >>> X = np.random.default_rng(0).normal(size=(500, 8))
+    >>> index = IVFIndex(n_lists=10, random_state=0).fit(X)
+    >>> cal = calibrate_index(index, 5, 0.9, Q=X[:100])
+    >>> scores, ids, q_sqnorm = search_with(index, cal, X[:3], 5)
+    >>> ids.shape, ids[:, 0]
+    ((3, 5), array([0, 1, 2]))
+    """
     if cal.exact:
         return index.exact_query(Q, k)
     return index.query(Q, k, knob=cal.value)

@@ -102,17 +102,50 @@ _INDEX_PARAMS = ("algorithm", "target_recall", "n_lists", "n_probe", "n_trees", 
 
 
 def fill_index_doc(cls):
-    """Put :data:`INDEX_PARAMETERS_DOC` where the class docstring has
-    ``    <index parameters>``."""
+    """Class decorator: document the index parameters where the docstring asks for them.
+
+    The line ``    <index parameters>`` of the class docstring becomes
+    ``INDEX_PARAMETERS_DOC``, so that every estimator built on
+    :class:`BaseIndexedEstimator` describes its index parameters in the same words.
+
+    Parameters
+    ----------
+    cls : type
+        A class whose docstring holds the line ``    <index parameters>``.
+
+    Returns
+    -------
+    cls : type
+        The same class, its docstring completed.
+
+    Examples
+    --------
+    >>> from sksemantic.neighbors import BaseIndexedEstimator, fill_index_doc
+    >>> @fill_index_doc
+    ... class MyEstimator(BaseIndexedEstimator):
+    ...     '''An estimator owning an index.
+    ...
+    ...     Parameters
+    ...     ----------
+    ...     <index parameters>
+    ...     '''
+    >>> "target_recall : float" in MyEstimator.__doc__
+    True
+    """
     cls.__doc__ = cls.__doc__.replace("    <index parameters>", INDEX_PARAMETERS_DOC)
     return cls
 
 
+@fill_index_doc
 class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
     """Base class of the estimators that own a neighbour index (``index_``).
 
-    Subclasses call :meth:`_fit_index` in ``fit`` and :meth:`_search_index` to answer
+    Subclasses call ``_fit_index`` in ``fit`` and ``_search_index`` to answer
     queries; both honour ``target_recall``.
+
+    Parameters
+    ----------
+    <index parameters>
     """
 
     #: Whether the index mainly answers searches (batches of outside queries) rather

@@ -86,9 +86,37 @@ def prepare(X, metric, center=None, *, name="X"):
     stay zero (similarity 0 to every point). For the translation-invariant metrics,
     ``center`` (see :func:`data_center`) is subtracted in float64 before the cast.
     Values that would overflow float32 for the metric raise a ValueError naming
-    ``name`` (see :func:`~sksemantic.utils._validation.check_value_range`).
+    ``name``.
 
-    Returns the prepared array and the squared norms of its rows.
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The vectors, raw.
+    metric : str
+        One of ``METRICS``.
+    center : ndarray of shape (n_features,), default=None
+        What to subtract for ``euclidean`` and ``manhattan``: an index's ``center_``.
+        None (and any other metric) subtracts nothing.
+    name : str, default="X"
+        The parameter named in error messages.
+
+    Returns
+    -------
+    X_prep : ndarray of shape (n_samples, n_features), float32
+        The prepared vectors, C-contiguous.
+    sqnorm : ndarray of shape (n_samples,), float32
+        Squared norms of the prepared rows (1, or 0 for zero rows, under cosine).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import prepare
+    >>> X_prep, sqnorm = prepare(np.array([[3.0, 4.0], [0.0, 0.0]]), "cosine")
+    >>> X_prep
+    array([[0.6, 0.8],
+           [0. , 0. ]], dtype=float32)
+    >>> sqnorm
+    array([1., 0.], dtype=float32)
     """
     X = np.asarray(X)
     Xp = np.empty(X.shape, dtype=np.float32)
@@ -122,18 +150,32 @@ def prepare(X, metric, center=None, *, name="X"):
 def pairwise_scores(A, B, metric, a_sqnorm=None, b_sqnorm=None):
     """Scores between the rows of prepared ``A`` and ``B``; larger means nearer.
 
+    The score of the module table, by matrix products (``manhattan``: by
+    :func:`scipy.spatial.distance.cdist`). Euclidean scores are clipped at 0 from
+    above, as round-off can push the scores of identical points past it.
+
     Parameters
     ----------
     A, B : ndarray of shape (n_a, n_features), (n_b, n_features)
         Prepared float32 arrays (see :func:`prepare`).
     metric : str
-        One of :data:`METRICS`.
+        One of ``METRICS``.
     a_sqnorm, b_sqnorm : ndarray, default=None
         Squared row norms, needed for ``euclidean``.
 
     Returns
     -------
     scores : ndarray of shape (n_a, n_b), float32
+        ``scores[i, j]`` scores ``A[i]`` against ``B[j]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import pairwise_scores, prepare
+    >>> X, sqnorm = prepare(np.array([[0.0, 0.0], [3.0, 4.0]]), "euclidean")
+    >>> pairwise_scores(X, X, "euclidean", sqnorm, sqnorm)  # minus squared distances
+    array([[  0., -25.],
+           [-25.,   0.]], dtype=float32)
     """
     if metric == "manhattan":
         return -cdist(A, B, "cityblock").astype(np.float32)
@@ -180,7 +222,40 @@ def _clip_cosine(scores):
 
 
 def scores_to_distances(scores, metric, q_sqnorm=None, max_sqnorm=None):
-    """Convert scores to non-negative distances (see the module table)."""
+    """Convert scores to non-negative distances.
+
+    ``1 - score`` for cosine, ``sqrt(-score)`` for euclidean, ``-score`` for manhattan,
+    and for inner_product the Euclidean distance after the augmentation that turns
+    maximum inner product search into nearest-neighbour search
+    (``sqrt(M^2 + |q|^2 - 2 q.x)``, ``M^2`` the largest squared norm indexed). A
+    missing neighbour (score ``-inf``) gets an infinite distance.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, k)
+        Scores, as an index returns them.
+    metric : str
+        The index's metric, one of ``METRICS``.
+    q_sqnorm : ndarray of shape (n_queries,), default=None
+        The prepared queries' squared norms, returned with the scores; needed for
+        ``inner_product`` only.
+    max_sqnorm : float, default=None
+        The largest squared norm among the indexed points (an index's
+        ``max_sqnorm_``); needed for ``inner_product`` only.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, k), float32
+        Non-negative distances, in the order of ``scores``.
+
+    Examples
+    --------
+    >>> from sksemantic.neighbors import scores_to_distances
+    >>> scores_to_distances([[-0.0, -4.0, -9.0]], "euclidean")
+    array([[0., 2., 3.]], dtype=float32)
+    >>> scores_to_distances([[1.0, 0.5]], "cosine")
+    array([[0. , 0.5]], dtype=float32)
+    """
     scores = np.asarray(scores, dtype=np.float32)
     if metric == "cosine":
         d = 1.0 - _clip_cosine(scores)
@@ -196,7 +271,29 @@ def scores_to_distances(scores, metric, q_sqnorm=None, max_sqnorm=None):
 
 
 def scores_to_similarities(scores, metric):
-    """Convert scores to similarity weights (see the module table)."""
+    """Convert scores to similarity weights (larger is more similar).
+
+    The score itself for cosine (clipped to [-1, 1]) and inner_product;
+    ``1 / (1 + distance)`` for euclidean and manhattan, in (0, 1].
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, k)
+        Scores, as an index returns them.
+    metric : str
+        The index's metric, one of ``METRICS``.
+
+    Returns
+    -------
+    similarities : ndarray of shape (n_queries, k), float32
+        Similarities, in the order of ``scores``.
+
+    Examples
+    --------
+    >>> from sksemantic.neighbors import scores_to_similarities
+    >>> scores_to_similarities([[-0.0, -1.0, -9.0]], "euclidean")
+    array([[1.  , 0.5 , 0.25]], dtype=float32)
+    """
     scores = np.asarray(scores, dtype=np.float32)
     if metric == "cosine":
         return _clip_cosine(scores)

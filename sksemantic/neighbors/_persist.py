@@ -158,8 +158,40 @@ def _check_sizes(index, directory):
 
 # -- an estimator that owns an index (SemanticSearch) --------------------------------
 def save_search(estimator, path):
-    """Save ``estimator`` with its ``index_`` in the index's own files (see
-    :meth:`sksemantic.search.SemanticSearch.save`)."""
+    """Save an estimator that owns an index, the index in its own files.
+
+    The storage behind :meth:`sksemantic.search.SemanticSearch.save`: the index is
+    written in its own file formats, the rest of the estimator pickled, and the save
+    made current atomically, with the sizes and checksums :func:`load_search` checks.
+    The estimator itself is not modified.
+
+    Parameters
+    ----------
+    estimator : BaseIndexedEstimator
+        A fitted estimator with an ``index_``.
+    path : str or path-like
+        A directory, created if missing; it may be empty or hold earlier saves, and
+        anything else there is refused with a :class:`FileExistsError`.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The directory written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import load_search, save_search
+    >>> from sksemantic.search import SemanticSearch
+    >>> X = np.random.default_rng(0).normal(size=(20, 4))
+    >>> search = SemanticSearch(algorithm="brute").fit(X)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = save_search(search, tmp)
+    ...     loaded = load_search(SemanticSearch, tmp, mmap=False)
+    >>> loaded.n_samples_fit_
+    20
+    """
     def write(directory):
         write_index_files(estimator.index_, directory)
         # A shallow copy without the index: whatever else the estimator holds is
@@ -173,7 +205,44 @@ def save_search(estimator, path):
 
 
 def load_search(cls, path, *, mmap=True, verify=True):
-    """Open an estimator of class ``cls`` written by :func:`save_search`."""
+    """Open an estimator written by :func:`save_search`.
+
+    The files are checked against the recorded sizes (and checksums) before anything
+    is unpickled; only load files you trust, as with :func:`pickle.load`.
+
+    Parameters
+    ----------
+    cls : type
+        The class expected; a save of another class raises a :class:`TypeError`.
+    path : str or path-like
+        The directory given to :func:`save_search`.
+    mmap : bool, default=True
+        Memory-map the index instead of reading it into memory.
+    verify : bool, default=True
+        Check every file's checksum (reads each file once); the sizes are checked
+        either way.
+
+    Returns
+    -------
+    estimator : cls
+        The saved estimator, its ``index_`` restored.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import load_search, save_search
+    >>> from sksemantic.search import SemanticSearch
+    >>> X = np.random.default_rng(0).normal(size=(20, 4))
+    >>> search = SemanticSearch(algorithm="brute").fit(X)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = save_search(search, tmp)
+    ...     loaded = load_search(SemanticSearch, tmp, mmap=False)
+    ...     ids = loaded.kneighbors(X[:2], 1, return_distance=False)
+    >>> ids
+    array([[0],
+           [1]])
+    """
     def read(directory):
         with open(directory / _ESTIMATOR, "rb") as fh:
             est = pickle.load(fh)

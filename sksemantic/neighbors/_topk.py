@@ -57,6 +57,24 @@ def merge_candidates(best_s, best_i, rows, cand_s, cand_i, *, unique=False):
     unique : bool, default=False
         Promise that no candidate is already in its row nor offered twice (skips the
         de-duplication sort).
+
+    Returns
+    -------
+    None
+        ``best_s`` and ``best_i`` are updated in place: each row that received
+        candidates holds its best k entries, by score descending and then id ascending.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import merge_candidates
+    >>> best_s = np.array([[0.9, -np.inf], [0.8, 0.7]])
+    >>> best_i = np.array([[4, -1], [1, 2]])
+    >>> merge_candidates(best_s, best_i, np.array([0, 1, 1]),
+    ...                  np.array([0.5, 0.75, 0.8]), np.array([7, 3, 1]))
+    >>> best_i
+    array([[4, 7],
+           [1, 3]])
     """
     if rows.size == 0:
         return
@@ -89,6 +107,35 @@ def put_self_first(scores, ids, self_ids, self_score):
     Used by self-joins, where every indexed point is its own nearest neighbour by
     convention (scikit-learn's explicit diagonal), whatever round-off or exact duplicates
     would otherwise give. Rows keep their width; an inserted self drops the last entry.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows, k)
+        Scores sorted per row. Modified in place when every row already starts with
+        its own point.
+    ids : ndarray of shape (n_rows, k)
+        The matching ids.
+    self_ids : ndarray of shape (n_rows,)
+        The id of the point each row queried for.
+    self_score : float or ndarray of shape (n_rows,)
+        The score each point has with itself (an index's self score).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_rows, k)
+        The scores, each row's own first.
+    ids : ndarray of shape (n_rows, k)
+        The ids, each row's own first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import put_self_first
+    >>> scores = np.array([[1.0, 1.0, 0.5], [0.9, 0.8, 0.7]])
+    >>> ids = np.array([[3, 0, 1], [0, 2, 3]])
+    >>> put_self_first(scores, ids, np.array([0, 1]), 1.0)[1]
+    array([[0, 3, 1],
+           [1, 0, 2]])
     """
     n, k = ids.shape
     if n and (ids[:, 0] == self_ids).all():

@@ -9,9 +9,14 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..neighbors import AUTO_BRUTE_MAX_SAMPLES, METRICS
-from ..neighbors._estimator import BaseIndexedEstimator, fill_index_doc
-from ..neighbors._persist import load_search, save_search
+from ..neighbors import (
+    AUTO_BRUTE_MAX_SAMPLES,
+    METRICS,
+    BaseIndexedEstimator,
+    fill_index_doc,
+    load_search,
+    save_search,
+)
 
 __all__ = ["SemanticSearch"]
 

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import pairwise_distances
 
-from sksemantic.neighbors import AnnoyIndex, BruteIndex, IVFIndex, make_index, resolve_algorithm
-from sksemantic.neighbors._topk import merge_candidates, put_self_first, topk_dense
+from sksemantic.neighbors import (
+    AnnoyIndex,
+    BruteIndex,
+    IVFIndex,
+    make_index,
+    merge_candidates,
+    put_self_first,
+    resolve_algorithm,
+)
+from sksemantic.neighbors._topk import topk_dense
 from tests._helpers import HNSW, blobs, needs_hnswlib
 
 METRICS = ["cosine", "euclidean", "manhattan", "inner_product"]

@@ -13,8 +13,8 @@ from sksemantic.neighbors import (
     make_index,
     resolve_algorithm,
     save_index,
+    tie_aware_hits,
 )
-from sksemantic.neighbors._base import tie_aware_hits
 from sksemantic.search import SemanticSearch
 
 

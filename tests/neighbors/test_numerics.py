@@ -5,8 +5,14 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from sksemantic.graph import SemanticGraphTransformer
-from sksemantic.neighbors import AnnoyIndex, BruteIndex, HNSWIndex, IVFIndex
-from sksemantic.neighbors._metric import scores_to_distances, scores_to_similarities
+from sksemantic.neighbors import (
+    AnnoyIndex,
+    BruteIndex,
+    HNSWIndex,
+    IVFIndex,
+    scores_to_distances,
+    scores_to_similarities,
+)
 from sksemantic.search import SemanticSearch
 from tests._helpers import HNSW, blobs
 
