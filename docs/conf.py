@@ -56,7 +56,7 @@ def _own_methods(cls):
 
 
 def _public_classes():
-    for module_name in ("graph", "quantization", "ids", "search", "neighbors"):
+    for module_name in ("graph", "quantization", "ids", "search", "neighbors", "dask"):
         module = importlib.import_module(f"sksemantic.{module_name}")
         for name in module.__all__:
             try:

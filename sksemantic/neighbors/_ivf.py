@@ -177,7 +177,7 @@ class IVFIndex(BaseIndex):
         The prepared vectors, list after list.
     perm_ : ndarray of shape (n_samples,)
         The id (fit order) of the point at each position of ``X_``.
-    offsets_ : ndarray of shape (n_lists_ + 1,)
+    offsets_ : ndarray of shape (``n_lists_`` + 1,)
         List ``l`` holds the positions ``offsets_[l]:offsets_[l + 1]``.
     centers_ : ndarray of shape (n_lists_, n_features)
         The list centres.
