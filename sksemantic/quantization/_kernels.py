@@ -72,6 +72,7 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     offsets = offsets or [None] * n_levels
     shifts = [level_shift(c, o) for c, o in zip(codebooks, offsets, strict=True)]
     max_sq = [float(np.max(np.abs(s))) for s in shifts]
+    neg2 = [c * np.asarray(-2, dtype=c.dtype) for c in codebooks]
     tol = tie_tolerance(X.dtype, n_features)
     k_max = max(c.shape[0] for c in codebooks)
     # Blocks of about 4 MiB: a block's residual stays in cache through every level.
@@ -86,11 +87,9 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
             residual = residual_out[start:stop]
             residual[...] = X[start:stop]
         for level, (cb, shift) in enumerate(zip(codebooks, shifts, strict=True)):
-            d = residual @ cb.T
-            d *= -2
-            d += shift
+            d = residual @ neg2[level].T  # exactly -2 r.c (a power of two)
             scale = np.einsum("ij,ij->i", residual, residual) + max_sq[level]
-            best, tied = pick_with_ties(d, scale, tol)
+            best, tied = pick_with_ties(d, scale, tol, shift=shift)
             rows = np.flatnonzero(tied)
             if rows.size:
                 best[rows] = refine_choice(residual, cb, offsets[level], rows)
