@@ -28,19 +28,24 @@ __all__ = [
 ]
 
 
-def shift_by_codewords(out, codebook, codes, *, sign=-1):
+def shift_by_codewords(out, codebook, codes, *, sign=-1, n_jobs=None):
     """``out += sign * codebook[codes]`` in place, a block of rows at a time.
 
     The one-shot expression builds a temporary the size of ``out``, whose fresh pages
-    cost more than the arithmetic.
+    cost more than the arithmetic. Blocks are shared among ``n_jobs`` threads (None:
+    every core); each row is updated alone, so the result does not depend on them.
     """
     step = _cache_rows(out.shape[1])
-    for start in range(0, out.shape[0], step):
-        rows = codebook[codes[start : start + step]]
+
+    def work(start, stop):
+        rows = codebook[codes[start:stop]]
         if sign < 0:
-            out[start : start + step] -= rows
+            out[start:stop] -= rows
         else:
-            out[start : start + step] += rows
+            out[start:stop] += rows
+
+    # ``out`` is written in place: threads of this process (shared memory).
+    run_spans(work, out.shape[0], step, n_jobs if out.size >= 2**22 else 1, shared=True)
 
 
 def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, residual_out=None):
