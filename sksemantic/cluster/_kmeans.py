@@ -16,14 +16,7 @@ import scipy.linalg
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ..utils import (
-    ParallelPool,
-    Progress,
-    blas_threads,
-    effective_n_jobs,
-    parallel_map,
-    run_spans,
-)
+from ..utils import ParallelPool, Progress, effective_n_jobs, parallel_map, run_spans
 from ._lloyd import (
     KMeansResult,
     LloydOptions,
@@ -301,11 +294,7 @@ class SampleMoments:
             raise ValueError(
                 f"n_components={n_components} must be between 1 and n_features={d}."
             )
-        # One BLAS thread: LAPACK's threaded reduction of a matrix this small spends more
-        # time synchronising than computing (far more on a busy machine), and its
-        # result would depend on the thread count.
-        with blas_threads(1):
-            _, vectors = scipy.linalg.eigh(cov, subset_by_index=[d - n_components, d - 1])
+        _, vectors = scipy.linalg.eigh(cov, subset_by_index=[d - n_components, d - 1])
         return np.ascontiguousarray(vectors[:, ::-1], dtype=dtype)
 
     def subtract(self, X, centers, labels):
