@@ -137,9 +137,22 @@ def level_shift(centers, offsets=None):
     return shift.astype(centers.dtype)
 
 
-def pick_with_ties(d, scale, tol, *, with_value=False):
-    """Best column per row of ``d`` (modified in place) and a mask of the rows whose
-    runner-up is within ``tol * scale`` of it (and the best value, ``with_value``)."""
+# Up to this many centres, the two smallest values per row are found column by column
+# on the transposed distances (a few vector operations over all rows per centre), which
+# beats numpy's per-row reductions over so short rows.
+_FEW_CENTRES = 16
+
+
+def pick_with_ties(d, scale, tol, *, shift=None, with_value=False):
+    """Best column per row of ``d + shift`` (``d`` may be modified in place) and a mask
+    of the rows whose runner-up is within ``tol * scale`` of it (and the best value,
+    ``with_value``). The first best column wins exact ties, as with ``np.argmin``."""
+    if 2 <= d.shape[1] <= _FEW_CENTRES:
+        best, first, second = _two_smallest_by_columns(d, shift)
+        tied = (second - first) <= tol * scale
+        return (best, tied, first) if with_value else (best, tied)
+    if shift is not None:
+        d += shift
     best = np.argmin(d, axis=1)
     rows = np.arange(d.shape[0])
     first = d[rows, best].copy()
@@ -150,6 +163,21 @@ def pick_with_ties(d, scale, tol, *, with_value=False):
         second = d[rows, np.argmin(d, axis=1)]  # argmin is faster than min in numpy
         tied = (second - first) <= tol * scale
     return (best, tied, first) if with_value else (best, tied)
+
+
+def _two_smallest_by_columns(d, shift=None):
+    """First best column, smallest and second smallest value of every row of
+    ``d + shift`` (the same sums as ``d += shift``), from the transposed distances."""
+    dT = np.add(d.T, shift[:, None]) if shift is not None else np.ascontiguousarray(d.T)
+    best = np.argmin(dT, axis=0)
+    first = dT[0].copy()
+    second = np.full_like(first, np.inf)
+    larger = np.empty_like(first)
+    for column in dT[1:]:
+        np.maximum(first, column, out=larger)
+        np.minimum(second, larger, out=second)
+        np.minimum(first, column, out=first)
+    return best, first, second
 
 
 def refine_choice(X, centers, offsets, rows):
@@ -222,14 +250,14 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
     labels = np.empty(n, dtype=np.int64)
     sq_dist = np.empty(n, dtype=X.dtype) if with_dist else None
     off = None if offsets is None else np.asarray(offsets, dtype=X.dtype)
+    neg2 = centers * np.asarray(-2, dtype=centers.dtype)
 
     def work(start, stop):
         block = X[start:stop]
         norms = np.einsum("ij,ij->i", block, block) if x_sq is None else x_sq[start:stop]
-        d = block @ centers.T
-        d *= -2
-        d += shift
-        best, tied, first = pick_with_ties(d, norms + max_sq, tol, with_value=True)
+        d = block @ neg2.T  # exactly -2 x.c: scaling by a power of two is exact
+        best, tied, first = pick_with_ties(d, norms + max_sq, tol, shift=shift,
+                                           with_value=True)
         rows = np.flatnonzero(tied)
         if rows.size:
             best[rows] = refine_choice(block, centers, offsets, rows)

@@ -28,19 +28,24 @@ __all__ = [
 ]
 
 
-def shift_by_codewords(out, codebook, codes, *, sign=-1):
+def shift_by_codewords(out, codebook, codes, *, sign=-1, n_jobs=None):
     """``out += sign * codebook[codes]`` in place, a block of rows at a time.
 
     The one-shot expression builds a temporary the size of ``out``, whose fresh pages
-    cost more than the arithmetic.
+    cost more than the arithmetic. Blocks are shared among ``n_jobs`` threads (None:
+    every core); each row is updated alone, so the result does not depend on them.
     """
     step = _cache_rows(out.shape[1])
-    for start in range(0, out.shape[0], step):
-        rows = codebook[codes[start : start + step]]
+
+    def work(start, stop):
+        rows = codebook[codes[start:stop]]
         if sign < 0:
-            out[start : start + step] -= rows
+            out[start:stop] -= rows
         else:
-            out[start : start + step] += rows
+            out[start:stop] += rows
+
+    # ``out`` is written in place: threads of this process (shared memory).
+    run_spans(work, out.shape[0], step, n_jobs if out.size >= 2**22 else 1, shared=True)
 
 
 def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, residual_out=None):
@@ -72,6 +77,7 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     offsets = offsets or [None] * n_levels
     shifts = [level_shift(c, o) for c, o in zip(codebooks, offsets, strict=True)]
     max_sq = [float(np.max(np.abs(s))) for s in shifts]
+    neg2 = [c * np.asarray(-2, dtype=c.dtype) for c in codebooks]
     tol = tie_tolerance(X.dtype, n_features)
     k_max = max(c.shape[0] for c in codebooks)
     # Blocks of about 4 MiB: a block's residual stays in cache through every level.
@@ -86,11 +92,9 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
             residual = residual_out[start:stop]
             residual[...] = X[start:stop]
         for level, (cb, shift) in enumerate(zip(codebooks, shifts, strict=True)):
-            d = residual @ cb.T
-            d *= -2
-            d += shift
+            d = residual @ neg2[level].T  # exactly -2 r.c (a power of two)
             scale = np.einsum("ij,ij->i", residual, residual) + max_sq[level]
-            best, tied = pick_with_ties(d, scale, tol)
+            best, tied = pick_with_ties(d, scale, tol, shift=shift)
             rows = np.flatnonzero(tied)
             if rows.size:
                 best[rows] = refine_choice(residual, cb, offsets[level], rows)

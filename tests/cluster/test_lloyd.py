@@ -4,13 +4,14 @@ the public kernels check their input."""
 import numpy as np
 import pytest
 
-from sksemantic.cluster import KMeansResult, balanced_kmeans, kmeans, nearest_centroid
+from sksemantic.cluster import KMeansResult, _lloyd, balanced_kmeans, kmeans, nearest_centroid
 from sksemantic.cluster._lloyd import (
     LloydOptions,
     NumpyBackend,
     TorchBackend,
     lloyd,
     make_backend,
+    pick_with_ties,
 )
 from tests._helpers import blobs
 
@@ -65,6 +66,39 @@ def test_torch_backend_on_cpu_gives_the_numpy_balanced_result():
     X = _blobs(n=6000, n_centers=5)
     a = balanced_kmeans(X, 8, random_state=0)
     b = balanced_kmeans(X, 8, random_state=0, backend="torch")
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("k", [2, 3, 10, 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_centre_choice_is_the_row_by_row_one(k, dtype, monkeypatch):
+    # Up to _FEW_CENTRES columns the best two per row are found column by column; the
+    # general row-by-row path (forced by a threshold of 0) must agree bit for bit.
+    rng = np.random.default_rng(k)
+    d = rng.normal(size=(3000, k)).astype(dtype)
+    d[::5, k - 1] = d[::5, 0]  # exact ties: the first best column wins
+    d[1::5, 1] = np.nextafter(d[1::5, 0], dtype(np.inf))  # ties within rounding
+    d[2::5] = d[2::5, :1]  # every column tied
+    shift = rng.normal(size=k).astype(dtype)
+    shift[[1, k - 1]] = shift[0]  # the ties above stay ties after the shift
+    scale = np.ones(len(d), dtype=dtype)
+    for sh in (None, shift):
+        fast = pick_with_ties(d.copy(), scale, 1e-6, shift=sh, with_value=True)
+        with monkeypatch.context() as m:
+            m.setattr(_lloyd, "_FEW_CENTRES", 0)
+            slow = pick_with_ties(d.copy(), scale, 1e-6, shift=sh, with_value=True)
+        assert fast[1].any() and not fast[1].all()
+        for a, b in zip(fast, slow, strict=True):
+            np.testing.assert_array_equal(a, b)
+            assert a.dtype == b.dtype
+
+
+def test_few_centre_passes_give_the_row_by_row_result(monkeypatch):
+    X = _blobs(n=5000)
+    a = kmeans(X, 12, random_state=0, n_init=2)
+    monkeypatch.setattr(_lloyd, "_FEW_CENTRES", 0)
+    b = kmeans(X, 12, random_state=0, n_init=2)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
 
