@@ -22,7 +22,12 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils import Progress, blas_threads, effective_n_jobs, import_optional, run_spans
+from ..utils import (
+    ParallelPool,
+    Progress,
+    blas_threads,
+    import_optional,
+)
 
 __all__ = [
     "BalancedKMeansResult",
@@ -289,22 +294,28 @@ def _run_blocks(work, n, chunk, n_jobs, with_sums, sums_size):
     """``work`` over the blocks of ``chunk`` rows; the sum of its partial sums, in block
     order, when ``with_sums``."""
     # Labels and distances are written in place: threads of this process (shared memory).
-    if not with_sums:
-        run_spans(work, n, chunk, n_jobs, shared=True)
-        total = None
-    else:
+    starts = range(0, n, chunk)
+    with ParallelPool(n_jobs, shared=True, max_workers=len(starts)) as pool:
+        spans = [(a, min(a + chunk, n)) for a in starts]
+        if not with_sums:
+            pool.map(work, spans)
+            return None
         # Blocks run in waves whose partial sums are added, in block order, before the
-        # next wave: the same additions as over all blocks at once, but only one wave
-        # of (n_clusters, n_features) partial sums is ever held (all of them took
-        # hundreds of MiB for thousands of clusters over small blocks).
-        per_wave = max(effective_n_jobs(n_jobs), 2**22 // max(1, 8 * sums_size))
-        wave = chunk * per_wave
+        # next wave: the same additions as over all blocks at once, but at most
+        # _WAVE_BYTES of (n_clusters, n_features) partial sums are held (one per block
+        # took hundreds of MiB for thousands of clusters over small blocks). A wave is
+        # a whole number of rounds of the workers, so that none waits idle.
+        workers = pool.n_workers
+        per_wave = max(workers, (_WAVE_BYTES // max(1, 8 * sums_size)) // workers * workers)
         total = None
-        for a in range(0, n, wave):
-            parts = run_spans(lambda s, e, a=a: work(a + s, a + e), min(wave, n - a), chunk,
-                              n_jobs, shared=True)
+        for w in range(0, len(spans), per_wave):
+            parts = pool.map(work, spans[w : w + per_wave])
             total = add_in_order(parts if total is None else [total, *parts])
-    return total
+        return total
+
+
+#: Most bytes of float64 partial sums held at once by :func:`_run_blocks`.
+_WAVE_BYTES = 64 * 2**20
 
 
 # ----------------------------------------------------------------------- backends

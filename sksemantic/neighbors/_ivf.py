@@ -40,8 +40,10 @@ __all__ = ["IVFIndex", "default_n_lists", "default_n_probe"]
 def default_n_lists(n_samples, *, search=False):
     """``4 * sqrt(n)`` lists (about ``sqrt(n) / 4`` points each), at least 1.
 
-    A search (``search=True``) gets ``2 * sqrt(n)``: its batches are far smaller than a
-    self-join's, and fewer, longer lists make fewer and larger products per batch.
+    A search (``search=True``) gets lists of at least :data:`SEARCH_LIST_SIZE` points,
+    between ``2 * sqrt(n)`` and ``4 * sqrt(n)`` lists: its batches are far smaller than
+    a self-join's, so each list is scored against fewer queries at a time, and short
+    lists then cost more in per-list work than their products.
 
     Parameters
     ----------
@@ -58,9 +60,14 @@ def default_n_lists(n_samples, *, search=False):
     return _default_n_lists(n_samples, search=search)
 
 
+#: The shortest default list of a search index (see :func:`default_n_lists`).
+SEARCH_LIST_SIZE = 80
+
+
 def _default_n_lists(n_samples, *, search=False):
-    factor = 2 if search else 4
-    return int(max(1, min(n_samples, round(factor * math.sqrt(n_samples)))))
+    root = math.sqrt(n_samples)
+    n_lists = min(4 * root, max(2 * root, n_samples / SEARCH_LIST_SIZE)) if search else 4 * root
+    return int(max(1, min(n_samples, round(n_lists))))
 
 
 @validate_params(

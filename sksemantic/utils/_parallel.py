@@ -17,6 +17,8 @@ Inside a dask worker, ``n_jobs=None`` takes the worker's share of its threads ra
 than every core.
 """
 
+import functools
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -43,8 +45,15 @@ def blas_threads(n_threads):
 
 
 def _allowed_cpus():
-    # The cores this process may run on (CPU affinity, cgroup quotas), unlike
-    # os.cpu_count(), which counts the machine's.
+    # The cores this process may run on (CPU affinity, cgroup quotas, joblib's
+    # LOKY_MAX_CPU_COUNT), unlike os.cpu_count(), which counts the machine's.
+    return _cpus(os.environ.get("LOKY_MAX_CPU_COUNT"))
+
+
+@functools.lru_cache(maxsize=8)
+def _cpus(_limit):
+    # Read once per limit: joblib reads the cgroup files on every call, a tenth of a
+    # millisecond that every parallel loop paid.
     return max(1, int(joblib.cpu_count()))
 
 
