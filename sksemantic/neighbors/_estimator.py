@@ -36,6 +36,9 @@ __all__ = ["BaseIndexedEstimator", "INDEX_PARAMETERS_DOC"]
 #: differ the batch is calibrated on that sample, searched exactly.
 BATCH_MIN = 1000
 BATCH_SAMPLE = 200
+#: When the calibrated setting costs at least this share of exact search, a large
+#: batch's sample is searched exactly and calibrates the batch without a shift test.
+DIRECT_CALIBRATION_COST = 0.5
 
 #: The parameters' docstring, shared by every estimator over an index.
 INDEX_PARAMETERS_DOC = """\
@@ -257,7 +260,9 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         the sample's k-th best scores differ from the calibration queries' (or ``k``
         differs from the calibrated one), the sample is searched exactly, the index is
         calibrated on it (``batch_calibration_``), and the rest of the batch is
-        searched with that calibration's setting.
+        searched with that calibration's setting. When the calibrated setting costs at
+        least :data:`DIRECT_CALIBRATION_COST` of exact search, the sample is searched
+        exactly and calibrates the batch without the test.
         """
         index, cal = self.index_, self.calibration_
         if cal is None or index.KNOB is None:
@@ -269,11 +274,19 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         if cal.exact:
             return index.exact_query(Q, k)
         sample = np.unique(np.linspace(0, n_q - 1, BATCH_SAMPLE).round().astype(np.int64))
-        s_s, i_s, q_s = search_with(index, cal, Q[sample], k)
-        if k == cal.k and not is_shifted(cal.reference, s_s[:, -1]):
-            use, s_s, i_s = cal, s_s, i_s
+        if cal.cost >= DIRECT_CALIBRATION_COST:
+            # Checking the sample at this setting would cost nearly as much as its
+            # exact search, which calibrates the batch outright.
+            s_s, i_s, q_s = index.exact_query(Q[sample], k)
+            shifted = True
         else:
-            exact = exact_answers(index, k, Q=Q[sample])
+            s_s, i_s, q_s = search_with(index, cal, Q[sample], k)
+            shifted = k != cal.k or is_shifted(cal.reference, s_s[:, -1])
+        if not shifted:
+            use = cal
+        else:
+            exact = (s_s, i_s) if cal.cost >= DIRECT_CALIBRATION_COST else exact_answers(
+                index, k, Q=Q[sample])
             use = self._calibrate(k, Q=Q[sample], source="batch", exact=exact)
             self.batch_calibration_ = use
             self._log(f"batch of {n_q} queries: {use.describe()}")

@@ -226,3 +226,22 @@ def test_settings_dearer_than_exact_are_not_measured(corpus, algorithm, monkeypa
     every = np.asarray(est.index_.knob_values(10))
     if algorithm == "hnsw":  # the grid reaches far beyond exact's cost
         assert measured.max() < every.max()
+
+
+def test_dear_setting_calibrates_large_batches_directly(corpus, monkeypatch):
+    # A setting costing half of exact search or more: the batch's sample is searched
+    # exactly and calibrates the batch, with no shift test (it would cost as much).
+    import sksemantic.neighbors._estimator as E
+
+    est = SemanticSearch(random_state=0).fit(corpus)
+    assert not est.calibration_.exact
+    est.calibration_.cost = E.DIRECT_CALIBRATION_COST
+    monkeypatch.setattr(E, "is_shifted", lambda *a: pytest.fail("shift test ran"))
+    Q = corpus[: E.BATCH_MIN] + 0.01
+    ids = est.kneighbors(Q, 10, return_distance=False)
+    assert est.batch_calibration_ is not None
+    assert est.batch_calibration_.source == "batch"
+    assert est.batch_calibration_.n_queries == E.BATCH_SAMPLE
+    exact = SemanticSearch(algorithm="brute").fit(corpus).kneighbors(Q, 10, return_distance=False)
+    hits = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact, strict=True)])
+    assert hits >= 0.95 - 0.03
