@@ -274,19 +274,20 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         if cal.exact:
             return index.exact_query(Q, k)
         sample = np.unique(np.linspace(0, n_q - 1, BATCH_SAMPLE).round().astype(np.int64))
+        exact = None
         if cal.cost >= DIRECT_CALIBRATION_COST:
             # Checking the sample at this setting would cost nearly as much as its
             # exact search, which calibrates the batch outright.
             s_s, i_s, q_s = index.exact_query(Q[sample], k)
-            shifted = True
+            exact, shifted = (s_s, i_s), True
         else:
             s_s, i_s, q_s = search_with(index, cal, Q[sample], k)
             shifted = k != cal.k or is_shifted(cal.reference, s_s[:, -1])
         if not shifted:
             use = cal
         else:
-            exact = (s_s, i_s) if cal.cost >= DIRECT_CALIBRATION_COST else exact_answers(
-                index, k, Q=Q[sample])
+            if exact is None:
+                exact = exact_answers(index, k, Q=Q[sample])
             use = self._calibrate(k, Q=Q[sample], source="batch", exact=exact)
             self.batch_calibration_ = use
             self._log(f"batch of {n_q} queries: {use.describe()}")
