@@ -47,6 +47,7 @@ VARIANTS = {
     "greedy": {"refine_iter": 0},
     "n_init1": {"n_init": 1},
     "torch": {"backend": "torch"},
+    "balanced": {"balanced": True},
 }
 
 
@@ -146,7 +147,7 @@ def main(argv=None):
 
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = args.variants.split(",")
-    header = ["shape", "n x d", "seed", "sklearn err"]
+    header = ["shape", "n x d", "seed", "sklearn err", "sklearn s"]
     header += [f"{v} / sk err" for v in variants]
     header += ([] if args.no_faiss else ["faiss / sk err"])
     header += [f"{v} / sk time" for v in variants]
@@ -170,7 +171,8 @@ def main(argv=None):
                 fe, ft = fit_faiss(X, args.levels, args.clusters, seed, args.faiss_niter)
                 errs.append(None if fe is None else fe / sk_err)
                 times.append(None if ft is None else ft / sk_time)
-            cells = [shape, f"{X.shape[0]}x{X.shape[1]}", str(seed), f"{sk_err:.6g}"]
+            cells = [shape, f"{X.shape[0]}x{X.shape[1]}", str(seed), f"{sk_err:.6g}",
+                     f"{sk_time:.1f}"]
             cells += ["-" if r is None else f"{r:.4f}" for r in errs]
             cells += ["-" if r is None else f"{r:.2f}" for r in times]
             rows.append(cells)

@@ -36,6 +36,9 @@ __all__ = ["BaseIndexedEstimator", "INDEX_PARAMETERS_DOC"]
 #: differ the batch is calibrated on that sample, searched exactly.
 BATCH_MIN = 1000
 BATCH_SAMPLE = 200
+#: A batch that calibrates itself does so on this share of its queries (at least
+#: :data:`BATCH_SAMPLE`, at most :data:`N_CALIBRATION`), searched exactly.
+BATCH_CALIBRATION_SHARE = 0.1
 #: When the calibrated setting costs at least this share of exact search, a large
 #: batch's sample is searched exactly and calibrates the batch without a shift test.
 DIRECT_CALIBRATION_COST = 0.5
@@ -258,11 +261,12 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         Small batches search with ``calibration_``'s setting. A batch of at least
         :data:`BATCH_MIN` queries is first checked on an evenly spread sample: when
         the sample's k-th best scores differ from the calibration queries' (or ``k``
-        differs from the calibrated one), the sample is searched exactly, the index is
-        calibrated on it (``batch_calibration_``), and the rest of the batch is
-        searched with that calibration's setting. When the calibrated setting costs at
-        least :data:`DIRECT_CALIBRATION_COST` of exact search, the sample is searched
-        exactly and calibrates the batch without the test.
+        differs from the calibrated one), a tenth of the batch (between
+        :data:`BATCH_SAMPLE` and :data:`N_CALIBRATION` queries, the sample among them)
+        is searched exactly, the index is calibrated on it (``batch_calibration_``),
+        and the rest of the batch is searched with that calibration's setting. When
+        the calibrated setting costs at least :data:`DIRECT_CALIBRATION_COST` of exact
+        search, the batch calibrates itself so without the test.
         """
         index, cal = self.index_, self.calibration_
         if cal is None or index.KNOB is None:
@@ -273,25 +277,22 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
             return self._run(Q, k, cal)
         if cal.exact:
             return index.exact_query(Q, k)
-        sample = np.unique(np.linspace(0, n_q - 1, BATCH_SAMPLE).round().astype(np.int64))
-        exact = None
-        if cal.cost >= DIRECT_CALIBRATION_COST:
-            # Checking the sample at this setting would cost nearly as much as its
-            # exact search, which calibrates the batch outright.
-            s_s, i_s, q_s = index.exact_query(Q[sample], k)
-            exact, shifted = (s_s, i_s), True
-        else:
+        sample = _spread(n_q, BATCH_SAMPLE)
+        # Checking the sample at a setting that costs half of exact search or more
+        # would cost nearly as much as calibrating the batch outright.
+        shifted = cal.cost >= DIRECT_CALIBRATION_COST
+        if not shifted:
             s_s, i_s, q_s = search_with(index, cal, Q[sample], k)
             shifted = k != cal.k or is_shifted(cal.reference, s_s[:, -1])
         if not shifted:
             use = cal
         else:
-            if exact is None:
-                exact = exact_answers(index, k, Q=Q[sample])
-            use = self._calibrate(k, Q=Q[sample], source="batch", exact=exact)
+            size = int(min(N_CALIBRATION, max(BATCH_SAMPLE, BATCH_CALIBRATION_SHARE * n_q)))
+            sample = np.union1d(sample, _spread(n_q, size))
+            s_s, i_s, q_s = index.exact_query(Q[sample], k)
+            use = self._calibrate(k, Q=Q[sample], source="batch", exact=(s_s, i_s))
             self.batch_calibration_ = use
             self._log(f"batch of {n_q} queries: {use.describe()}")
-            s_s, i_s = exact
         rest = np.setdiff1d(np.arange(n_q), sample, assume_unique=True)
         s_r, i_r, q_r = self._run(Q[rest], k, use)
         scores = np.empty((n_q, s_r.shape[1]), dtype=np.float32)
@@ -303,3 +304,8 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
 
     def _run(self, Q, k, cal):
         return search_with(self.index_, cal, Q, k)
+
+
+def _spread(n, size):
+    """``size`` row numbers spread evenly over ``range(n)``, sorted, distinct."""
+    return np.unique(np.linspace(0, n - 1, min(n, size)).round().astype(np.int64))

@@ -49,7 +49,9 @@ def _other_queries(n, d=32, seed=5):
 def test_auto_is_approximate_and_meets_target_in_distribution(corpus, fitted):
     cal = fitted.calibration_
     assert fitted.algorithm_ == "ivf" and not cal.exact
-    assert cal.knob == "n_probe" and cal.n_queries == 300 and cal.source == "corpus"
+    from sksemantic.neighbors._calibrate import N_CALIBRATION
+
+    assert cal.knob == "n_probe" and cal.n_queries == N_CALIBRATION and cal.source == "corpus"
     assert cal.recall_low >= 0.95 and cal.recall >= cal.recall_low
     Q = _clustered(500, seed=1)  # new points of the same distribution
     ids = fitted.kneighbors(Q, return_distance=False)
@@ -245,3 +247,20 @@ def test_dear_setting_calibrates_large_batches_directly(corpus, monkeypatch):
     exact = SemanticSearch(algorithm="brute").fit(corpus).kneighbors(Q, 10, return_distance=False)
     hits = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact, strict=True)])
     assert hits >= 0.95 - 0.03
+
+
+def test_batch_calibrates_on_a_share_of_itself(corpus, monkeypatch):
+    # A shifted batch calibrates on a share of its queries (the shift-test sample among
+    # them), each searched exactly and returned as found.
+    import sksemantic.neighbors._estimator as E
+
+    est = SemanticSearch(random_state=0).fit(corpus)
+    assert not est.calibration_.exact
+    monkeypatch.setattr(E, "BATCH_CALIBRATION_SHARE", 0.5)
+    monkeypatch.setattr(E, "is_shifted", lambda *a: True)
+    Q = corpus[: E.BATCH_MIN] + 0.01
+    ids = est.kneighbors(Q, 10, return_distance=False)
+    rows = np.union1d(E._spread(E.BATCH_MIN, E.BATCH_SAMPLE), E._spread(E.BATCH_MIN, 500))
+    assert est.batch_calibration_.n_queries == rows.size > 500
+    exact = SemanticSearch(algorithm="brute").fit(corpus).kneighbors(Q, 10, return_distance=False)
+    np.testing.assert_array_equal(np.sort(ids[rows], axis=1), np.sort(exact[rows], axis=1))
