@@ -186,15 +186,33 @@ def _two_smallest_by_columns(d, shift=None):
 
 
 def refine_choice(X, centers, offsets, rows):
-    """Exact choice (float64, from the differences) of centre for ``rows`` of ``X``."""
+    """Exact choice (float64, from the differences) of centre for ``rows`` of ``X``.
+
+    A float64 product narrows each row to the centres within a relative 1e-10 of its
+    best (far above that product's rounding, far below the float32 ties being settled);
+    only those are compared exactly, by the squared differences, and the first best
+    column wins exact ties. Comparing every centre by differences cost a
+    ``(rows, k, d)`` array and dominated passes over heavy-tailed data.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
     out = np.empty(len(rows), dtype=np.int64)
     c64 = centers.astype(np.float64)
-    off = 0.0 if offsets is None else np.asarray(offsets, dtype=np.float64)
-    step = max(1, (8 * 2**20) // max(centers.size, 1))
+    off = np.zeros(len(c64)) if offsets is None else np.asarray(offsets, dtype=np.float64)
+    shift = np.einsum("ij,ij->i", c64, c64) - off
+    neg2 = -2.0 * c64
+    top = float(np.max(np.abs(shift))) if len(shift) else 0.0
+    step = max(1, (32 * 2**20) // (8 * max(len(c64), 1)))  # 32 MiB of distances
     for start in range(0, len(rows), step):
         r = X[rows[start : start + step]].astype(np.float64)
-        d = ((r[:, None, :] - c64[None, :, :]) ** 2).sum(axis=2) - off
-        out[start : start + step] = np.argmin(d, axis=1)
+        d = r @ neg2.T
+        d += shift
+        margin = 1e-10 * (np.einsum("ij,ij->i", r, r) + top)
+        i, j = np.nonzero(d <= (d.min(axis=1) + margin)[:, None])
+        diff = r[i] - c64[j]
+        exact = np.einsum("ij,ij->i", diff, diff) - off[j]
+        order = np.lexsort((j, exact, i))  # by row, then distance, then column
+        first = order[np.r_[True, i[order][1:] != i[order][:-1]]]
+        out[start : start + step][i[first]] = j[first]
     return out
 
 

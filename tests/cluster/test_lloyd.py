@@ -188,3 +188,25 @@ def test_split_small_keeps_outlier_clusters_and_reseeds_starved_ones():
     # The outlier centre stays on its rows; the starved one moved (split off a large one).
     np.testing.assert_allclose(result.centers[3], outliers.mean(axis=0), rtol=1e-5)
     assert np.abs(result.centers[2] - start[2]).max() > 0.01
+
+
+@pytest.mark.parametrize("with_offsets", [False, True])
+def test_refine_choice_is_the_exact_argmin(with_offsets):
+    # Heavy-tailed rows and centres, rows sitting on centres, a duplicated centre (exact
+    # ties: the first column wins): the narrowed choice equals the argmin of the float64
+    # squared differences over every centre.
+    from sksemantic.cluster._lloyd import refine_choice
+
+    rng = np.random.default_rng(0)
+    C = rng.standard_t(3, size=(40, 24)).astype(np.float32)
+    C[7] = C[3]
+    X = np.r_[rng.standard_t(3, size=(500, 24)), C[rng.integers(0, 40, 100)]].astype(np.float32)
+    offsets = rng.normal(size=40) if with_offsets else None
+    if with_offsets:
+        offsets[7] = offsets[3]
+    rows = np.arange(0, len(X), 2)
+    d = ((X[rows, None, :].astype(np.float64) - C[None].astype(np.float64)) ** 2).sum(axis=2)
+    expected = np.argmin(d - (0 if offsets is None else offsets), axis=1)
+    got = refine_choice(X, C, offsets, rows)
+    np.testing.assert_array_equal(got, expected)
+    assert not np.any(got == 7)  # the duplicate of centre 3 never wins a tie
