@@ -196,7 +196,11 @@ def main(argv=None):
     p.add_argument("--n-lists", type=int, default=None,
                    help="lists of both indexes (default: 4 sqrt(n))")
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--indexes", default="ivf,ivf_rq", help="indexes to build: ivf, ivf_rq")
     args = p.parse_args(argv)
+    wanted = set(args.indexes.split(","))
+    if not wanted or wanted - {"ivf", "ivf_rq"}:
+        raise SystemExit(f"--indexes takes ivf and/or ivf_rq, got {args.indexes!r}.")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +236,8 @@ def main(argv=None):
         ("ivf (disk)", IVFIndex, {}),
         ("ivf_rq (disk)", IVFRQIndex, {"code_size": args.code_size}),
     ):
+        if name.split()[0] not in wanted:
+            continue
         index = cls("cosine", n_lists=args.n_lists, random_state=0,
                     storage=out / f"{name.split()[0]}_store", **extra)
         rows.append(run_index(name, index, X, Q_eval, Q_cal, exact_eval, exact_cal, args.k,
