@@ -222,6 +222,8 @@ class IVFIndex(BaseIndex):
     #: the model errs towards exact search.
     SCAN_COST = 2.5
     FIXED_COST = 0.05
+    #: Most calibration queries whose probe orders the cost model averages.
+    _COST_QUERIES = 500
 
     #: Rows per list that train the list centres: twenty keep the build cheap (more
     #: make the lists more even; see ``benchmarks/investigations/ivf_design_checks.py``).
@@ -425,16 +427,36 @@ class IVFIndex(BaseIndex):
     def default_knob(self, k):
         return self._resolved_n_probe()
 
-    def _list_ranks(self, Q_prep):
-        """Rank of every list in each query's probe order (0: probed first)."""
+    def _list_scores(self, Q_prep):
+        """How near each list's centre is to each query (larger: probed earlier)."""
         G = Q_prep @ self.centers_.T
         if self.metric != "inner_product":
             G *= 2
             G -= self.centers_sqnorm_
-        order = np.argsort(-G, axis=1, kind="stable")
+        return G
+
+    def _list_ranks(self, Q_prep):
+        """Rank of every list in each query's probe order (0: probed first)."""
+        order = np.argsort(-self._list_scores(Q_prep), axis=1, kind="stable")
         rank = np.empty_like(order)
         np.put_along_axis(rank, order, np.arange(self.n_lists_)[None, :], axis=1)
         return rank
+
+    def _ranks_of(self, Q_prep, lists):
+        """Rank of ``lists[q, j]`` in query ``q``'s probe order: what
+        :meth:`_list_ranks` gives for those lists, by counting, without sorting every
+        list of every query."""
+        out = np.empty(lists.shape, dtype=np.int64)
+        cols = np.arange(self.n_lists_)
+        step = max(1, 2**24 // max(1, lists.shape[1] * self.n_lists_))
+        for a in range(0, len(lists), step):
+            G = self._list_scores(Q_prep[a : a + step])
+            L = lists[a : a + step]
+            t = np.take_along_axis(G, L, axis=1)[:, :, None]
+            # Nearer lists, and equally near ones of lower number (a stable sort's order).
+            ahead = (G[:, None, :] > t) | ((G[:, None, :] == t) & (cols < L[:, :, None]))
+            out[a : a + step] = ahead.sum(axis=2)
+        return out
 
     def _fit_order_lists(self):
         """The list of every indexed point, in fit order."""
@@ -450,6 +472,8 @@ class IVFIndex(BaseIndex):
     def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
         # Points scanned at each n_probe, averaged over the sample's probe orders.
         Q_prep, _ = self._sample_prepared(Q, self_rows)
+        if len(Q_prep) > self._COST_QUERIES:  # a mean: an even spread of them will do
+            Q_prep = Q_prep[np.linspace(0, len(Q_prep) - 1, self._COST_QUERIES).astype(np.int64)]
         rank = self._list_ranks(Q_prep)
         sizes = np.diff(self.offsets_)
         scanned = np.zeros(self.n_lists_)
@@ -477,23 +501,24 @@ class IVFIndex(BaseIndex):
         m = len(exact_ids)
         valid = exact_ids >= 0
         ids = np.maximum(exact_ids, 0)
-        rank = self._list_ranks(Q_prep)
-        need = np.take_along_axis(rank, lists[ids], axis=1) + 1  # n_probe that finds it
+        need = self._ranks_of(Q_prep, lists[ids]) + 1  # the n_probe that finds it
         if self_rows is not None and reverse:
             self_rows = np.asarray(self_rows, dtype=np.int64)
             J = ids.ravel()
             Xj, sqj = self._rows(J)
-            rank_j = self._list_ranks(Xj)
-            need_rev = rank_j[np.arange(J.size), np.repeat(lists[self_rows], k)] + 1
-            # j's k-th other neighbour, at 4x the default probes (close to exact).
+            need_rev = self._ranks_of(Xj, np.repeat(lists[self_rows], k)[:, None])[:, 0] + 1
+            # Only edges that j's side would find with fewer probes than i's can change
+            # the curve: for those, is i among j's k nearest? j's k-th other neighbour is
+            # taken at 4x the default probes (close to exact).
+            check = np.flatnonzero(need_rev < need.ravel())
             hi = min(self.n_lists_, 4 * self._resolved_n_probe())
-            s_j, _ = self._query_sorted(Xj, sqj, k + 1, hi)
-            Xi, sqi = self._rows(np.repeat(self_rows, k))
-            s_ij = gathered_scores(Xi, self.X_, self._positions(J)[:, None], self.metric,
+            s_j, _ = self._query_sorted(Xj[check], sqj[check], k + 1, hi)
+            Xi, sqi = self._rows(np.repeat(self_rows, k)[check])
+            s_ij = gathered_scores(Xi, self.X_, self._positions(J[check])[:, None], self.metric,
                                    sqi, self.sqnorm_)[:, 0]
-            in_topk = s_ij >= s_j[:, k]
-            need_rev = np.where(in_topk, need_rev, np.iinfo(np.int64).max).reshape(m, k)
-            need = np.minimum(need, need_rev)
+            found = np.full(J.size, np.iinfo(np.int64).max)
+            found[check] = np.where(s_ij >= s_j[:, k], need_rev[check], found[check])
+            need = np.minimum(need, found.reshape(m, k))
         values = np.asarray(values, dtype=np.int64)
         out = np.empty((m, len(values)))
         for c in range(0, len(values), 64):  # bounded (m, k, 64) comparisons

@@ -109,3 +109,17 @@ def test_threaded_candidate_merges_match_one_thread():
     mine = np.flatnonzero(rows == r)
     order = np.lexsort((ids[mine], -scores[mine]))[:k]
     np.testing.assert_array_equal(out[0][1][r], ids[mine][order])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "inner_product"])
+def test_ranks_of_chosen_lists_match_the_full_probe_order(metric):
+    # The recall curve counts, for each needed list, the lists probed before it; this
+    # must be the rank a full (stable) sort of the probe order gives, ties included.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 12)).astype(np.float32)
+    index = IVFIndex(metric, n_lists=40, random_state=0).fit(X)
+    Q = np.r_[X[:200], np.zeros((5, 12), dtype=np.float32)]  # zeros: every score tied
+    Q_prep = index._sample_prepared(Q, None)[0]
+    lists = rng.integers(0, 40, size=(len(Q), 6))
+    full = np.take_along_axis(index._list_ranks(Q_prep), lists, axis=1)
+    np.testing.assert_array_equal(index._ranks_of(Q_prep, lists), full)
