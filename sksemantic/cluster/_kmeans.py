@@ -213,6 +213,19 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
     return centers
 
 
+#: Rows per cluster that k-means++ seeds from (at least 10,000 rows in all): the
+#: rows per codeword :class:`~sksemantic.quantization.RQKMeansEncoder` trains on. Fewer
+#: left levels about 0.5% above scikit-learn's (whose seeding sees every row) on blobs
+#: with several per codeword (benchmarks/RESULTS_rqkmeans.md).
+SEEDING_ROWS_PER_CLUSTER = 512
+
+
+def seeding_size(n_samples, n_clusters):
+    """Rows that k-means++ seeds from by default: ``min(n_samples, max(512 *
+    n_clusters, 10_000))``."""
+    return int(min(n_samples, max(SEEDING_ROWS_PER_CLUSTER * n_clusters, 10_000)))
+
+
 def init_centers(
     X, n_clusters, *, init="k-means++", init_size=None, random_state=None, n_jobs=None
 ):
@@ -227,7 +240,8 @@ def init_centers(
     init : {"k-means++", "random"} or ndarray, default="k-means++"
         Seeding method, or the centres themselves.
     init_size : int, default=None
-        Rows used for seeding; ``min(n_samples, max(40 * n_clusters, 10_000))`` when None.
+        Rows used for seeding; ``min(n_samples, max(512 * n_clusters, 10_000))`` when
+        None.
     random_state : int, RandomState instance or None, default=None
         Seed for the subsample and the seeding.
     n_jobs : int, default=None
@@ -242,7 +256,7 @@ def init_centers(
     n = X.shape[0]
     if isinstance(init, np.ndarray):
         return np.array(init, dtype=X.dtype, copy=True)
-    size = init_size or min(n, max(40 * n_clusters, 10_000))
+    size = init_size or seeding_size(n, n_clusters)
     sample = X if size >= n else X[np.sort(rng.choice(n, size, replace=False))]
     if init == "k-means++":
         return _kmeans_plusplus(sample, n_clusters, rng, n_jobs=n_jobs).astype(
@@ -471,7 +485,7 @@ def _seed(X, n_clusters, options, *, rng, n_init=1, init="k-means++", init_size=
         centers = init_centers(X, n_clusters, init=init, init_size=init_size, random_state=rng,
                                n_jobs=run.n_jobs)
         return centers, None
-    size = init_size or min(n, max(40 * n_clusters, 10_000))
+    size = init_size or seeding_size(n, n_clusters)
     whole = size >= n
     sample = X if whole else X[np.sort(rng.choice(n, size, replace=False))]
     seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
@@ -600,7 +614,8 @@ def kmeans(
 default="k-means++"
         Seeding. k-means++ runs on a subsample of ``init_size`` rows.
     init_size : int, default=None
-        Rows used for seeding; ``min(n_samples, max(40 * n_clusters, 10_000))`` when None.
+        Rows used for seeding; ``min(n_samples, max(512 * n_clusters, 10_000))`` when
+        None.
     n_init : int, default=1
         Seedings tried. With more than one, each is seeded and run to convergence on
         the same ``init_size`` rows and the lowest inertia there wins; the winner is

@@ -53,7 +53,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         above scikit-learn's converged ``KMeans``, see benchmarks/RESULTS_rqkmeans.md).
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each level's k-means (greedy k-means++ runs on a subsample of
-        ``max(40 * n_clusters, 10_000)`` rows).
+        ``max(512 * n_clusters, 10_000)`` rows: at 256 codewords, every training row).
     n_init : int or "auto", default="auto"
         Seedings tried per level. Each candidate is seeded and run to convergence on
         the seeding subsample and the lowest inertia there is refined on all rows,
