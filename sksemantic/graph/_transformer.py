@@ -93,7 +93,8 @@ class SemanticGraphTransformer(
         recall, measured on the graph itself for a sample of points.
     batch_calibration_ : RecallCalibration or None
         The calibration made for the last large :meth:`transform` batch whose
-        queries differed from the calibration queries.
+        queries differed from the calibration queries, or exact search for a batch
+        that calibrating could not speed up.
     n_samples_fit_ : int
         Number of indexed points.
     n_features_in_ : int

@@ -42,6 +42,10 @@ BATCH_CALIBRATION_SHARE = 0.1
 #: When the calibrated setting costs at least this share of exact search, a large
 #: batch's sample is searched exactly and calibrates the batch without a shift test.
 DIRECT_CALIBRATION_COST = 0.5
+#: Such a batch is searched exactly outright when even its calibrated setting could not
+#: save the exact search of this many queries (``(1 - cost) * n_queries``): about what
+#: calibrating it costs (a second search call, the calibration itself).
+DIRECT_MIN_SAVING = 500
 
 #: The parameters' docstring, shared by every estimator over an index.
 INDEX_PARAMETERS_DOC = """\
@@ -266,7 +270,9 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         is searched exactly, the index is calibrated on it (``batch_calibration_``),
         and the rest of the batch is searched with that calibration's setting. When
         the calibrated setting costs at least :data:`DIRECT_CALIBRATION_COST` of exact
-        search, the batch calibrates itself so without the test.
+        search, the batch calibrates itself so without the test, or, when that setting
+        could not save :data:`DIRECT_MIN_SAVING` queries' exact search, is searched
+        exactly.
         """
         index, cal = self.index_, self.calibration_
         if cal is None or index.KNOB is None:
@@ -276,6 +282,12 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         if not tuned or n_q < BATCH_MIN:
             return self._run(Q, k, cal)
         if cal.exact:
+            return index.exact_query(Q, k)
+        if cal.cost >= DIRECT_CALIBRATION_COST and (1.0 - cal.cost) * n_q < DIRECT_MIN_SAVING:
+            self.batch_calibration_ = RecallCalibration(
+                "brute", None, None, 1.0, 1.0, 0, k, self.target_recall, "batch", 1.0
+            )
+            self._log(f"batch of {n_q} queries: {self.batch_calibration_.describe()}")
             return index.exact_query(Q, k)
         sample = _spread(n_q, BATCH_SAMPLE)
         # Checking the sample at a setting that costs half of exact search or more

@@ -70,7 +70,8 @@ class SemanticSearch(BaseIndexedEstimator):
         was built, or by :meth:`calibrate` on the queries given to it.
     batch_calibration_ : RecallCalibration or None
         The calibration made for the last batch of at least 1,000 queries that
-        differed from the calibration queries (its own sample, searched exactly).
+        differed from the calibration queries (a tenth of it, searched exactly), or
+        exact search for a batch that calibrating could not speed up.
     n_samples_fit_ : int
         Number of indexed items, including those added by :meth:`add`.
     labels_ : ndarray of shape (n_samples_fit_,) or None

@@ -264,3 +264,20 @@ def test_batch_calibrates_on_a_share_of_itself(corpus, monkeypatch):
     assert est.batch_calibration_.n_queries == rows.size > 500
     exact = SemanticSearch(algorithm="brute").fit(corpus).kneighbors(Q, 10, return_distance=False)
     np.testing.assert_array_equal(np.sort(ids[rows], axis=1), np.sort(exact[rows], axis=1))
+
+
+def test_dear_setting_searches_a_batch_exactly_when_calibrating_cannot_pay(corpus, monkeypatch):
+    # Under a setting that could save less than DIRECT_MIN_SAVING queries' exact search,
+    # a large batch is searched exactly, without calibrating.
+    import sksemantic.neighbors._estimator as E
+
+    est = SemanticSearch(random_state=0).fit(corpus)
+    est.calibration_.cost = 0.9  # at best 100 of 1,000 queries' exact search saved
+    Q = corpus[: E.BATCH_MIN] + 0.01
+    exact = SemanticSearch(algorithm="brute").fit(corpus).kneighbors(Q, 10, return_distance=False)
+    monkeypatch.setattr(E.BaseIndexedEstimator, "_calibrate",
+                        lambda *a, **kw: pytest.fail("the batch was calibrated"))
+    ids = est.kneighbors(Q, 10, return_distance=False)
+    cal = est.batch_calibration_
+    assert cal.exact and cal.source == "batch" and cal.n_queries == 0
+    np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(exact, axis=1))
