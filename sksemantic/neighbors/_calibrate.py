@@ -93,6 +93,27 @@ class RecallCalibration:
     cost: float
     reference: np.ndarray | None = field(default=None, repr=False)
 
+    @classmethod
+    def exact_search(cls, n_queries, k, target, source):
+        """The outcome that chooses exact search (recall 1 by construction).
+
+        Parameters
+        ----------
+        n_queries : int
+            Queries the choice was made on (0: none were measured).
+        k : int
+            Neighbours per query.
+        target : float or None
+            The recall asked for.
+        source : str
+            Where the queries came from (``"corpus"``, ``"queries"``, ``"batch"``).
+
+        Returns
+        -------
+        RecallCalibration
+        """
+        return cls("brute", None, None, 1.0, 1.0, n_queries, k, target, source, 1.0)
+
     @property
     def exact(self):
         """Whether exact search was chosen."""
@@ -169,7 +190,7 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
     m = len(self_rows) if self_rows is not None else len(Q)
     k = int(min(k, index.n_samples_ - (self_rows is not None)))
     if index.KNOB is None or m == 0 or k < 1:
-        return RecallCalibration("brute", None, None, 1.0, 1.0, m, k, target, source, 1.0)
+        return RecallCalibration.exact_search(m, k, target, source)
     if exact is None:
         exact = exact_answers(index, k, Q=Q, self_rows=self_rows)
     exact_s, exact_i = exact
@@ -182,7 +203,7 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
         # Settings that cost more than exact search are never chosen: not measured.
         values, cost = values[cost < 1.0], cost[cost < 1.0]
         if values.size == 0:
-            return RecallCalibration("brute", None, None, 1.0, 1.0, m, k, target, source, 1.0)
+            return RecallCalibration.exact_search(m, k, target, source)
     R = index.recall_curve(k, exact_s, exact_i, values, Q=Q, self_rows=self_rows,
                            reverse=reverse)
     mean, low = _mean_and_bound(R)
@@ -193,7 +214,7 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
         ok = np.flatnonzero((low >= target) & (cost < 1.0))
         c = ok[np.argmin(cost[ok])] if ok.size else None
         if c is None:
-            return RecallCalibration("brute", None, None, 1.0, 1.0, m, k, target, source, 1.0)
+            return RecallCalibration.exact_search(m, k, target, source)
     return RecallCalibration(
         algo, index.KNOB, int(values[c]), float(mean[c]), float(low[c]), m, k, target,
         source, float(cost[c]),

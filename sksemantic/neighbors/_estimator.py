@@ -239,8 +239,7 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
     def _calibrate(self, k, *, Q=None, self_rows=None, reverse=False, source, exact=None):
         index = self.index_
         if index.KNOB is None:
-            return RecallCalibration("brute", None, None, 1.0, 1.0, 0, k, self.target_recall,
-                                     source, 1.0)
+            return RecallCalibration.exact_search(0, k, self.target_recall, source)
         if self_rows is None and Q is None:  # too few points to measure: the defaults
             knob = self._explicit_knob() or index.default_knob(k)
             return RecallCalibration(self.algorithm_, index.KNOB, int(knob), np.nan, np.nan,
@@ -284,9 +283,8 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         if cal.exact:
             return index.exact_query(Q, k)
         if cal.cost >= DIRECT_CALIBRATION_COST and (1.0 - cal.cost) * n_q < DIRECT_MIN_SAVING:
-            self.batch_calibration_ = RecallCalibration(
-                "brute", None, None, 1.0, 1.0, 0, k, self.target_recall, "batch", 1.0
-            )
+            self.batch_calibration_ = RecallCalibration.exact_search(
+                0, k, self.target_recall, "batch")
             self._log(f"batch of {n_q} queries: {self.batch_calibration_.describe()}")
             return index.exact_query(Q, k)
         sample = _spread(n_q, BATCH_SAMPLE)
