@@ -1,6 +1,7 @@
 """SemanticGraphTransformer: embeddings to sparse nearest-neighbour similarity graphs."""
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,7 +20,7 @@ from ..neighbors import (
     scores_to_similarities,
     tie_aware_hits,
 )
-from ..utils import check_n_neighbors
+from ..utils import check_mapped, check_n_neighbors, row_scan
 
 __all__ = ["SemanticGraphTransformer", "check_min_similarity", "neighbors_to_csr"]
 
@@ -211,11 +212,12 @@ class SemanticGraphTransformer(
                 "of stating the same cut-off."
             )
         check_min_similarity(self.min_similarity, self.metric)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = check_mapped(partial(validate_data, self), X, dtype=[np.float64, np.float32],
+                         ensure_min_samples=2)
         n = X.shape[0]
         check_n_neighbors(self.n_neighbors, n)
         if self.metric == "cosine":
-            n_zero = int(np.count_nonzero(~np.any(X, axis=1)))
+            n_zero = sum(row_scan(lambda b: int(np.count_nonzero(~np.any(b, axis=1))), X))
             if n_zero:
                 warnings.warn(
                     f"X contains {n_zero} all-zero row(s); under metric='cosine' they have "

@@ -13,6 +13,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_array
 
+from ..utils import check_mapped
 from ._metric import (
     METRICS,
     data_center,
@@ -68,7 +69,7 @@ class BaseIndex:
         """
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}.")
-        X = check_array(X, dtype=[np.float32, np.float64], input_name="X")
+        X = check_mapped(check_array, X, dtype=[np.float32, np.float64], input_name="X")
         self.n_samples_, self.n_features_ = X.shape
         self._holdout = None if holdout is None else np.unique(np.asarray(holdout, np.int64))
         self.center_ = data_center(X, self.metric)

@@ -27,7 +27,14 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 from ..cluster import kmeans
 from ..cluster._kmeans import _nearest_centroid
-from ..utils import Progress, blas_threads, effective_n_jobs, run_spans
+from ..utils import (
+    Progress,
+    blas_threads,
+    effective_n_jobs,
+    release_pages,
+    run_spans,
+    take_rows,
+)
 from ._base import BaseIndex, inherit_docstrings
 from ._metric import gathered_scores, pairwise_scores, prepare
 from ._topk import merge_candidates, topk_dense
@@ -268,7 +275,9 @@ class IVFIndex(BaseIndex):
         # Which rows fitted the list centres (None: all of them). A recall check must
         # not use them as queries: the lists fit them, so their recall is overstated.
         self.train_rows_ = None if rows.size >= n else rows
-        train, _ = prepare(X[rows], self.metric, self.center_)
+        # A memory-mapped X stays on disk, not in this process: its pages are released
+        # as the passes go.
+        train, _ = prepare(take_rows(X, rows), self.metric, self.center_)
         centers, train_labels, _, _ = kmeans(
             train, n_lists, max_iter=8, init="random", random_state=rng,
             chunk_size=max(256, self._KMEANS_BLOCK // n_lists),
@@ -284,6 +293,8 @@ class IVFIndex(BaseIndex):
         for s in range(0, n, step):
             chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric, self.center_)
             labels[s : s + step] = _nearest_centroid(chunk, centers)[0]
+            release_pages(X[s : s + step])
+        release_pages(X)
         perm = np.argsort(labels, kind="stable")
         offsets = np.zeros(n_lists + 1, dtype=np.int64)
         np.cumsum(np.bincount(labels, minlength=n_lists), out=offsets[1:])
@@ -295,11 +306,14 @@ class IVFIndex(BaseIndex):
             for s in range(0, n, step):
                 block = prepare(X[perm[s : s + step]], self.metric, self.center_)[0]
                 X_sorted[s : s + step] = block
+                release_pages(X_sorted[s : s + step])
+                release_pages(X)  # the gather touched pages all over X
                 lists = np.searchsorted(offsets, np.arange(s, s + len(block)), side="right") - 1
                 for name, values in self._encode_rows(block, lists).items():
                     if name not in extras:
                         extras[name] = np.empty((n, *values.shape[1:]), dtype=values.dtype)
                     extras[name][s : s + step] = values
+            release_pages(X)
             self.X_ = self._seal(path, X_sorted)
         except BaseException:
             _discard(path)
@@ -392,7 +406,10 @@ class IVFIndex(BaseIndex):
         try:
             for s in range(0, n_old, step):
                 X[old_pos[s : s + step]] = self.X_[s : s + step]
+                release_pages(self.X_[s : s + step])
+                release_pages(X)
             X[new_pos] = X_prep
+            release_pages(X)
             X = self._seal(path, X)
         except BaseException:
             _discard(path)

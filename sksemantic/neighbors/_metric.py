@@ -27,6 +27,7 @@ data far from the origin.
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from ..utils._pages import row_scan
 from ..utils._validation import check_value_range
 
 __all__ = ["METRICS", "data_center", "prepare", "gathered_scores", "pairwise_scores", "scores_to_distances", "scores_to_similarities"]
@@ -67,8 +68,9 @@ def data_center(X, metric):
     n, d = X.shape
     if n == 0:
         return np.zeros(d, dtype=np.float64)
-    # Accumulated in float64 through numpy's buffered cast: no float64 copy of X.
-    mean = np.mean(X, axis=0, dtype=np.float64)
+    # Accumulated in float64 through numpy's buffered cast: no float64 copy of X (nor,
+    # for a memory map, all of it mapped at once).
+    mean = sum(row_scan(lambda b: b.sum(axis=0, dtype=np.float64), X)) / n
     sample = np.asarray(X[np.linspace(0, n - 1, min(n, 2048)).astype(np.int64)], dtype=np.float64)
     spread = np.sqrt(np.mean((sample - mean) ** 2))
     if not spread > 0:

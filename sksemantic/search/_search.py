@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..neighbors import (
     load_search,
     save_search,
 )
+from ..utils import check_mapped, row_scan
 
 __all__ = ["SemanticSearch"]
 
@@ -185,11 +187,11 @@ class SemanticSearch(BaseIndexedEstimator):
         self : SemanticSearch
             The fitted estimator.
         """
-        X = validate_data(self, X, dtype=[np.float32, np.float64])
+        X = check_mapped(partial(validate_data, self), X, dtype=[np.float32, np.float64])
         n = X.shape[0]
         self.labels_ = self._check_labels(y, n)
         self.metadata_ = self._check_metadata(metadata, n)
-        if self.metric == "cosine" and not np.all(np.any(X, axis=1)):
+        if self.metric == "cosine" and not all(row_scan(lambda b: np.any(b, axis=1).all(), X)):
             warnings.warn(
                 "X contains all-zero rows; under metric='cosine' they have similarity 0 "
                 "to every query.",
