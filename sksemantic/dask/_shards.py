@@ -9,24 +9,33 @@ by the shard's first row; the answers are merged per row by the shared top-k ker
 local search: by score, then by the lower id.
 """
 
-import copy
+import dataclasses
 import json
 import os
 import re
 import shutil
+import sys
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils import check_array
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import VersionedPickleMixin
 from ..graph import SemanticGraphTransformer, check_min_similarity, neighbors_to_csr
-from ..neighbors import merge_candidates, put_self_first, scores_to_distances, search_with
+from ..neighbors import (
+    N_CALIBRATION,
+    RecallCalibration,
+    choose_setting,
+    merge_candidates,
+    put_self_first,
+    scores_to_distances,
+    search_with,
+)
 from ..search import SemanticSearch
 from ..utils import check_n_neighbors
 from ._common import as_row_blocks, get_client, import_dask, is_dask_array
@@ -36,7 +45,7 @@ __all__ = ["ShardedSemanticSearch", "kneighbors_graph", "merge_shard_answers"]
 _MANIFEST = "sharded.json"
 _SHARD = re.compile(r"shard-(\d{5})")
 _KIND = "sharded-search"
-_FORMAT = 1
+_FORMAT = 2  # 2: the shards' common calibration in the manifest
 
 
 # -- tasks run on the workers -------------------------------------------------------
@@ -45,21 +54,57 @@ def _fit_shard(search, X):
 
 
 def _shard_info(search):
+    train = search.index_.train_rows
     return {"n_samples": int(search.n_samples_fit_),
             "max_sqnorm": float(search.index_.max_sqnorm_),
-            "calibration": search.calibration_}
+            "train_rows": None if train is None else np.asarray(train, dtype=np.int64)}
 
 
-def _query_shard(search, Q, k, offset):
-    """The shard's top ``k`` (at most its size) for ``Q``, ids made global."""
+def _query_shard(search, Q, k, offset, cal=None):
+    """The shard's top ``k`` (at most its size) for ``Q`` at the setting ``cal`` (the
+    shard's own calibration when None), ids made global."""
     k = min(int(k), search.n_samples_fit_)
-    scores, ids, q_sqnorm = search_with(search.index_, search.calibration_, Q, k)
+    cal = search.calibration_ if cal is None else cal
+    scores, ids, q_sqnorm = search_with(search.index_, cal, Q, k)
     return scores, np.where(ids >= 0, ids + offset, -1), q_sqnorm
 
 
-def _calibrate_shard(search, Q, k):
-    out = copy.copy(search)  # shares the index; the shard served so far stays as it is
-    return out.calibrate(Q, top_k=min(int(k), search.n_samples_fit_))
+def _exact_shard(search, Q, k, offset):
+    """The shard's exact top ``k`` (at most its size) for ``Q``, ids made global."""
+    k = min(int(k), search.n_samples_fit_)
+    scores, ids, _ = search.index_.exact_query(Q, k)
+    return scores, np.where(ids >= 0, ids + offset, -1)
+
+
+def _knob_grid(search, k):
+    """``(algorithm, knob, values, tuned)`` of the shard's index: the values worth
+    trying, or the one value the user gave (the default, without a target)."""
+    index = search.index_
+    if index.KNOB is None:
+        return None
+    given = search.get_params().get(index.KNOB)
+    if given is not None or search.target_recall is None:
+        value = given if given is not None else index.default_knob(k)
+        return search.algorithm_, index.KNOB, np.array([int(value)]), False
+    return search.algorithm_, index.KNOB, np.asarray(index.knob_values(k)), True
+
+
+def _default_knob(search, k):
+    return int(search.index_.default_knob(k))
+
+
+def _shard_curve(search, Q, k, exact_scores, exact_ids, offset, values):
+    """How much of each query's global top ``k`` this shard holds and finds at each of
+    ``values`` (per-query recall contributions, which add up over shards), and the
+    relative cost of each value in the shard."""
+    index = search.index_
+    n = search.n_samples_fit_
+    local = np.where((exact_ids >= offset) & (exact_ids < offset + n), exact_ids - offset, -1)
+    if index.KNOB is None:  # exact: finds every neighbour it holds, at full cost
+        held = (local >= 0).sum(axis=1) / k
+        return np.repeat(held[:, None], len(values), axis=1), np.ones(len(values))
+    R = index.recall_curve(k, exact_scores, local, values, Q=Q)
+    return R, index.relative_cost(values, k, Q=Q)
 
 
 def _save_shard(search, path):
@@ -131,9 +176,10 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
     shards and fits one clone of ``search`` per shard on a worker, from rows read
     there: the data never comes to the client, and the fitted shards stay in the
     workers' memory (this object holds futures). :meth:`kneighbors` sends the queries
-    to every shard once, lets each find its top k with its own index and recall
-    calibration, and merges the answers. Ids are corpus row numbers. With exact shards
-    (``algorithm="brute"``) the answers are those of one local ``SemanticSearch``.
+    to every shard once, lets each find its top k with its own index at the setting
+    the shards share (``calibration_``), and merges the answers. Ids are corpus row
+    numbers. With exact shards (``algorithm="brute"``) the answers are those of one
+    local ``SemanticSearch``.
 
     It needs a running ``distributed.Client`` (the current one is used).
 
@@ -156,8 +202,11 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         ``shard_offsets_[s + 1] - 1``.
     shard_workers_ : list of str
         The address of the worker holding each shard (after fit).
-    calibrations_ : list of RecallCalibration
-        Each shard's ``calibration_``: how it searches and the recall it expects.
+    calibration_ : RecallCalibration or None
+        How every shard searches and the recall the merged answers are expected to
+        reach, measured on the merged answers (at fit on corpus rows that trained no
+        index, or by :meth:`calibrate`). None only for a save of format 1, whose shards
+        each answer with their own ``calibration_``.
     n_samples_fit_ : int
         Number of indexed items.
     n_features_in_ : int
@@ -172,10 +221,12 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
 
     Notes
     -----
-    A shard answers with its own calibration (measured at fit on its held-out rows, or
-    by :meth:`calibrate`); the local estimator's recheck of large batches against the
-    calibration is not done shard by shard. The merged top k of shards that each reach
-    a recall of r reaches about r.
+    The recall target holds for the merged answers, not shard by shard: each shard
+    needs to find only the part of a query's top k it holds, its own best few, which
+    are the easiest to find. Shards calibrated each to the target for their own top k
+    would over-deliver, and pay for it in probes.
+    The local estimator's recheck of large batches against the calibration is not
+    done here.
 
     Persist with :meth:`save` (one ``SemanticSearch`` save directory per shard, written
     by the worker holding it: the path must be on storage every worker sees) and
@@ -253,7 +304,68 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
             shards.append(client.compute(task, workers=[workers[s % len(workers)]],
                                          allow_other_workers=True))
         self._set_shards(client, shards, bounds, d)
+        k = min(template.n_neighbors, n)
+        rows = self._calibration_rows(template.random_state)
+        Q = X[rows].compute() if is_dask_array(X) else X[rows]
+        self.calibration_ = self._calibrate_jointly(client, Q, k, source="corpus")
         return self
+
+    def _calibration_rows(self, random_state):
+        """Corpus rows to calibrate the merged search on: rows that trained no shard's
+        index structure (their recall would be overstated), sorted."""
+        n = self.n_samples_fit_
+        pool = np.ones(n, dtype=bool)
+        for rows, off in zip(self._train_rows, self.shard_offsets_[:-1], strict=True):
+            if rows is not None:
+                pool[rows + off] = False
+        pool = np.flatnonzero(pool)
+        size = min(N_CALIBRATION, n // 4, pool.size)
+        rng = check_random_state(random_state)
+        return np.sort(rng.choice(pool, size, replace=False))
+
+    def _calibrate_jointly(self, client, Q, k, *, source):
+        """One setting for every shard, chosen on the merged answers.
+
+        The queries ``Q`` are searched exactly (every shard, merged); each shard
+        measures, at every value of its knob, how much of each query's merged top
+        ``k`` it holds and finds; these add up to the merged recall, whose cheapest
+        setting meeting ``target_recall`` is kept. Calibrating each shard for its own
+        top ``k`` would over-deliver: a shard only needs the part of the top ``k`` it
+        holds, its best few answers, which are the easiest to find.
+        """
+        template = self._template()
+        grids = client.gather([client.submit(_knob_grid, f, k, pure=False)
+                               for f in self.shards_])
+        approx = [g for g in grids if g is not None]
+        m = len(Q)
+        if not approx:
+            return RecallCalibration.exact_search(0, k, template.target_recall, source)
+        algorithm, knob, values, tuned = approx[0]
+        if any(g[1] != knob for g in approx):
+            raise ValueError(
+                "the shards' indexes tune different parameters "
+                f"({sorted({g[1] for g in approx})}); give the search one algorithm."
+            )
+        if m < 2:  # too few rows to measure: the index's default, as locally
+            value = client.submit(_default_knob, self.shards_[0], k, pure=False).result()
+            return RecallCalibration(algorithm, knob, value if tuned else int(values[0]),
+                                     np.nan, np.nan, 0, k, template.target_recall, "none",
+                                     np.nan)
+        q = client.scatter(Q, hash=False)
+        offsets = self.shard_offsets_[:-1]
+        exact = merge_shard_answers(client.gather(
+            [client.submit(_exact_shard, f, q, k, int(off), pure=False)
+             for f, off in zip(self.shards_, offsets, strict=True)]), k)
+        curves = client.gather(
+            [client.submit(_shard_curve, f, q, k, *exact, int(off), values, pure=False)
+             for f, off in zip(self.shards_, offsets, strict=True)])
+        recall = np.minimum(1.0, sum(R for R, _ in curves))
+        sizes = np.diff(self.shard_offsets_)
+        cost = sum(size * c for size, (_, c) in zip(sizes, curves, strict=True)) / sizes.sum()
+        cal = choose_setting(recall, values, cost, template.target_recall if tuned else None,
+                             algorithm=algorithm, knob=knob, k=k, source=source)
+        cal.target = template.target_recall
+        return cal
 
     def _set_shards(self, client, shards, bounds, n_features):
         infos = client.gather([client.submit(_shard_info, f, pure=False) for f in shards])
@@ -268,7 +380,7 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         self.shards_ = shards
         self.shard_offsets_ = np.asarray(bounds, dtype=np.int64)
         self.shard_workers_ = [next(iter(who.get(f.key, ())), None) for f in shards]
-        self.calibrations_ = [info["calibration"] for info in infos]
+        self._train_rows = [info["train_rows"] for info in infos]
         self.n_samples_fit_ = int(bounds[-1])
         self.n_features_in_ = int(n_features)
         self.max_sqnorm_ = max(info["max_sqnorm"] for info in infos)
@@ -287,7 +399,8 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
     def _answers(self, client, X, k):
         """Each shard's top ``k`` for ``X`` (sent to the cluster once), gathered."""
         q = client.scatter(X, hash=False)
-        futures = [client.submit(_query_shard, shard, q, k, int(off), pure=False)
+        futures = [client.submit(_query_shard, shard, q, k, int(off), self.calibration_,
+                                 pure=False)
                    for shard, off in zip(self.shards_, self.shard_offsets_[:-1], strict=True)]
         return client.gather(futures)
 
@@ -323,10 +436,11 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         return dist, ids
 
     def calibrate(self, X, top_k=None):
-        """Tune every shard's search to representative queries ``X``.
+        """Tune the shards' search to representative queries ``X``.
 
-        Each shard runs :meth:`SemanticSearch.calibrate` on the queries; the shards
-        then answer with these calibrations (see ``calibrations_``).
+        The queries are searched exactly over all shards, and the shards' common
+        setting is set to the cheapest whose merged answers reach ``target_recall``
+        on them (see ``calibration_``).
 
         Parameters
         ----------
@@ -344,10 +458,7 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         k = self._template().n_neighbors if top_k is None else top_k
         check_n_neighbors(k, self.n_samples_fit_, name="top_k", include_self=False)
         X = self._check_queries(X)
-        client = get_client()
-        q = client.scatter(X, hash=False)
-        shards = [client.submit(_calibrate_shard, f, q, k, pure=False) for f in self.shards_]
-        self._set_shards(client, shards, self.shard_offsets_, self.n_features_in_)
+        self.calibration_ = self._calibrate_jointly(get_client(), X, k, source="queries")
         return self
 
     # -- persistence ----------------------------------------------------------------
@@ -383,7 +494,8 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
 
         manifest = {"format": _FORMAT, "kind": _KIND, "sksemantic_version": __version__,
                     "shards": names, "offsets": self.shard_offsets_.tolist(),
-                    "n_features": self.n_features_in_, "n_shards": self.n_shards}
+                    "n_features": self.n_features_in_, "n_shards": self.n_shards,
+                    "calibration": _calibration_fields(self.calibration_)}
         tmp = path / f".{_MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, path / _MANIFEST)
@@ -421,9 +533,9 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
             ) from None
         except ValueError as exc:
             raise ValueError(f"{path / _MANIFEST} is damaged: {exc}.") from exc
-        if manifest.get("kind") != _KIND or manifest.get("format") != _FORMAT:
+        if manifest.get("kind") != _KIND or manifest.get("format") not in (1, _FORMAT):
             raise ValueError(
-                f"{path / _MANIFEST} is not a sharded search of format {_FORMAT} "
+                f"{path / _MANIFEST} is not a sharded search of format 1 or {_FORMAT} "
                 f"(kind {manifest.get('kind')!r}, format {manifest.get('format')!r})."
             )
         client = get_client()
@@ -437,6 +549,8 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         out = cls(SemanticSearch(**template), n_shards=manifest["n_shards"])
         out._set_shards(client, shards, np.asarray(manifest["offsets"]),
                         manifest["n_features"])
+        fields = manifest.get("calibration")  # format 1: each shard its own
+        out.calibration_ = None if fields is None else RecallCalibration(**fields)
         return out
 
     def __getstate__(self):
@@ -450,6 +564,15 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
 
 def _params_of(search):
     return search.get_params()
+
+
+def _calibration_fields(cal):
+    """A calibration as JSON-able fields (without the reference scores)."""
+    if cal is None:
+        return None
+    fields = dataclasses.asdict(cal)
+    fields["reference"] = None
+    return fields
 
 
 def _check_target(path):
@@ -541,6 +664,9 @@ def kneighbors_graph(X, transformer=None, *, n_shards=None):
     params = {name: v for name, v in t.get_params().items() if name in search_params}
     params["n_neighbors"] = k
     sharded = ShardedSemanticSearch(SemanticSearch(**params), n_shards=n_shards).fit(X)
+    if t.verbose:
+        print(f"[kneighbors_graph] {len(sharded.shards_)} shards: "
+              f"{sharded.calibration_.describe()}", file=sys.stderr, flush=True)
     # Each point is its own first neighbour (distance 0) under a metric; the inner
     # product ranks without that convention, as locally.
     self_score = {"cosine": 1.0, "inner_product": None}.get(t.metric, 0.0)
@@ -550,7 +676,8 @@ def kneighbors_graph(X, transformer=None, *, n_shards=None):
     starts = np.concatenate([[0], np.cumsum(X.chunks[0])])
     rows = []
     for b, block in enumerate(X.to_delayed().ravel()):
-        parts = [dask.delayed(_query_shard, pure=True)(shard, block, k, int(off))
+        parts = [dask.delayed(_query_shard, pure=True)(shard, block, k, int(off),
+                                                        sharded.calibration_)
                  for shard, off in zip(sharded.shards_, sharded.shard_offsets_[:-1],
                                        strict=True)]
         rows.append(dask.delayed(_graph_rows, pure=True)(

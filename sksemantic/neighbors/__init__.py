@@ -22,7 +22,14 @@ search at a calibrated setting (:func:`search_with`) and persistence (:func:`sav
 from ._annoy import AnnoyIndex
 from ._base import BaseIndex, drop_rows_self, tie_aware_hits
 from ._brute import BruteIndex
-from ._calibrate import Z_MARGIN, RecallCalibration, calibrate_index, search_with
+from ._calibrate import (
+    N_CALIBRATION,
+    Z_MARGIN,
+    RecallCalibration,
+    calibrate_index,
+    choose_setting,
+    search_with,
+)
 from ._estimator import INDEX_PARAMETERS_DOC, BaseIndexedEstimator, fill_index_doc
 from ._factory import (
     ALGORITHMS,
@@ -46,6 +53,7 @@ from ._persist import load_index, load_search, save_index, save_search
 from ._topk import merge_candidates, put_self_first
 
 __all__ = [
+    "N_CALIBRATION",
     "ALGORITHMS",
     "INDEX_PARAMETER_CONSTRAINTS",
     "AUTO_BRUTE_MAX_SAMPLES",
@@ -55,6 +63,7 @@ __all__ = [
     "INDEX_PARAMETERS_DOC",
     "RecallCalibration",
     "calibrate_index",
+    "choose_setting",
     "BruteIndex",
     "HNSWIndex",
     "IVFIndex",

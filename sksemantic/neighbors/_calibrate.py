@@ -19,7 +19,8 @@ from sklearn.utils import check_random_state
 
 from ._base import tie_aware_hits
 
-__all__ = ["RecallCalibration", "calibrate_index", "calibration_rows", "is_shifted"]
+__all__ = ["RecallCalibration", "calibrate_index", "calibration_rows", "choose_setting",
+           "is_shifted"]
 
 #: One-sided 95% normal quantile: the margin is this many standard errors of the
 #: sample's mean recall.
@@ -206,17 +207,65 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
             return RecallCalibration.exact_search(m, k, target, source)
     R = index.recall_curve(k, exact_s, exact_i, values, Q=Q, self_rows=self_rows,
                            reverse=reverse)
-    mean, low = _mean_and_bound(R)
     algo = getattr(index, "ALGORITHM", None) or type(index).__name__.replace("Index", "").lower()
-    if knob is not None or target is None:
+    cal = choose_setting(R, values, cost, None if knob is not None else target,
+                         algorithm=algo, knob=index.KNOB, k=k, source=source)
+    cal.target = target
+    return cal
+
+
+def choose_setting(recall, values, cost, target, *, algorithm, knob, k, source):
+    """The cheapest knob value whose recall meets ``target`` with the sample's margin.
+
+    The decision step of :func:`calibrate_index`, for recall curves measured some
+    other way (for example summed over the shards of a sharded index).
+
+    Parameters
+    ----------
+    recall : ndarray of shape (n_queries, n_values)
+        Per-query recall@k at each value, as :meth:`BaseIndex.recall_curve` gives it.
+    values : array-like of int of shape (n_values,)
+        The knob values measured.
+    cost : array-like of shape (n_values,)
+        Their costs relative to exact search.
+    target : float or None
+        Recall to reach (its one-sided 95% lower bound must); None measures
+        ``values[0]`` without choosing.
+    algorithm, knob : str
+        The backend and the name of its knob, recorded in the result.
+    k : int
+        Neighbours per query.
+    source : str
+        What the queries were, recorded in the result.
+
+    Returns
+    -------
+    RecallCalibration
+        Exact search when no value meets the target for less than exact search costs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.neighbors import choose_setting
+    >>> recall = np.array([[0.8, 1.0, 1.0], [0.9, 0.9, 1.0], [0.9, 1.0, 1.0]] * 100)
+    >>> cal = choose_setting(recall, [4, 8, 16], [0.1, 0.2, 0.4], 0.95,
+    ...                      algorithm="ivf", knob="n_probe", k=10, source="queries")
+    >>> cal.value, round(cal.recall, 3)
+    (8, 0.967)
+    """
+    values = np.asarray(values)
+    cost = np.asarray(cost, dtype=np.float64)
+    m = len(recall)
+    mean, low = _mean_and_bound(recall)
+    if target is None:
         c = 0
     else:
         ok = np.flatnonzero((low >= target) & (cost < 1.0))
-        c = ok[np.argmin(cost[ok])] if ok.size else None
-        if c is None:
+        if not ok.size:
             return RecallCalibration.exact_search(m, k, target, source)
+        c = ok[np.argmin(cost[ok])]
     return RecallCalibration(
-        algo, index.KNOB, int(values[c]), float(mean[c]), float(low[c]), m, k, target,
+        algorithm, knob, int(values[c]), float(mean[c]), float(low[c]), m, k, target,
         source, float(cost[c]),
     )
 

@@ -189,18 +189,63 @@ def test_sharded_search_ids_are_corpus_rows(client, data, as_dask):
     np.testing.assert_array_equal(sharded.kneighbors(data[rows], 1)[1][:, 0], rows)
 
 
+def _recall(found, exact):
+    return np.mean([len(np.intersect1d(a, b)) / a.size for a, b in zip(found, exact, strict=True)])
+
+
 def test_approximate_shards_and_calibrate(client, data):
     search = SemanticSearch(n_neighbors=5, algorithm="ivf", random_state=0, n_jobs=1)
     sharded = ShardedSemanticSearch(search).fit(da.from_array(data, chunks=1000))
-    assert [c.source for c in sharded.calibrations_] == ["corpus", "corpus"]
+    assert sharded.calibration_.source == "corpus" and sharded.calibration_.k == 5
     rng = np.random.default_rng(1)
     Q = data[:300] + 0.3 * rng.normal(size=(300, data.shape[1])).astype(np.float32)
     sharded.calibrate(Q)
-    assert [c.source for c in sharded.calibrations_] == ["queries", "queries"]
+    cal = sharded.calibration_
+    assert cal.source == "queries" and cal.n_queries == 300
     exact = SemanticSearch(n_neighbors=5, algorithm="brute").fit(data).kneighbors(Q)[1]
     found = sharded.kneighbors(Q, return_distance=False)
-    recall = np.mean([len(np.intersect1d(a, b)) / 5 for a, b in zip(found, exact, strict=True)])
+    recall = _recall(found, exact)
     assert recall >= 0.9
+    if not cal.exact:  # measured on these very queries: the estimate is their recall
+        assert abs(cal.recall - recall) < 1e-9
+
+
+def _tiled(n=6000, d=24, seed=3):
+    """Noisy copies of 600 points: a row's nearest few are its close copies, the rest
+    of its top 10 far, as in tiled real embeddings."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(600, d))
+    return (base[rng.integers(600, size=n)] + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_shards_share_one_setting_for_the_merged_recall(client):
+    # Each shard needs only its part of a query's top k; tuning each for its own
+    # top k would probe more than the merged recall needs.
+    X = _tiled(n=6000)
+    Q, corpus = X[:400], X[400:]
+    search = SemanticSearch(n_neighbors=10, algorithm="ivf", n_lists=60, target_recall=0.9,
+                            random_state=0, n_jobs=1)
+    sharded = ShardedSemanticSearch(search, n_shards=2).fit(da.from_array(corpus, chunks=2800))
+    sharded.calibrate(Q[:200])
+    joint = sharded.calibration_
+    assert not joint.exact and joint.recall_low >= 0.9
+    exact = SemanticSearch(n_neighbors=10, algorithm="brute").fit(corpus).kneighbors(Q[200:])[1]
+    recall = _recall(sharded.kneighbors(Q[200:], return_distance=False), exact)
+    assert recall >= 0.87 and abs(recall - joint.recall) <= 0.03
+    # One shard calibrated alone for its own top 10 needs more probes than that: its
+    # far neighbours, which the other shard's close ones push out of the merged top 10.
+    own = SemanticSearch(**search.get_params()).fit(corpus[:2800]).calibrate(Q[:200])
+    assert own.calibration_.value >= 2 * joint.value
+
+
+def test_the_common_setting_survives_save_and_load(client, tmp_path):
+    X = _tiled(n=3000)
+    search = SemanticSearch(n_neighbors=5, algorithm="ivf", n_lists=30, random_state=0, n_jobs=1)
+    sharded = ShardedSemanticSearch(search).fit(da.from_array(X, chunks=1500))
+    sharded.calibrate(X[:200] + 0.1)
+    loaded = ShardedSemanticSearch.load(sharded.save(tmp_path / "s"))
+    assert loaded.calibration_ == sharded.calibration_
+    np.testing.assert_array_equal(loaded.kneighbors(X[::50])[1], sharded.kneighbors(X[::50])[1])
 
 
 def test_save_and_load_one_directory_per_shard(client, data, tmp_path):
