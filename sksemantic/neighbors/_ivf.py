@@ -633,37 +633,45 @@ class IVFIndex(BaseIndex):
     def _search_chunk(self, Qc, qsq, k, n_probe, n_jobs=None):
         """Top-k of one chunk of queries over the stored (list-ordered) points.
 
-        Pass 1 scores each query against its nearest list, all such products written
-        into one dense block; one partial sort of that block gives each query a
-        threshold, its k-th best score there. Pass 2 scores the other probed lists and
+        Pass 1 scores each query against its nearest list; a partial sort of each
+        list's product gives its queries a threshold, their k-th best score there
+        (one dense block of all queries by the widest list cost more to sort than the
+        products did). Pass 2 scores the other probed lists and
         keeps only the entries at or above the threshold (one comparison per product,
         no sort), merged whenever they pile up. Both passes loop over lists, each list
         scored against all the chunk's queries that probe it in one product; the lists
         are shared among ``n_jobs`` threads (BLAS releases the GIL).
         """
-        c, off = len(Qc), self.offsets_
+        c = len(Qc)
         probes = self._probe(Qc, n_probe, n_jobs)
-        width = int(max(k, np.diff(off)[probes[:, 0]].max()))
-        first = np.full((c, width), -np.inf, dtype=np.float32)
         groups = self._list_groups(probes[:, 0])
         score = self._list_scorer(Qc, qsq)
-
-        def pass1(a, b):
-            for lo, hi, qs in groups[a:b]:
-                first[qs, : hi - lo] = score(lo, hi, qs).T
-
-        self._run_groups(pass1, len(groups), n_jobs)
-        thr = np.partition(first, width - k, axis=1)[:, width - k]
-        r, col = np.nonzero((first >= thr[:, None]) & (first > -np.inf))
+        thr = np.full(c, -np.inf, dtype=np.float32)
         best_s = np.full((c, k), -np.inf, dtype=np.float32)
         best_i = np.full((c, k), -1, dtype=np.int64)
         buf = _CandidateBuffer(best_s, best_i, thr, limit=max(1 << 18, 32 * c), n_jobs=n_jobs)
-        buf.add(r, first[r, col], off[probes[r, 0]] + col)
-        del r, col
-        buf.flush()
+        lock = threading.Lock()
+
+        def pass1(a, b):
+            # Each query's threshold is the k-th best of its nearest list, found by a
+            # partial sort of that list's product alone (each query has one nearest
+            # list, so no two groups write the same thresholds).
+            for lo, hi, qs in groups[a:b]:
+                S = score(lo, hi, qs)
+                m = hi - lo
+                if m >= k:
+                    kth = np.partition(S, m - k, axis=0)[m - k]
+                    thr[qs] = kth
+                    col, r = np.nonzero(S >= kth)
+                else:  # fewer points than k: all of them
+                    col, r = np.nonzero(S > -np.inf)
+                with lock:
+                    buf.add(qs[r], S[col, r], col + lo)
+
+        self._run_groups(pass1, len(groups), n_jobs)
+        buf.flush()  # every threshold is then the k-th best found so far
         if n_probe > 1:
             groups = self._list_groups(probes[:, 1:].ravel(), n_probe - 1)
-            lock = threading.Lock()
 
             def pass2(a, b):
                 for lo, hi, qs in groups[a:b]:
