@@ -94,7 +94,8 @@ def main():
     from sksemantic.metrics import graph_recall
 
     t = SemanticGraphTransformer(n_neighbors=args.n_neighbors, algorithm=args.algorithm,
-                                 n_jobs=args.threads_per_worker, random_state=args.seed)
+                                 n_jobs=args.threads_per_worker, random_state=args.seed,
+                                 verbose=1)
     with distributed.LocalCluster(
         n_workers=args.workers, threads_per_worker=args.threads_per_worker,
         processes=True, dashboard_address=None,
