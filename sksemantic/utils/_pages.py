@@ -1,6 +1,7 @@
 """Keep a pass over a memory-mapped array from holding the array resident."""
 
 import ctypes
+import functools
 import mmap
 import sys
 
@@ -15,13 +16,22 @@ except AttributeError:  # numpy < 2
     _byte_bounds = np.byte_bounds
 
 
+@functools.cache
+def _madvise():
+    """libc's ``madvise``, or None where there is none."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):  # pragma: no cover - no libc madvise
+        return None
+
+
 def _shared_map(array):
     """The ``np.memmap`` under ``array`` if it maps its file shared (modes ``r``, ``r+``,
     ``w+``), else None: a copy-on-write map (``c``) keeps changes only in its pages."""
     a = array
     while isinstance(a, np.ndarray):
         if isinstance(a, np.memmap):
-            return a if a.mode in ("r", "r+", "w+", "readonly", "readwrite", "write") else None
+            return a if a.mode in ("r", "r+", "w+") else None
         a = a.base
     return None
 
@@ -45,14 +55,12 @@ def release_pages(array):
         return
     if _shared_map(array) is None:
         return
+    madvise = _madvise()
+    if madvise is None:  # pragma: no cover
+        return
     lo, hi = _byte_bounds(array)
     start = lo - lo % _PAGE
-    length = hi - start
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(length), ctypes.c_int(_MADV_DONTNEED))
-    except (OSError, AttributeError):  # pragma: no cover - no libc madvise
-        pass
+    madvise(ctypes.c_void_p(start), ctypes.c_size_t(hi - start), ctypes.c_int(_MADV_DONTNEED))
 
 
 def take_rows(X, rows, *, step=8192):
@@ -74,10 +82,8 @@ def take_rows(X, rows, *, step=8192):
     out : ndarray of shape (len(rows), n_features)
         In memory.
     """
-    if _shared_map(X) is None or len(rows) <= step:
-        out = X[rows]
-        release_pages(X)
-        return out
+    if _shared_map(X) is None:
+        return X[rows]
     out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
     for s in range(0, len(rows), step):
         out[s : s + step] = X[rows[s : s + step]]
