@@ -35,6 +35,7 @@ from ..neighbors import (
     put_self_first,
     scores_to_distances,
     search_with,
+    setting_costs,
 )
 from ..search import SemanticSearch
 from ..utils import check_n_neighbors
@@ -104,7 +105,7 @@ def _shard_curve(search, Q, k, exact_scores, exact_ids, offset, values):
         held = (local >= 0).sum(axis=1) / k
         return np.repeat(held[:, None], len(values), axis=1), np.ones(len(values))
     R = index.recall_curve(k, exact_scores, local, values, Q=Q)
-    return R, index.relative_cost(values, k, Q=Q)
+    return R, setting_costs(index, values, k, Q=Q)
 
 
 def _save_shard(search, path):

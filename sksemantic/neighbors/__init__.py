@@ -21,7 +21,7 @@ search at a calibrated setting (:func:`search_with`) and persistence (:func:`sav
 
 from ._annoy import AnnoyIndex
 from ._base import BaseIndex, drop_rows_self, tie_aware_hits
-from ._brute import BruteIndex
+from ._brute import BruteIndex, exact_search_cost
 from ._calibrate import (
     N_CALIBRATION,
     Z_MARGIN,
@@ -29,6 +29,7 @@ from ._calibrate import (
     calibrate_index,
     choose_setting,
     search_with,
+    setting_costs,
 )
 from ._estimator import INDEX_PARAMETERS_DOC, BaseIndexedEstimator, fill_index_doc
 from ._factory import (
@@ -64,6 +65,8 @@ __all__ = [
     "RecallCalibration",
     "calibrate_index",
     "choose_setting",
+    "setting_costs",
+    "exact_search_cost",
     "BruteIndex",
     "HNSWIndex",
     "IVFIndex",

@@ -9,16 +9,142 @@ The first block of each row is the only one that is partially sorted.
 Self-joins use the symmetry of the score: only the blocks on and above the diagonal are
 computed, each serving its rows and, transposed, its columns, which halves the work.
 No array larger than one block (``block_size`` x ``block_size``) is ever allocated.
+
+Where the CPU multiplies bfloat16 natively (AVX512-BF16, AMX) and torch is installed, a
+batch of queries is first scored in bfloat16, two to three times as fast, and each
+query's best ``max(3 k, k + 12)`` candidates are re-scored in float32. A worst-case
+bound on the bfloat16 error then *certifies* each query: when even the best point left
+out could not beat the k-th re-scored candidate, the answer is the exact one. The few
+queries it cannot certify (near-ties at the k-th place, data whose norms differ
+widely) are searched in float32. The answers are exact either way.
 """
 
 import numpy as np
 
 from ..utils import Progress, blas_threads, effective_n_jobs, parallel_map, run_spans
+from ..utils._torch import bf16_matmul_native, torch_threads
 from ._base import BaseIndex, inherit_docstrings
-from ._metric import pairwise_scores
-from ._topk import merge_candidates, topk_dense
+from ._metric import gathered_scores, pairwise_scores
+from ._topk import merge_candidates, sort_rows, topk_dense
 
-__all__ = ["BruteIndex"]
+__all__ = ["BruteIndex", "exact_search_cost"]
+
+#: Unit round-off of bfloat16 (8 significant bits).
+_BF16_U = 2.0**-8
+#: Batches of fewer query-point pairs than this are searched in float32 only: converting
+#: the data would cost more than the bfloat16 products save.
+REDUCED_MIN_PAIRS = 2**24
+#: Largest k the bfloat16 pass serves (beyond, gathering the candidates dominates).
+_REDUCED_MAX_K = 256
+#: Indexed points converted to bfloat16 at a time, and queries scored at a time.
+_REDUCED_X_BLOCK = 2**16
+_REDUCED_Q_CHUNK = 512
+#: Queries the pass is first tried on; when more than ``_REDUCED_MAX_MISS`` of them
+#: cannot be certified, the rest of the batch is searched in float32 directly.
+_REDUCED_PROBE = 256
+_REDUCED_MAX_MISS = 0.25
+#: Score entries per product when the queries left uncertified are searched in float32.
+_FEW_ROWS_ENTRIES = 2**23
+#: Cost of exact search with the bfloat16 pass relative to float32 exact search
+#: (``benchmarks/RESULTS_recall.md``): what approximate settings must beat.
+REDUCED_EXACT_COST = 0.6
+
+
+def exact_search_cost(metric):
+    """Cost of exact search of a query batch here, relative to float32 exact search.
+
+    :data:`REDUCED_EXACT_COST` where the bfloat16 first pass runs (torch installed, a
+    CPU that multiplies bfloat16 natively, a metric scored by matrix products), else 1.
+
+    Parameters
+    ----------
+    metric : str
+        The index's metric.
+
+    Returns
+    -------
+    cost : float
+    """
+    if metric == "manhattan" or not bf16_matmul_native():
+        return 1.0
+    return REDUCED_EXACT_COST
+
+
+def _candidates(k):
+    """Candidates per query the bfloat16 pass re-scores in float32."""
+    return max(3 * k, k + 12)
+
+
+def _bf16_top(Q, X, x_sqnorm, m, euclidean, progress=None):
+    """Each query's ``m`` best points by bfloat16 scores: (scores, ids), float32/int64.
+
+    Euclidean scores leave out the query's own squared norm (the same for every point).
+    """
+    import torch
+
+    n_q, n = len(Q), len(X)
+    Qb = torch.from_numpy(np.ascontiguousarray(Q, dtype=np.float32)).to(torch.bfloat16)
+    parts_s, parts_i = [], []
+    for x0 in range(0, n, _REDUCED_X_BLOCK):
+        x1 = min(n, x0 + _REDUCED_X_BLOCK)
+        Xb = torch.from_numpy(np.ascontiguousarray(X[x0:x1], dtype=np.float32))
+        Xb = Xb.to(torch.bfloat16)
+        xs = torch.from_numpy(np.ascontiguousarray(x_sqnorm[x0:x1])) if euclidean else None
+        mm = min(m, x1 - x0)
+        top_s = np.empty((n_q, mm), dtype=np.float32)
+        top_i = np.empty((n_q, mm), dtype=np.int64)
+        for q0 in range(0, n_q, _REDUCED_Q_CHUNK):
+            q1 = min(n_q, q0 + _REDUCED_Q_CHUNK)
+            S = Qb[q0:q1] @ Xb.T
+            if euclidean:
+                S = S.float().mul_(2).sub_(xs)
+            v, j = torch.topk(S, mm, dim=1)
+            top_s[q0:q1], top_i[q0:q1] = v.float().numpy(), j.numpy() + x0
+        parts_s.append(top_s)
+        parts_i.append(top_i)
+        if progress is not None:
+            progress.update()
+    if len(parts_s) == 1:
+        return parts_s[0], parts_i[0]
+    s, i = np.concatenate(parts_s, axis=1), np.concatenate(parts_i, axis=1)
+    keep = np.argpartition(-s, m - 1, axis=1)[:, :m]
+    s, i = np.take_along_axis(s, keep, axis=1), np.take_along_axis(i, keep, axis=1)
+    order = np.argsort(-s, axis=1, kind="stable")
+    return np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
+
+
+def _certified_top(Q, q_sqnorm, X, x_sqnorm, metric, k, progress=None):
+    """Exact top-k through a bfloat16 first pass, where it can be certified.
+
+    Returns (scores, ids, certified): rows whose ``certified`` is False hold no answer.
+    Every score is a float32 score of the pair; a row is certified when the largest
+    score any point outside its candidates could have (its bfloat16 score plus the
+    worst-case error) is below the k-th best re-scored candidate.
+    """
+    n_q, d = Q.shape
+    n = len(X)
+    m = int(min(n, _candidates(k)))
+    euclidean = metric == "euclidean"
+    # Worst-case error of a bfloat16 score: both inputs rounded (2u + u^2) and the
+    # float32 accumulation (d 2^-24, doubled), relative to |q| |x| (Cauchy-Schwarz);
+    # then the output rounded to bfloat16 (u |score|). 1% spare.
+    eps = 1.01 * (2 * _BF16_U + _BF16_U**2 + d * 2.0**-23)
+    x_sq_max = float(x_sqnorm.max()) if n else 0.0
+    delta = eps * np.sqrt(q_sqnorm) * np.sqrt(x_sq_max)
+    if euclidean:  # 2 q.x - |x|^2 - |q|^2, the squared norms in float32
+        delta = 2 * delta + 2.0**-20 * (q_sqnorm + x_sq_max)
+    cand_s, cand = _bf16_top(Q, X, x_sqnorm, m, euclidean, progress)
+    # The largest score a point outside the candidates can have: at most the m-th
+    # candidate's bfloat16 score, which was rounded (for Euclidean, 2 q.x was).
+    last = cand_s[:, -1]
+    if euclidean:
+        rounding = 2 * _BF16_U * 1.01 * np.sqrt(q_sqnorm) * np.sqrt(x_sq_max)
+        last = last - q_sqnorm
+    else:
+        rounding = _BF16_U * 1.01 * np.abs(last)
+    scores, ids = sort_rows(gathered_scores(Q, X, cand, metric), cand)
+    certified = (last + rounding + delta < scores[:, k - 1]) | (m >= n)
+    return scores[:, :k], ids[:, :k], certified
 
 
 class _RunningTopK:
@@ -110,13 +236,19 @@ class BruteIndex(BaseIndex):
         use (see :func:`sksemantic.utils.effective_n_jobs`). Results never depend on it.
     verbose : int, default=0
         Print progress over blocks.
+    reduced_precision : bool, default=True
+        Score large query batches first in bfloat16 where the CPU does so natively,
+        then re-score and certify each query's candidates in float32 (see the module
+        notes). The answers are exact either way; False always scores in float32.
     """
 
-    def __init__(self, metric="cosine", block_size=None, n_jobs=None, verbose=0):
+    def __init__(self, metric="cosine", block_size=None, n_jobs=None, verbose=0,
+                 reduced_precision=True):
         super().__init__(metric)
         self.block_size = block_size
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.reduced_precision = reduced_precision
 
     def _build(self, X_prep, sqnorm):
         self.X_ = X_prep
@@ -135,7 +267,51 @@ class BruteIndex(BaseIndex):
     #: Batches up to this size are scored in one product (see :meth:`_query`).
     _FEW_QUERIES = 8
 
+    def _reduced_pass_applies(self, n_q, k):
+        """Whether a batch of ``n_q`` queries for ``k`` points takes the bfloat16 pass."""
+        return (
+            getattr(self, "reduced_precision", True)  # indexes saved before it existed
+            and self.metric != "manhattan"
+            and k <= _REDUCED_MAX_K
+            and _candidates(k) < self.n_samples_
+            and n_q * self.n_samples_ >= REDUCED_MIN_PAIRS
+            and bf16_matmul_native()
+        )
+
     def _query(self, Q_prep, q_sqnorm, k):
+        n_q = Q_prep.shape[0]
+        if not self._reduced_pass_applies(n_q, k):
+            return self._query_float32(Q_prep, q_sqnorm, k)
+        scores = np.empty((n_q, k), dtype=np.float32)
+        ids = np.empty((n_q, k), dtype=np.int64)
+        certified = np.zeros(n_q, dtype=bool)
+        n_blocks = -(-self.n_samples_ // _REDUCED_X_BLOCK)
+        first = min(n_q, _REDUCED_PROBE)
+        spans = [(0, first), (first, n_q)] if first < n_q else [(0, n_q)]
+        progress = Progress(n_blocks * len(spans), "exact search (bfloat16 pass)",
+                            self.verbose)
+        with torch_threads(self.n_jobs):
+            for a, b in spans:
+                rows = slice(a, b)
+                scores[rows], ids[rows], certified[rows] = _certified_top(
+                    Q_prep[rows], q_sqnorm[rows], self.X_, self.sqnorm_, self.metric, k,
+                    progress,
+                )
+                if b == first and (~certified[:first]).mean() > _REDUCED_MAX_MISS:
+                    break  # a bound this loose saves nothing: float32 for the rest
+        rest = np.flatnonzero(~certified)
+        # Few rows left: one product per span of them beats the blocked search.
+        step = max(1, _FEW_ROWS_ENTRIES // self.n_samples_)
+        if rest.size > 4 * step:
+            scores[rest], ids[rest] = self._query_float32(Q_prep[rest], q_sqnorm[rest], k)
+            return scores, ids
+        for a in range(0, rest.size, step):
+            r = rest[a : a + step]
+            S = pairwise_scores(Q_prep[r], self.X_, self.metric, q_sqnorm[r], self.sqnorm_)
+            scores[r], ids[r] = topk_dense(S, k)
+        return scores, ids
+
+    def _query_float32(self, Q_prep, q_sqnorm, k):
         n_q, B = Q_prep.shape[0], self._block()
         if n_q <= self._FEW_QUERIES and n_q * self.n_samples_ <= 2**25:
             # A few queries (a served search): one matrix-vector-like product over all

@@ -18,9 +18,10 @@ from scipy.stats import ks_2samp
 from sklearn.utils import check_random_state
 
 from ._base import tie_aware_hits
+from ._brute import exact_search_cost
 
 __all__ = ["RecallCalibration", "calibrate_index", "calibration_rows", "choose_setting",
-           "is_shifted"]
+           "is_shifted", "setting_costs"]
 
 #: One-sided 95% normal quantile: the margin is this many standard errors of the
 #: sample's mean recall.
@@ -75,7 +76,9 @@ class RecallCalibration:
     --------
     >>> import numpy as np
     >>> from sksemantic.search import SemanticSearch
-    >>> X = np.random.default_rng(0).normal(size=(4000, 16)).astype(np.float32)
+    >>> rng = np.random.default_rng(0)
+    >>> centres = rng.normal(size=(50, 16))
+    >>> X = centres[rng.integers(0, 50, 4000)] + 0.2 * rng.normal(size=(4000, 16))
     >>> cal = SemanticSearch(algorithm="ivf", random_state=0).fit(X).calibration_
     >>> # 1000: a quarter of the points, the most held out of a small index
     >>> cal.knob, cal.n_queries, cal.source
@@ -199,7 +202,7 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
         values = np.array([knob if knob is not None else index.default_knob(k)])
     else:
         values = np.asarray(index.knob_values(k))
-    cost = index.relative_cost(values, k, Q=Q, self_rows=self_rows, reverse=reverse)
+    cost = setting_costs(index, values, k, Q=Q, self_rows=self_rows, reverse=reverse)
     if knob is None and target is not None:
         # Settings that cost more than exact search are never chosen: not measured.
         values, cost = values[cost < 1.0], cost[cost < 1.0]
@@ -212,6 +215,34 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
                          algorithm=algo, knob=index.KNOB, k=k, source=source)
     cal.target = target
     return cal
+
+
+def setting_costs(index, values, k, *, Q=None, self_rows=None, reverse=False):
+    """Costs of ``index``'s knob ``values`` relative to exact search as it runs here.
+
+    :meth:`BaseIndex.relative_cost` compares with float32 exact search; where exact
+    search of a batch runs a bfloat16 first pass (:func:`exact_search_cost`), an
+    approximate setting must beat that faster search. Exact self-joins have no such
+    pass: ``reverse`` (self-join) costs are returned as they are.
+
+    Parameters
+    ----------
+    index : BaseIndex
+        A fitted approximate index.
+    values : array-like of int
+        Knob values.
+    k : int
+        Neighbours per query.
+    Q, self_rows, reverse
+        As for :meth:`BaseIndex.relative_cost`.
+
+    Returns
+    -------
+    cost : ndarray of shape (n_values,)
+    """
+    cost = np.asarray(index.relative_cost(values, k, Q=Q, self_rows=self_rows,
+                                          reverse=reverse), dtype=np.float64)
+    return cost if reverse else cost / exact_search_cost(index.metric)
 
 
 def choose_setting(recall, values, cost, target, *, algorithm, knob, k, source):

@@ -4,7 +4,6 @@ Importing this module needs the ``torch`` extra; ``sksemantic.quantization`` loa
 lazily, so that ``import sksemantic`` works without torch.
 """
 
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,10 +15,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import (
     check_n_clusters_per_level,
-    effective_n_jobs,
     import_optional,
     resolve_device,
 )
+from ..utils._torch import torch_threads
 from ..utils._validation import check_value_range
 from ._base import BaseResidualEncoder
 from ._kernels import decode_numpy
@@ -46,31 +45,6 @@ __all__ = ["RQVAEEncoder"]
 
 _INFER_BATCH = 8192
 _MONITOR_SIZE = 10_000
-
-
-def _limited_by_context():
-    """Whether joblib's active configuration or a dask worker bounds ``n_jobs=None``."""
-    return effective_n_jobs(None, local=True) != effective_n_jobs(-1, local=True)
-
-
-@contextmanager
-def torch_threads(n_jobs):
-    """Run the body with ``effective_n_jobs(n_jobs)`` torch threads, then restore.
-
-    ``None`` leaves torch's own setting (by default one thread per core) untouched,
-    unless an active joblib ``parallel_config`` sets ``n_jobs`` or this runs inside a
-    dask worker: then its share of the cores (torch's threads are its own, not joblib
-    tasks, but they must not oversubscribe the cores either).
-    """
-    if n_jobs is None and not _limited_by_context():
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(effective_n_jobs(n_jobs, local=True))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class RQVAEEncoder(BaseResidualEncoder):
