@@ -41,7 +41,7 @@ BATCH_SAMPLE = 200
 BATCH_CALIBRATION_SHARE = 0.1
 #: When the calibrated setting costs at least this share of exact search, a large
 #: batch's sample is searched exactly and calibrates the batch without a shift test.
-DIRECT_CALIBRATION_COST = 0.5
+DIRECT_CALIBRATION_COST = 0.8
 #: Such a batch is searched exactly outright when even its calibrated setting could not
 #: save the exact search of this many queries (``(1 - cost) * n_queries``): about what
 #: calibrating it costs (a second search call, the calibration itself).
