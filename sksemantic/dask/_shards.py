@@ -46,7 +46,9 @@ __all__ = ["ShardedSemanticSearch", "kneighbors_graph", "merge_shard_answers"]
 _MANIFEST = "sharded.json"
 _SHARD = re.compile(r"shard-(\d{5})")
 _KIND = "sharded-search"
-_FORMAT = 2  # 2: the shards' common calibration in the manifest
+# 2: the shards' common calibration in the manifest; 3: and the search's target
+# recall (the shards, calibrated together, are fitted without one).
+_FORMAT = 3
 
 
 # -- tasks run on the workers -------------------------------------------------------
@@ -77,14 +79,15 @@ def _exact_shard(search, Q, k, offset):
     return scores, np.where(ids >= 0, ids + offset, -1)
 
 
-def _knob_grid(search, k):
+def _knob_grid(search, k, tuned):
     """``(algorithm, knob, values, tuned)`` of the shard's index: the values worth
-    trying, or the one value the user gave (the default, without a target)."""
+    trying when ``tuned`` (the sharded search has a target), or the one value the user
+    gave (the default, without a target)."""
     index = search.index_
     if index.KNOB is None:
         return None
     given = search.get_params().get(index.KNOB)
-    if given is not None or search.target_recall is None:
+    if given is not None or not tuned:
         value = given if given is not None else index.default_knob(k)
         return search.algorithm_, index.KNOB, np.array([int(value)]), False
     return search.algorithm_, index.KNOB, np.asarray(index.knob_values(k)), True
@@ -298,9 +301,12 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
             X = as_row_blocks(X)
         else:  # one chunk per shard: each worker is sent its own rows only
             X = as_row_blocks(import_dask()[1].from_array(X, chunks=(tuple(np.diff(bounds)), d)))
+        # The shards are calibrated together, on the merged answers (below): each
+        # shard's own calibration would be thrown away, so a shard has no target.
+        shard = clone(template).set_params(target_recall=None)
         shards = []
         for s in range(n_shards):
-            task = dask.delayed(_fit_shard, pure=True)(clone(template),
+            task = dask.delayed(_fit_shard, pure=True)(clone(shard),
                                                        X[bounds[s]:bounds[s + 1]])
             shards.append(client.compute(task, workers=[workers[s % len(workers)]],
                                          allow_other_workers=True))
@@ -335,7 +341,8 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         holds, its best few answers, which are the easiest to find.
         """
         template = self._template()
-        grids = client.gather([client.submit(_knob_grid, f, k, pure=False)
+        tuned = template.target_recall is not None
+        grids = client.gather([client.submit(_knob_grid, f, k, tuned, pure=False)
                                for f in self.shards_])
         approx = [g for g in grids if g is not None]
         m = len(Q)
@@ -496,7 +503,8 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         manifest = {"format": _FORMAT, "kind": _KIND, "sksemantic_version": __version__,
                     "shards": names, "offsets": self.shard_offsets_.tolist(),
                     "n_features": self.n_features_in_, "n_shards": self.n_shards,
-                    "calibration": _calibration_fields(self.calibration_)}
+                    "calibration": _calibration_fields(self.calibration_),
+                    "target_recall": self._template().target_recall}
         tmp = path / f".{_MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, path / _MANIFEST)
@@ -534,9 +542,9 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
             ) from None
         except ValueError as exc:
             raise ValueError(f"{path / _MANIFEST} is damaged: {exc}.") from exc
-        if manifest.get("kind") != _KIND or manifest.get("format") not in (1, _FORMAT):
+        if manifest.get("kind") != _KIND or manifest.get("format") not in (1, 2, _FORMAT):
             raise ValueError(
-                f"{path / _MANIFEST} is not a sharded search of format 1 or {_FORMAT} "
+                f"{path / _MANIFEST} is not a sharded search of format 1 to {_FORMAT} "
                 f"(kind {manifest.get('kind')!r}, format {manifest.get('format')!r})."
             )
         client = get_client()
@@ -547,6 +555,8 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
             for s, name in enumerate(manifest["shards"])
         ]
         template = client.submit(_params_of, shards[0], pure=False).result()
+        if "target_recall" in manifest:  # formats 1 and 2: each shard held the target
+            template["target_recall"] = manifest["target_recall"]
         out = cls(SemanticSearch(**template), n_shards=manifest["n_shards"])
         out._set_shards(client, shards, np.asarray(manifest["offsets"]),
                         manifest["n_features"])

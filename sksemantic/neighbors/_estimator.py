@@ -222,7 +222,10 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         )
         rows = None
         n_cal = min(N_CALIBRATION, n // 4)  # the index must keep most of its points
-        if index.KNOB is not None and n_cal >= 2 and k >= 1:
+        # No target and no knob given: the default knob, not measured (nothing to tune,
+        # and a caller that calibrates later, or jointly over shards, pays nothing).
+        measure = self.target_recall is not None or self._explicit_knob() is not None
+        if index.KNOB is not None and n_cal >= 2 and k >= 1 and measure:
             rng = check_random_state(self.random_state)
             rows = np.sort(rng.choice(n, n_cal, replace=False))
         index.fit(X, holdout=rows)

@@ -245,6 +245,12 @@ def test_the_common_setting_survives_save_and_load(client, tmp_path):
     sharded.calibrate(X[:200] + 0.1)
     loaded = ShardedSemanticSearch.load(sharded.save(tmp_path / "s"))
     assert loaded.calibration_ == sharded.calibration_
+    # The shards were fitted without a calibration of their own (it would be thrown
+    # away); the search's target is kept in the save, not in the shards.
+    own = client.gather([client.submit(lambda s: s.calibration_.n_queries, f, pure=False)
+                         for f in sharded.shards_])
+    assert own == [0, 0]
+    assert loaded.search.target_recall == search.target_recall == 0.95
     np.testing.assert_array_equal(loaded.kneighbors(X[::50])[1], sharded.kneighbors(X[::50])[1])
 
 

@@ -108,10 +108,16 @@ def test_explicit_knob_wins_and_is_measured(corpus):
     assert est.batch_calibration_ is None  # no re-tuning of a given knob
 
 
-def test_target_recall_none_uses_defaults(corpus):
+def test_target_recall_none_uses_defaults_unmeasured(corpus):
     est = SemanticSearch(target_recall=None, random_state=0).fit(corpus)
-    assert est.calibration_.value == est.index_.default_knob(10)
+    cal = est.calibration_
+    assert cal.value == est.index_.default_knob(10)
+    assert np.isnan(cal.recall) and cal.n_queries == 0 and cal.source == "none"
+    assert est._calibration_rows is None  # nothing held out of the index's training
+    # Measured once queries are given.
+    est.calibrate(_other_queries(300))
     assert np.isfinite(est.calibration_.recall)
+    assert est.calibration_.value == est.index_.default_knob(10)
 
 
 def test_calibration_is_held_out_of_ivf_training(fitted):
@@ -239,11 +245,16 @@ def test_dear_setting_calibrates_large_batches_directly(corpus, monkeypatch):
     assert not est.calibration_.exact
     est.calibration_.cost = E.DIRECT_CALIBRATION_COST
     monkeypatch.setattr(E, "is_shifted", lambda *a: pytest.fail("shift test ran"))
-    Q = corpus[: E.BATCH_MIN] + 0.01
+    # A batch large enough that calibrating can pay (see the next tests).
+    n_q = max(E.BATCH_MIN, int(E.DIRECT_MIN_SAVING / (1 - E.DIRECT_CALIBRATION_COST)) + 100)
+    Q = corpus[:n_q] + 0.01
     ids = est.kneighbors(Q, 10, return_distance=False)
     assert est.batch_calibration_ is not None
     assert est.batch_calibration_.source == "batch"
-    assert est.batch_calibration_.n_queries == E.BATCH_SAMPLE
+    # The shift-test sample and the calibration share, spread over the batch.
+    size = min(E.N_CALIBRATION, max(E.BATCH_SAMPLE, int(E.BATCH_CALIBRATION_SHARE * n_q)))
+    sample = np.union1d(E._spread(n_q, E.BATCH_SAMPLE), E._spread(n_q, size))
+    assert est.batch_calibration_.n_queries == len(sample)
     exact = SemanticSearch(algorithm="brute").fit(corpus).kneighbors(Q, 10, return_distance=False)
     hits = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact, strict=True)])
     assert hits >= 0.95 - 0.03
