@@ -31,6 +31,7 @@ from ..neighbors import (
     N_CALIBRATION,
     RecallCalibration,
     choose_setting,
+    drop_rows_self,
     merge_candidates,
     put_self_first,
     scores_to_distances,
@@ -314,7 +315,8 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         k = min(template.n_neighbors, n)
         rows = self._calibration_rows(template.random_state)
         Q = X[rows].compute() if is_dask_array(X) else X[rows]
-        self.calibration_ = self._calibrate_jointly(client, Q, k, source="corpus")
+        self.calibration_ = self._calibrate_jointly(client, Q, k, source="corpus",
+                                                    self_ids=rows)
         return self
 
     def _calibration_rows(self, random_state):
@@ -330,7 +332,7 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         rng = check_random_state(random_state)
         return np.sort(rng.choice(pool, size, replace=False))
 
-    def _calibrate_jointly(self, client, Q, k, *, source):
+    def _calibrate_jointly(self, client, Q, k, *, source, self_ids=None):
         """One setting for every shard, chosen on the merged answers.
 
         The queries ``Q`` are searched exactly (every shard, merged); each shard
@@ -339,6 +341,10 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         setting meeting ``target_recall`` is kept. Calibrating each shard for its own
         top ``k`` would over-deliver: a shard only needs the part of the top ``k`` it
         holds, its best few answers, which are the easiest to find.
+
+        Corpus rows as queries (``self_ids``, their row numbers) are measured on their
+        other neighbours: each finds itself for free, which a new query cannot, and
+        which a graph does not count.
         """
         template = self._template()
         tuned = template.target_recall is not None
@@ -361,9 +367,12 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
                                      np.nan)
         q = client.scatter(Q, hash=False)
         offsets = self.shard_offsets_[:-1]
+        kq = k + (self_ids is not None)
         exact = merge_shard_answers(client.gather(
-            [client.submit(_exact_shard, f, q, k, int(off), pure=False)
-             for f, off in zip(self.shards_, offsets, strict=True)]), k)
+            [client.submit(_exact_shard, f, q, kq, int(off), pure=False)
+             for f, off in zip(self.shards_, offsets, strict=True)]), kq)
+        if self_ids is not None:
+            exact = drop_rows_self(*exact, self_ids)
         curves = client.gather(
             [client.submit(_shard_curve, f, q, k, *exact, int(off), values, pure=False)
              for f, off in zip(self.shards_, offsets, strict=True)])

@@ -238,6 +238,22 @@ def test_shards_share_one_setting_for_the_merged_recall(client):
     assert own.calibration_.value >= 2 * joint.value
 
 
+def test_corpus_calibration_leaves_each_row_out_of_its_answers(client):
+    # Corpus rows as calibration queries find themselves for free; at k=2 that would
+    # be half of every answer. The estimate at fit must be that of new queries.
+    X = _tiled(n=6000)
+    Q, corpus = X[:400], X[400:]
+    search = SemanticSearch(n_neighbors=2, algorithm="ivf", n_lists=60, n_probe=1,
+                            random_state=0, n_jobs=1)
+    sharded = ShardedSemanticSearch(search, n_shards=2).fit(da.from_array(corpus, chunks=2800))
+    cal = sharded.calibration_
+    assert cal.source == "corpus" and cal.value == 1 and cal.n_queries > 0
+    exact = SemanticSearch(n_neighbors=2, algorithm="brute").fit(corpus).kneighbors(Q)[1]
+    recall = _recall(sharded.kneighbors(Q, return_distance=False), exact)
+    assert recall < 0.9  # one list of sixty misses neighbours: the test can tell
+    assert abs(recall - cal.recall) <= 0.05
+
+
 def test_the_common_setting_survives_save_and_load(client, tmp_path):
     X = _tiled(n=3000)
     search = SemanticSearch(n_neighbors=5, algorithm="ivf", n_lists=30, random_state=0, n_jobs=1)
