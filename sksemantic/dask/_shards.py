@@ -682,7 +682,10 @@ def kneighbors_graph(X, transformer=None, *, n_shards=None):
     k = t.n_neighbors if t.mode == "connectivity" else t.n_neighbors + 1
     search_params = set(SemanticSearch().get_params())
     params = {name: v for name, v in t.get_params().items() if name in search_params}
-    params["n_neighbors"] = k
+    # The shards are searched for k per row below, the row itself among them; the
+    # search is calibrated (on corpus rows, each left out of its own answers) for the
+    # k - 1 others a row's graph holds.
+    params["n_neighbors"] = max(1, k - 1)
     sharded = ShardedSemanticSearch(SemanticSearch(**params), n_shards=n_shards).fit(X)
     if t.verbose:
         print(f"[kneighbors_graph] {len(sharded.shards_)} shards: "
