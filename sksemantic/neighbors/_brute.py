@@ -19,6 +19,8 @@ queries it cannot certify (near-ties at the k-th place, data whose norms differ
 widely) are searched in float32. The answers are exact either way.
 """
 
+import sys
+
 import numpy as np
 
 from ..utils import Progress, blas_threads, effective_n_jobs, parallel_map, run_spans
@@ -34,6 +36,10 @@ _BF16_U = 2.0**-8
 #: Batches of fewer query-point pairs than this are searched in float32 only: converting
 #: the data would cost more than the bfloat16 products save.
 REDUCED_MIN_PAIRS = 2**24
+#: While torch is not imported yet, only batches of this many pairs take the pass:
+#: importing it costs about a second (and 100-200 MB), which smaller batches do not
+#: repay.
+REDUCED_IMPORT_PAIRS = 2**29
 #: Largest k the bfloat16 pass serves (beyond, gathering the candidates dominates).
 _REDUCED_MAX_K = 256
 #: Indexed points converted to bfloat16 at a time, and queries scored at a time.
@@ -53,8 +59,10 @@ REDUCED_EXACT_COST = 0.6
 def exact_search_cost(metric):
     """Cost of exact search of a query batch here, relative to float32 exact search.
 
-    :data:`REDUCED_EXACT_COST` where the bfloat16 first pass runs (torch installed, a
+    :data:`REDUCED_EXACT_COST` where the bfloat16 first pass runs (torch imported, a
     CPU that multiplies bfloat16 natively, a metric scored by matrix products), else 1.
+    Until torch is imported, batches of usual sizes are searched in float32 (see
+    :data:`REDUCED_IMPORT_PAIRS`), and so costed.
 
     Parameters
     ----------
@@ -65,7 +73,7 @@ def exact_search_cost(metric):
     -------
     cost : float
     """
-    if metric == "manhattan" or not bf16_matmul_native():
+    if metric == "manhattan" or "torch" not in sys.modules or not bf16_matmul_native():
         return 1.0
     return REDUCED_EXACT_COST
 
@@ -274,8 +282,9 @@ class BruteIndex(BaseIndex):
             and self.metric != "manhattan"
             and k <= _REDUCED_MAX_K
             and _candidates(k) < self.n_samples_
-            and n_q * self.n_samples_ >= REDUCED_MIN_PAIRS
-            and bf16_matmul_native()
+            and n_q * self.n_samples_ >= (
+                REDUCED_MIN_PAIRS if "torch" in sys.modules else REDUCED_IMPORT_PAIRS)
+            and bf16_matmul_native()  # imports torch: only for a batch that repays it
         )
 
     def _query(self, Q_prep, q_sqnorm, k):

@@ -145,3 +145,17 @@ def test_approximate_costs_are_relative_to_the_faster_exact_search():
     np.testing.assert_allclose(
         setting_costs(index, values, 10, self_rows=np.arange(50), reverse=True),
         index.relative_cost(values, 10, self_rows=np.arange(50), reverse=True))
+
+
+@needs_bf16
+def test_torch_is_imported_only_for_a_batch_that_repays_it(monkeypatch):
+    import sys
+
+    rng = np.random.default_rng(6)
+    index = BruteIndex("cosine").fit(rng.normal(size=(5000, 8)).astype(np.float32))
+    assert index._reduced_pass_applies(_brute.REDUCED_MIN_PAIRS // 5000 + 1, 10)
+    assert exact_search_cost("cosine") == _brute.REDUCED_EXACT_COST
+    monkeypatch.delitem(sys.modules, "torch")  # as in a process that never imported it
+    assert not index._reduced_pass_applies(_brute.REDUCED_MIN_PAIRS // 5000 + 1, 10)
+    assert exact_search_cost("cosine") == 1.0  # calibrations cost what will run
+    assert index._reduced_pass_applies(_brute.REDUCED_IMPORT_PAIRS // 5000 + 1, 10)
