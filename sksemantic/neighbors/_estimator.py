@@ -291,7 +291,7 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
             self._log(f"batch of {n_q} queries: {self.batch_calibration_.describe()}")
             return index.exact_query(Q, k)
         sample = _spread(n_q, BATCH_SAMPLE)
-        # Checking the sample at a setting that costs half of exact search or more
+        # Checking the sample at a setting that costs 0.8 of exact search or more
         # would cost nearly as much as calibrating the batch outright.
         shifted = cal.cost >= DIRECT_CALIBRATION_COST
         if not shifted:

@@ -7,8 +7,7 @@ natively; elsewhere these tests are skipped (the float32 path is tested everywhe
 import numpy as np
 import pytest
 
-from sksemantic.neighbors import BruteIndex, exact_search_cost, pairwise_scores, prepare
-from sksemantic.neighbors import _brute
+from sksemantic.neighbors import BruteIndex, _brute, exact_search_cost, pairwise_scores, prepare
 from sksemantic.utils._torch import bf16_matmul_native
 
 needs_bf16 = pytest.mark.skipif(not bf16_matmul_native(),

@@ -237,7 +237,7 @@ def test_settings_dearer_than_exact_are_not_measured(corpus, algorithm, monkeypa
 
 
 def test_dear_setting_calibrates_large_batches_directly(corpus, monkeypatch):
-    # A setting costing half of exact search or more: the batch's sample is searched
+    # A setting costing DIRECT_CALIBRATION_COST of exact search or more: the sample is searched
     # exactly and calibrates the batch, with no shift test (it would cost as much).
     import sksemantic.neighbors._estimator as E
 
