@@ -44,6 +44,11 @@ class BaseIndex:
     #: Name of the search-effort parameter (None: exact search, nothing to tune).
     KNOB = None
 
+    #: Whether rows held out by :meth:`fit` stay out of searches until
+    #: :meth:`insert_holdout` (a graph links them in only then). Exact answers leave
+    #: them out too meanwhile, so that a calibration measures what the index can find.
+    HOLDOUT_UNSEARCHED = False
+
     def __init__(self, metric="cosine"):
         self.metric = metric
 
@@ -305,6 +310,15 @@ class BaseIndex:
         view.n_samples_, view.n_features_ = self.n_samples_, self.n_features_
         view.max_sqnorm_, view.center_ = self.max_sqnorm_, self._center()
         view.X_, view.sqnorm_ = self.X_, self.sqnorm_
+        held = getattr(self, "_holdout", None) if self.HOLDOUT_UNSEARCHED else None
+        if held is not None and held.size:
+            # Rows the index cannot find yet: out of the exact answers too (a copy of
+            # the others, for the calibration before insert_holdout only).
+            ids = np.setdiff1d(np.arange(self.n_samples_), held, assume_unique=True)
+            pos = self._positions(ids)
+            view.X_, view.sqnorm_ = self.X_[pos], self.sqnorm_[pos]
+            view.n_samples_ = len(ids)
+            return view, ids
         return view, getattr(self, "perm_", None)
 
     def exact_query(self, Q, k):

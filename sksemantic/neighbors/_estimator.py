@@ -200,8 +200,9 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
     def _fit_index(self, X, k):
         """Build ``index_`` over ``X`` and calibrate it for queries of ``k`` results.
 
-        Returns the calibration points' exact answers (None for exact indexes), which
-        a self-join calibration reuses.
+        Returns the calibration points' exact answers, which a self-join calibration
+        reuses (None for exact indexes, and for indexes whose held-out rows were left
+        out of them).
 
         The calibration queries are indexed items held out of the index's structure
         (IVF's training, HNSW's graph) until the calibration is done, so they stand
@@ -237,7 +238,8 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         self.batch_calibration_ = None
         self._log(f"algorithm={self.algorithm!r} chose {self.algorithm_!r}; "
                   f"{self.calibration_.describe()}")
-        return exact
+        # Exact answers that left the held-out rows out are not those of the full index.
+        return None if index.HOLDOUT_UNSEARCHED else exact
 
     def _calibrate(self, k, *, Q=None, self_rows=None, reverse=False, source, exact=None):
         index = self.index_

@@ -183,6 +183,7 @@ class HNSWIndex(RescoredIndex):
     EF_CONSTRUCTION = 100
 
     KNOB = "ef_search"
+    HOLDOUT_UNSEARCHED = True
 
     #: Cost of one distance in a graph walk relative to one point of exact search's
     #: blocked products (single-vector distances and scattered reads), and the fixed
