@@ -34,6 +34,7 @@ from ..neighbors import (
     drop_rows_self,
     merge_candidates,
     put_self_first,
+    resolve_algorithm,
     scores_to_distances,
     search_with,
     setting_costs,
@@ -305,6 +306,11 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         # The shards are calibrated together, on the merged answers (below): each
         # shard's own calibration would be thrown away, so a shard has no target.
         shard = clone(template).set_params(target_recall=None)
+        if template.algorithm == "auto":
+            # That calibration searches with corpus rows the shards hold: a graph index
+            # would find them through their own links. "auto" means lists here.
+            shard.set_params(algorithm=resolve_algorithm(
+                "auto", int(np.diff(bounds).min()), template.metric))
         shards = []
         for s in range(n_shards):
             task = dask.delayed(_fit_shard, pure=True)(clone(shard),

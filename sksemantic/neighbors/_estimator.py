@@ -58,8 +58,10 @@ INDEX_PARAMETERS_DOC = """\
         ``"manhattan"``). ``"annoy"``: approximate,
         annoy's random-projection forest. ``"hnsw"``: approximate, hnswlib's navigable
         small-world graph (the ``hnsw`` extra), fastest for small batches.
-        ``"auto"``: ``"brute"`` up to 20,000 indexed points, ``"ivf"`` beyond
-        (``"annoy"`` for ``"manhattan"``).
+        ``"auto"``: ``"brute"`` up to 20,000 indexed points; beyond, ``"hnsw"`` for
+        a search held in memory (up to 2,000,000 points, when hnswlib is installed),
+        else ``"ivf"`` (graphs, deduplication, ``storage``; ``"annoy"`` for
+        ``"manhattan"``).
     target_recall : float or None, default=0.95
         The recall@k an approximate index must reach, against exact search. The
         fitted index measures its recall on a sample of queries searched exactly and
@@ -210,7 +212,9 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         """
         n = X.shape[0]
         k = int(min(k, n - 1))
-        self.algorithm_ = resolve_algorithm(self.algorithm, n, self.metric)
+        self.algorithm_ = resolve_algorithm(self.algorithm, n, self.metric,
+                                            search=self._SERVES_SEARCHES,
+                                            storage=self.storage)
         n_lists = self.n_lists
         if n_lists is None and self.algorithm_ in ("ivf", "ivf_rq"):
             n_lists = default_n_lists(n, search=self._SERVES_SEARCHES)

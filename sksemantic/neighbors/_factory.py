@@ -1,5 +1,6 @@
 """Choosing and building an index from an estimator's parameters."""
 
+import importlib.util
 import os
 from numbers import Integral
 
@@ -16,6 +17,7 @@ from ._metric import METRICS
 __all__ = [
     "ALGORITHMS",
     "AUTO_BRUTE_MAX_SAMPLES",
+    "AUTO_HNSW_MAX_SAMPLES",
     "INDEX_PARAMETER_CONSTRAINTS",
     "index_seed",
     "make_index",
@@ -27,6 +29,13 @@ ALGORITHMS = ("auto", "brute", "ivf", "ivf_rq", "annoy", "hnsw")
 #: Below this many indexed points "auto" searches exactly: the all-pairs product is then
 #: cheaper than building and probing lists (see benchmarks/bench_graph.py).
 AUTO_BRUTE_MAX_SAMPLES = 20_000
+
+#: Up to this many points, "auto" gives a search (not a graph) an HNSW graph when
+#: hnswlib is installed: its walks answer batches of any size 4-11x faster than exact
+#: search, where IVF's lists need large batches, for a build about eight times as long
+#: (benchmarks/RESULTS_recall.md). Beyond, the single-threaded build (tens of minutes)
+#: outweighs it, and IVF's lists can be built from disk.
+AUTO_HNSW_MAX_SAMPLES = 2_000_000
 
 
 #: Constraints of the index parameters every estimator over this layer exposes
@@ -63,16 +72,48 @@ def index_seed(random_state):
         "algorithm": [StrOptions(set(ALGORITHMS))],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(set(METRICS))],
+        "search": ["boolean"],
+        "storage": [str, os.PathLike, None],
     },
     prefer_skip_nested_validation=True,
 )
-def resolve_algorithm(algorithm, n_samples, metric):
-    """The concrete algorithm ``"auto"`` stands for at this size and metric."""
+def resolve_algorithm(algorithm, n_samples, metric, *, search=False, storage=None):
+    """The concrete algorithm ``"auto"`` stands for at this size and metric.
+
+    Parameters
+    ----------
+    algorithm : str
+        One of :data:`ALGORITHMS`; anything but ``"auto"`` is returned as is.
+    n_samples : int
+        Points to be indexed.
+    metric : str
+        One of ``METRICS``.
+    search : bool, default=False
+        For an index that answers queries (a search) rather than a self-join (a graph).
+    storage : str, path-like or None, default=None
+        Where the index writes its vectors; only IVF builds from disk.
+
+    Returns
+    -------
+    algorithm : str
+        ``"brute"`` up to :data:`AUTO_BRUTE_MAX_SAMPLES` points; beyond, for a search
+        held in memory, ``"hnsw"`` up to :data:`AUTO_HNSW_MAX_SAMPLES` when hnswlib is
+        installed; else ``"ivf"`` (``"annoy"`` for ``"manhattan"``).
+
+    Examples
+    --------
+    >>> from sksemantic.neighbors import resolve_algorithm
+    >>> resolve_algorithm("auto", 5_000, "cosine"), resolve_algorithm("auto", 50_000, "cosine")
+    ('brute', 'ivf')
+    """
     if algorithm != "auto":
         return algorithm
     if n_samples <= AUTO_BRUTE_MAX_SAMPLES or metric == "manhattan":
         # Manhattan distances are not a matrix product: lists buy little there.
         return "brute" if n_samples <= AUTO_BRUTE_MAX_SAMPLES else "annoy"
+    if (search and storage is None and n_samples <= AUTO_HNSW_MAX_SAMPLES
+            and importlib.util.find_spec("hnswlib") is not None):
+        return "hnsw"
     return "ivf"
 
 

@@ -1,5 +1,7 @@
 """The recall contract: approximate search measures its recall and keeps it at the target."""
 
+import importlib.util
+
 import joblib
 import numpy as np
 import pytest
@@ -46,15 +48,23 @@ def _other_queries(n, d=32, seed=5):
     return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
 
 
-def test_auto_is_approximate_and_meets_target_in_distribution(corpus, fitted):
-    cal = fitted.calibration_
-    assert fitted.algorithm_ == "ivf" and not cal.exact
+@pytest.mark.parametrize("algorithm", ["auto", "ivf", "hnsw"])
+def test_approximate_search_meets_target_in_distribution(corpus, fitted, algorithm):
     from sksemantic.neighbors._calibrate import N_CALIBRATION
 
-    assert cal.knob == "n_probe" and cal.n_queries == N_CALIBRATION and cal.source == "corpus"
+    if algorithm == "hnsw":
+        pytest.importorskip("hnswlib")
+    est = fitted if algorithm == "auto" else SemanticSearch(algorithm=algorithm,
+                                                             random_state=0).fit(corpus)
+    cal = est.calibration_
+    # "auto" is HNSW for a search of 30,000 points where hnswlib is installed, else IVF.
+    auto = "hnsw" if importlib.util.find_spec("hnswlib") else "ivf"
+    assert est.algorithm_ == (auto if algorithm == "auto" else algorithm) and not cal.exact
+    knob = {"ivf": "n_probe", "hnsw": "ef_search"}[est.algorithm_]
+    assert cal.knob == knob and cal.n_queries == N_CALIBRATION and cal.source == "corpus"
     assert cal.recall_low >= 0.95 and cal.recall >= cal.recall_low
     Q = _clustered(500, seed=1)  # new points of the same distribution
-    ids = fitted.kneighbors(Q, return_distance=False)
+    ids = est.kneighbors(Q, return_distance=False)
     measured = _recall(Q, corpus, ids)
     assert measured >= 0.93
     assert abs(measured - cal.recall) <= 0.03
@@ -120,10 +130,11 @@ def test_target_recall_none_uses_defaults_unmeasured(corpus):
     assert est.calibration_.value == est.index_.default_knob(10)
 
 
-def test_calibration_is_held_out_of_ivf_training(fitted):
-    trained = fitted.index_.train_rows
+def test_calibration_is_held_out_of_ivf_training(corpus):
+    est = SemanticSearch(algorithm="ivf", random_state=0).fit(corpus)
+    trained = est.index_.train_rows
     assert trained is not None
-    assert not np.isin(fitted._calibration_rows, trained).any()
+    assert not np.isin(est._calibration_rows, trained).any()
 
 
 def test_calibration_persists(tmp_path, corpus):
@@ -196,9 +207,10 @@ def test_min_similarity_is_checked(bad):
 
 
 def test_verbose_says_what_auto_chose(corpus, capsys):
-    SemanticSearch(random_state=0, verbose=1).fit(corpus[:25_000])
+    est_algorithm = SemanticSearch(random_state=0, verbose=1).fit(corpus[:25_000]).algorithm_
+    assert est_algorithm in ("hnsw", "ivf")
     err = capsys.readouterr().err
-    assert "chose 'ivf'" in err and "expected recall@10" in err
+    assert f"chose {est_algorithm!r}" in err and "expected recall@10" in err
 
 
 def test_exact_duplicates_pass_a_cut_off_of_one():
