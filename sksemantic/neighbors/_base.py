@@ -44,6 +44,10 @@ class BaseIndex:
     #: Name of the search-effort parameter (None: exact search, nothing to tune).
     KNOB = None
 
+    #: Whether :meth:`recall_curve` searches at every value (its cost grows with the
+    #: values asked for), rather than deriving the curve from the index's structure.
+    RECALL_CURVE_SEARCHES = True
+
     #: Whether rows held out by :meth:`fit` stay out of searches until
     #: :meth:`insert_holdout` (a graph links them in only then). Exact answers leave
     #: them out too meanwhile, so that a calibration measures what the index can find.

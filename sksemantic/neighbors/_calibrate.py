@@ -208,13 +208,45 @@ def calibrate_index(index, k, target, *, Q=None, self_rows=None, reverse=False, 
         values, cost = values[cost < 1.0], cost[cost < 1.0]
         if values.size == 0:
             return RecallCalibration.exact_search(m, k, target, source)
-    R = index.recall_curve(k, exact_s, exact_i, values, Q=Q, self_rows=self_rows,
-                           reverse=reverse)
+    curve = lambda v: index.recall_curve(k, exact_s, exact_i, v, Q=Q,  # noqa: E731
+                                         self_rows=self_rows, reverse=reverse)
+    if knob is None and target is not None and index.RECALL_CURVE_SEARCHES and values.size > 2:
+        values, cost, R = _bisect_curve(curve, values, cost, target)
+    else:
+        R = curve(values)
     algo = getattr(index, "ALGORITHM", None) or type(index).__name__.replace("Index", "").lower()
     cal = choose_setting(R, values, cost, None if knob is not None else target,
                          algorithm=algo, knob=index.KNOB, k=k, source=source)
     cal.target = target
     return cal
+
+
+def _bisect_curve(curve, values, cost, target):
+    """The recall curve at the few values that find the cheapest one meeting ``target``.
+
+    For indexes that search to measure (:attr:`BaseIndex.RECALL_CURVE_SEARCHES`), the
+    largest value is measured first: when even it misses the target, exact search is
+    the answer and nothing else is measured. Otherwise the values are bisected, recall
+    taken to grow with the value: a handful of searches instead of one per value.
+    Returns the values measured, their costs and their curve (columns).
+    """
+    measured = {}
+
+    def passes(i):
+        if i not in measured:
+            measured[i] = curve(values[i : i + 1])[:, 0]
+        return _mean_and_bound(measured[i][:, None])[1][0] >= target
+
+    lo, hi = 0, len(values) - 1
+    if passes(hi):
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if passes(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+    cols = sorted(measured)
+    return values[cols], cost[cols], np.column_stack([measured[i] for i in cols])
 
 
 def setting_costs(index, values, k, *, Q=None, self_rows=None, reverse=False):

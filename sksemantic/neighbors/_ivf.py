@@ -505,6 +505,9 @@ class IVFIndex(BaseIndex):
         # An exact self-join computes each pair once: half the products of queries.
         return 2 * cost if (self_rows is not None and reverse) else cost
 
+    #: The curve comes from the ranks of the lists holding each exact neighbour.
+    RECALL_CURVE_SEARCHES = False
+
     def recall_curve(self, k, exact_scores, exact_ids, values, *, Q=None, self_rows=None,
                      reverse=False):
         # Recall at every n_probe from one pass: IVF scans probed lists exactly, so an

@@ -230,6 +230,8 @@ class IVFRQIndex(IVFIndex):
         cost = cost + self.RESCORE_COST * self._resolved_n_rescore(k) / self.n_samples_
         return 2 * cost if (self_rows is not None and reverse) else cost
 
+    RECALL_CURVE_SEARCHES = True
+
     def recall_curve(self, k, exact_scores, exact_ids, values, *, Q=None, self_rows=None,
                      reverse=False):
         # Measured by searching at each value, in ascending order, until every query
