@@ -92,7 +92,7 @@ def _bf16_top(Q, X, x_sqnorm, m, euclidean, progress=None):
 
     n_q, n = len(Q), len(X)
     Qb = torch.from_numpy(np.ascontiguousarray(Q, dtype=np.float32)).to(torch.bfloat16)
-    parts_s, parts_i = [], []
+    best_s = best_i = None
     for x0 in range(0, n, _REDUCED_X_BLOCK):
         x1 = min(n, x0 + _REDUCED_X_BLOCK)
         Xb = torch.from_numpy(np.ascontiguousarray(X[x0:x1], dtype=np.float32))
@@ -108,17 +108,17 @@ def _bf16_top(Q, X, x_sqnorm, m, euclidean, progress=None):
                 S = S.float().mul_(2).sub_(xs)
             v, j = torch.topk(S, mm, dim=1)
             top_s[q0:q1], top_i[q0:q1] = v.float().numpy(), j.numpy() + x0
-        parts_s.append(top_s)
-        parts_i.append(top_i)
+        if best_s is not None:  # merged block by block: memory does not grow with n
+            top_s = np.concatenate([best_s, top_s], axis=1)
+            top_i = np.concatenate([best_i, top_i], axis=1)
+            keep = np.argpartition(-top_s, m - 1, axis=1)[:, :m]
+            top_s = np.take_along_axis(top_s, keep, axis=1)
+            top_i = np.take_along_axis(top_i, keep, axis=1)
+        best_s, best_i = top_s, top_i
         if progress is not None:
             progress.update()
-    if len(parts_s) == 1:
-        return parts_s[0], parts_i[0]
-    s, i = np.concatenate(parts_s, axis=1), np.concatenate(parts_i, axis=1)
-    keep = np.argpartition(-s, m - 1, axis=1)[:, :m]
-    s, i = np.take_along_axis(s, keep, axis=1), np.take_along_axis(i, keep, axis=1)
-    order = np.argsort(-s, axis=1, kind="stable")
-    return np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    return np.take_along_axis(best_s, order, axis=1), np.take_along_axis(best_i, order, axis=1)
 
 
 def _certified_top(Q, q_sqnorm, X, x_sqnorm, metric, k, progress=None):
