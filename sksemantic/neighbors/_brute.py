@@ -280,6 +280,9 @@ class BruteIndex(BaseIndex):
         return (
             getattr(self, "reduced_precision", True)  # indexes saved before it existed
             and self.metric != "manhattan"
+            # A corpus on disk (an index with storage) keeps its bounded working set:
+            # the pass's candidates and fall-backs would make it depend on the data.
+            and not isinstance(self.X_, np.memmap)
             and k <= _REDUCED_MAX_K
             and _candidates(k) < self.n_samples_
             and n_q * self.n_samples_ >= (

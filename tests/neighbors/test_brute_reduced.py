@@ -158,3 +158,15 @@ def test_torch_is_imported_only_for_a_batch_that_repays_it(monkeypatch):
     assert not index._reduced_pass_applies(_brute.REDUCED_MIN_PAIRS // 5000 + 1, 10)
     assert exact_search_cost("cosine") == 1.0  # calibrations cost what will run
     assert index._reduced_pass_applies(_brute.REDUCED_IMPORT_PAIRS // 5000 + 1, 10)
+
+
+def test_vectors_on_disk_are_searched_in_float32(tmp_path):
+    # An index over a memory map keeps its bounded working set: no bfloat16 pass.
+    rng = np.random.default_rng(7)
+    path = tmp_path / "x.npy"
+    np.save(path, rng.normal(size=(3000, 8)).astype(np.float32))
+    index = BruteIndex("cosine").fit(np.zeros((1, 8), np.float32))
+    index.X_ = np.load(path, mmap_mode="r")
+    index.sqnorm_ = np.ones(3000, np.float32)
+    index.n_samples_ = 3000
+    assert not index._reduced_pass_applies(10**6, 10)
