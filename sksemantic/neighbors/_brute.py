@@ -56,24 +56,34 @@ _FEW_ROWS_ENTRIES = 2**23
 REDUCED_EXACT_COST = 0.6
 
 
-def exact_search_cost(metric):
+def _pass_suits(metric, vectors):
+    """Whether the bfloat16 pass may score these vectors: a metric scored by matrix
+    products, and vectors in memory (an index on disk keeps its bounded working set,
+    which the pass's candidates and fall-backs would make depend on the data)."""
+    return metric != "manhattan" and not isinstance(vectors, np.memmap)
+
+
+def exact_search_cost(metric, vectors=None):
     """Cost of exact search of a query batch here, relative to float32 exact search.
 
     :data:`REDUCED_EXACT_COST` where the bfloat16 first pass runs (torch imported, a
-    CPU that multiplies bfloat16 natively, a metric scored by matrix products), else 1.
-    Until torch is imported, batches of usual sizes are searched in float32 (see
-    :data:`REDUCED_IMPORT_PAIRS`), and so costed.
+    CPU that multiplies bfloat16 natively, a metric scored by matrix products, vectors
+    in memory), else 1. Until torch is imported, batches of usual sizes are searched
+    in float32 (see :data:`REDUCED_IMPORT_PAIRS`), and so costed.
 
     Parameters
     ----------
     metric : str
         The index's metric.
+    vectors : ndarray or np.memmap, default=None
+        The index's stored vectors; a memory map is always searched in float32.
 
     Returns
     -------
     cost : float
     """
-    if metric == "manhattan" or "torch" not in sys.modules or not bf16_matmul_native():
+    if (not _pass_suits(metric, vectors) or "torch" not in sys.modules
+            or not bf16_matmul_native()):
         return 1.0
     return REDUCED_EXACT_COST
 
@@ -151,7 +161,7 @@ def _certified_top(Q, q_sqnorm, X, x_sqnorm, metric, k, progress=None):
     else:
         rounding = _BF16_U * 1.01 * np.abs(last)
     scores, ids = sort_rows(gathered_scores(Q, X, cand, metric), cand)
-    certified = (last + rounding + delta < scores[:, k - 1]) | (m >= n)
+    certified = last + rounding + delta < scores[:, k - 1]
     return scores[:, :k], ids[:, :k], certified
 
 
@@ -279,10 +289,7 @@ class BruteIndex(BaseIndex):
         """Whether a batch of ``n_q`` queries for ``k`` points takes the bfloat16 pass."""
         return (
             getattr(self, "reduced_precision", True)  # indexes saved before it existed
-            and self.metric != "manhattan"
-            # A corpus on disk (an index with storage) keeps its bounded working set:
-            # the pass's candidates and fall-backs would make it depend on the data.
-            and not isinstance(self.X_, np.memmap)
+            and _pass_suits(self.metric, self.X_)
             and k <= _REDUCED_MAX_K
             and _candidates(k) < self.n_samples_
             and n_q * self.n_samples_ >= (
@@ -312,15 +319,25 @@ class BruteIndex(BaseIndex):
                 if b == first and (~certified[:first]).mean() > _REDUCED_MAX_MISS:
                     break  # a bound this loose saves nothing: float32 for the rest
         rest = np.flatnonzero(~certified)
-        # Few rows left: one product per span of them beats the blocked search.
-        step = max(1, _FEW_ROWS_ENTRIES // self.n_samples_)
-        if rest.size > 4 * step:
+        if rest.size * self.n_samples_ <= 4 * _FEW_ROWS_ENTRIES:
+            # Few rows left: whole-row products beat the blocked search's bookkeeping.
+            scores[rest], ids[rest] = self._scored_whole(Q_prep[rest], q_sqnorm[rest], k)
+        elif rest.size:
             scores[rest], ids[rest] = self._query_float32(Q_prep[rest], q_sqnorm[rest], k)
-            return scores, ids
-        for a in range(0, rest.size, step):
-            r = rest[a : a + step]
+        return scores, ids
+
+    def _scored_whole(self, Q_prep, q_sqnorm, k):
+        """Top-k of a few queries by whole-row products (``_FEW_ROWS_ENTRIES`` scores at
+        a time) and partial sorts; padded with -inf / -1 when fewer points than k."""
+        n_q = len(Q_prep)
+        kk = min(k, self.n_samples_)
+        scores = np.full((n_q, k), -np.inf, dtype=np.float32)
+        ids = np.full((n_q, k), -1, dtype=np.int64)
+        step = max(1, _FEW_ROWS_ENTRIES // max(1, self.n_samples_))
+        for a in range(0, n_q, step):
+            r = slice(a, a + step)
             S = pairwise_scores(Q_prep[r], self.X_, self.metric, q_sqnorm[r], self.sqnorm_)
-            scores[r], ids[r] = topk_dense(S, k)
+            scores[r, :kk], ids[r, :kk] = topk_dense(S, k)
         return scores, ids
 
     def _query_float32(self, Q_prep, q_sqnorm, k):
@@ -330,13 +347,7 @@ class BruteIndex(BaseIndex):
             # points and one partial sort. Block bookkeeping and BLAS threads on such
             # thin products cost more than the product itself.
             with blas_threads(1):
-                S = pairwise_scores(Q_prep, self.X_, self.metric, q_sqnorm, self.sqnorm_)
-                s, i = topk_dense(S, k)
-            if s.shape[1] < k:  # fewer points than k: pad as the blocked path does
-                pad = k - s.shape[1]
-                s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
-                i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
-            return s, i
+                return self._scored_whole(Q_prep, q_sqnorm, k)
         n_threads = effective_n_jobs(self.n_jobs)
         # Query blocks split evenly over the threads, at most B rows each.
         n_spans = -(-n_q // B)

@@ -274,7 +274,7 @@ def setting_costs(index, values, k, *, Q=None, self_rows=None, reverse=False):
     """
     cost = np.asarray(index.relative_cost(values, k, Q=Q, self_rows=self_rows,
                                           reverse=reverse), dtype=np.float64)
-    return cost if reverse else cost / exact_search_cost(index.metric)
+    return cost if reverse else cost / exact_search_cost(index.metric, index.X_)
 
 
 def choose_setting(recall, values, cost, target, *, algorithm, knob, k, source):

@@ -170,3 +170,4 @@ def test_vectors_on_disk_are_searched_in_float32(tmp_path):
     index.sqnorm_ = np.ones(3000, np.float32)
     index.n_samples_ = 3000
     assert not index._reduced_pass_applies(10**6, 10)
+    assert exact_search_cost("cosine", index.X_) == 1.0  # and costed so
