@@ -182,7 +182,17 @@ class _RunningTopK:
         block); the transposed case reads the block in place, without a copy.
         """
         if not self.filled[rows.start]:
-            # First block of these rows: a partial sort, which fills the state.
+            thr = _kth_lower_bound(S, self.k, transposed)
+            if thr is not None:
+                # First block of these rows: every entry at or above a bound on each
+                # row's k-th best (a partial sort of the whole block, transposed first
+                # when the rows are its columns, cost ten times more).
+                r, c, vals = _above(S, np.nextafter(thr, np.float32(-np.inf)), transposed)
+                merge_candidates(
+                    self.scores, self.ids, r + rows.start, vals, c + col_offset, unique=True
+                )
+                self.filled[rows] = np.isfinite(self.scores[rows, -1])
+                return
             block = np.ascontiguousarray(S.T) if transposed else S
             s, i = topk_dense(block, self.k, offset=col_offset)
             kk = s.shape[1]
@@ -203,6 +213,26 @@ class _RunningTopK:
 
 
 _GROUP = 64
+
+
+def _kth_lower_bound(S, k, transposed):
+    """For each row of ``S`` (its columns when ``transposed``), a score at or below the
+    row's k-th largest: the k-th largest of the maxima of groups of ``_GROUP`` entries
+    (k groups hold an entry at least that large). None when there are fewer than k
+    whole groups."""
+    g = _GROUP
+    if transposed:
+        n_groups = S.shape[0] // g
+        if n_groups < k:
+            return None
+        M = S[: n_groups * g].reshape(n_groups, g, S.shape[1]).max(axis=1)
+        return np.partition(M, n_groups - k, axis=0)[n_groups - k]
+    n_groups = S.shape[1] // g
+    if n_groups < k:
+        return None
+    # Strided groups, as in _above: an elementwise max of g slices.
+    M = S[:, : n_groups * g].reshape(S.shape[0], g, n_groups).max(axis=1)
+    return np.partition(M, n_groups - k, axis=1)[:, n_groups - k]
 
 
 def _above(S, thr, transposed):

@@ -77,6 +77,24 @@ def test_brute_self_join_is_exact_with_self_first(metric):
     assert all(set(a[1:]) == set(b) for a, b in zip(ids, ref, strict=True))
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_brute_self_join_is_exact_over_wide_blocks(metric):
+    # Blocks of 1,024 columns: each row block's first scores are screened by the bound
+    # from groups of 64 entries, both ways round; duplicated rows make exact ties.
+    X, _ = blobs(n_samples=2300, n_features=16)
+    X[1500:1800] = X[:300]
+    k = 12
+    index = BruteIndex(metric, block_size=1024, reduced_precision=False).fit(X)
+    _, ids, _ = index.self_join(k)
+    assert (ids[:, 0] == np.arange(len(X))).all()
+    assert all(len(set(row)) == k for row in ids)
+    D = pairwise_distances(X.astype(np.float64), metric=metric)
+    np.fill_diagonal(D, np.inf)
+    kth = np.sort(D, axis=1)[:, k - 2]
+    found = np.take_along_axis(D, ids[:, 1:], axis=1)
+    assert (found <= kth[:, None] + 1e-4).all()
+
+
 def test_ivf_with_every_list_probed_is_exact():
     X, _ = blobs(n_samples=400, n_features=16)
     index = IVFIndex("cosine", n_lists=10, n_probe=10, random_state=0).fit(X)
