@@ -51,6 +51,10 @@ _REDUCED_PROBE = 256
 _REDUCED_MAX_MISS = 0.25
 #: Score entries per product when the queries left uncertified are searched in float32.
 _FEW_ROWS_ENTRIES = 2**23
+
+#: Scores per block of a blocked search (query rows x points): the candidates a block
+#: passes to the running top-k, and so the search's working set, grow with it.
+_SPAN_ENTRIES = 2**20
 #: Cost of exact search with the bfloat16 pass relative to float32 exact search
 #: (``benchmarks/RESULTS_recall.md``): what approximate settings must beat.
 REDUCED_EXACT_COST = 0.6
@@ -379,8 +383,9 @@ class BruteIndex(BaseIndex):
             with blas_threads(1):
                 return self._scored_whole(Q_prep, q_sqnorm, k)
         n_threads = effective_n_jobs(self.n_jobs)
-        # Query blocks split evenly over the threads, at most B rows each.
-        n_spans = -(-n_q // B)
+        # Query blocks split evenly over the threads, each scored against B points at a
+        # time in blocks of at most _SPAN_ENTRIES scores.
+        n_spans = -(-n_q // max(1, min(B, _SPAN_ENTRIES // B)))
         if n_threads > 1 and n_q >= 2 * self._FEW_QUERIES:
             n_spans = -(-max(n_spans, n_threads) // n_threads) * n_threads
         step = -(-n_q // n_spans)
