@@ -27,6 +27,12 @@ from ._topk import put_self_first, sort_rows, topk_dense
 
 __all__ = ["BaseIndex", "RescoredIndex"]
 
+#: How many times faster the exact self-join (each pair scored once, but each block
+#: selected both ways round) runs than exact search of every indexed point: the unit of
+#: a self-join's :meth:`BaseIndex.relative_cost`. The larger of the measured ratios
+#: (``benchmarks/RESULTS_recall.md``), so that the model errs towards exact search.
+EXACT_SELF_JOIN_SPEEDUP = 1.5
+
 #: Inverse permutations of indexes that store their rows reordered (see
 #: ``BaseIndex._positions``), dropped with the index.
 _POSITIONS = weakref.WeakKeyDictionary()

@@ -71,9 +71,9 @@ INDEX_PARAMETERS_DOC = """\
         against their own sample (see the User Guide). None uses the knobs' defaults
         without measuring. A knob given explicitly is used as given (and measured).
     n_lists : int, default=None
-        IVF (and ``"ivf_rq"``) lists; ``round(4 * sqrt(n_samples))`` when None, and
-        for a search as many lists of at least 80 points, between ``2 * sqrt`` and
-        ``4 * sqrt(n_samples)`` (longer lists suit batches smaller than a self-join).
+        IVF (and ``"ivf_rq"``) lists; when None, ``round(2 * sqrt(n_samples))`` for a
+        graph or deduplication, and for a search as many lists of at least 80 points,
+        between ``2 * sqrt`` and ``4 * sqrt(n_samples)`` (see ``default_n_lists``).
     n_probe : int, default=None
         IVF (and ``"ivf_rq"``) lists scanned per query (more is slower and more accurate). None: tuned
         to ``target_recall``.

@@ -35,7 +35,7 @@ from ..utils import (
     run_spans,
     take_rows,
 )
-from ._base import BaseIndex, inherit_docstrings
+from ._base import EXACT_SELF_JOIN_SPEEDUP, BaseIndex, inherit_docstrings
 from ._metric import gathered_scores, pairwise_scores, prepare
 from ._topk import merge_candidates, topk_dense
 
@@ -45,12 +45,13 @@ __all__ = ["IVFIndex", "default_n_lists", "default_n_probe"]
 @validate_params({"n_samples": [Interval(Integral, 1, None, closed="left")]},
                  prefer_skip_nested_validation=True)
 def default_n_lists(n_samples, *, search=False):
-    """``4 * sqrt(n)`` lists (about ``sqrt(n) / 4`` points each), at least 1.
+    """``2 * sqrt(n)`` lists for a self-join (about ``sqrt(n) / 2`` points each), at least 1.
 
+    A self-join (a graph, deduplication) probes every point: fewer lists make its
+    k-means and its probes cheaper, and the longer lists are scanned in larger products.
     A search (``search=True``) gets lists of at least :data:`SEARCH_LIST_SIZE` points,
-    between ``2 * sqrt(n)`` and ``4 * sqrt(n)`` lists: its batches are far smaller than
-    a self-join's, so each list is scored against fewer queries at a time, and short
-    lists then cost more in per-list work than their products.
+    between ``2 * sqrt(n)`` and ``4 * sqrt(n)`` lists: its probes are paid per query,
+    and finer lists let a query scan fewer points.
 
     Parameters
     ----------
@@ -73,7 +74,7 @@ SEARCH_LIST_SIZE = 80
 
 def _default_n_lists(n_samples, *, search=False):
     root = math.sqrt(n_samples)
-    n_lists = min(4 * root, max(2 * root, n_samples / SEARCH_LIST_SIZE)) if search else 4 * root
+    n_lists = min(4 * root, max(2 * root, n_samples / SEARCH_LIST_SIZE)) if search else 2 * root
     return int(max(1, min(n_samples, round(n_lists))))
 
 
@@ -502,8 +503,7 @@ class IVFIndex(BaseIndex):
         values = np.asarray(values, dtype=np.int64)
         cost = self.SCAN_COST * frac[np.clip(values, 1, self.n_lists_) - 1]
         cost += self.FIXED_COST + self.n_lists_ / self.n_samples_  # and the probe itself
-        # An exact self-join computes each pair once: half the products of queries.
-        return 2 * cost if (self_rows is not None and reverse) else cost
+        return EXACT_SELF_JOIN_SPEEDUP * cost if (self_rows is not None and reverse) else cost
 
     #: The curve comes from the ranks of the lists holding each exact neighbour.
     RECALL_CURVE_SEARCHES = False
@@ -757,7 +757,7 @@ class IVFIndex(BaseIndex):
         progress = Progress(n_chunks, "IVF search", self.verbose)
         scores = np.empty((n_q, k), dtype=np.float32)
         ids = np.empty((n_q, k), dtype=np.int64)
-        # The per-list products are small (a list holds about sqrt(n) / 4 points): BLAS
+        # The per-list products are small (a list holds about sqrt(n) / 2 points): BLAS
         # threads cost more than they bring there. Threads take whole chunks when there
         # are at least as many chunks as threads (a self-join, a large batch), and share
         # each chunk's lists otherwise (threads that share lists wait on each other for

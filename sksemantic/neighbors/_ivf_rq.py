@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..quantization import RQKMeansEncoder
-from ._base import BaseIndex, inherit_docstrings
+from ._base import EXACT_SELF_JOIN_SPEEDUP, BaseIndex, inherit_docstrings
 from ._ivf import IVFIndex
 from ._metric import gathered_scores
 from ._topk import topk_dense
@@ -228,7 +228,7 @@ class IVFRQIndex(IVFIndex):
         # feature), plus the candidates re-scored from their full vectors.
         cost = super().relative_cost(values, k, Q=Q, self_rows=self_rows)
         cost = cost + self.RESCORE_COST * self._resolved_n_rescore(k) / self.n_samples_
-        return 2 * cost if (self_rows is not None and reverse) else cost
+        return EXACT_SELF_JOIN_SPEEDUP * cost if (self_rows is not None and reverse) else cost
 
     RECALL_CURVE_SEARCHES = True
 
