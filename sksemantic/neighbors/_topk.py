@@ -80,18 +80,27 @@ def merge_candidates(best_s, best_i, rows, cand_s, cand_i, *, unique=False):
         return
     k = best_s.shape[1]
     urows = np.unique(rows)
-    all_rows = np.concatenate([np.repeat(urows, k), rows])
+    all_rows = np.concatenate([np.repeat(urows, k), rows]).astype(np.int64, copy=False)
     all_s = np.concatenate([best_s[urows].ravel(), cand_s.astype(best_s.dtype, copy=False)])
     all_i = np.concatenate([best_i[urows].ravel(), cand_i.astype(np.int64, copy=False)])
+    # Rows and ids fit beside each other, or beside a float32 score, in one int64 key:
+    # one key sorts faster than the same order from several (np.lexsort).
+    packed = len(best_s) < 2**31 and best_i.size and int(all_i.max()) < 2**32 - 1
     if not unique:
         # Drop repeats of the same (row, id): keep the first (the existing entry).
-        order = np.lexsort((all_i, all_rows))
+        if packed:
+            order = np.argsort((all_rows << 32) | (all_i + 1), kind="stable")
+        else:
+            order = np.lexsort((all_i, all_rows))
         r_o, i_o = all_rows[order], all_i[order]
         dup = np.zeros(order.size, dtype=bool)
         dup[1:] = (r_o[1:] == r_o[:-1]) & (i_o[1:] == i_o[:-1]) & (i_o[1:] >= 0)
         keep_idx = order[~dup]
         all_rows, all_s, all_i = all_rows[keep_idx], all_s[keep_idx], all_i[keep_idx]
-    order = np.lexsort((all_i, -all_s, all_rows))
+    if packed and all_s.dtype == np.float32:
+        order = np.lexsort((all_i, (all_rows << 32) | _descending_bits(all_s)))
+    else:
+        order = np.lexsort((all_i, -all_s, all_rows))
     r_sorted = all_rows[order]
     starts = np.searchsorted(r_sorted, urows)
     counts = np.diff(np.append(starts, r_sorted.size))
@@ -99,6 +108,14 @@ def merge_candidates(best_s, best_i, rows, cand_s, cand_i, *, unique=False):
     sel = order[rank < k]
     best_s[urows] = all_s[sel].reshape(-1, k)
     best_i[urows] = all_i[sel].reshape(-1, k)
+
+
+def _descending_bits(scores):
+    """Unsigned 32-bit keys (as int64) that sort float32 ``scores`` in descending order;
+    -0.0 and 0.0 share a key, as they compare equal."""
+    bits = (scores + np.float32(0)).view(np.uint32).astype(np.int64)  # -0.0 + 0.0 = 0.0
+    ascending = np.where(bits >= 2**31, 0xFFFFFFFF - bits, bits | 2**31)
+    return 0xFFFFFFFF - ascending
 
 
 def put_self_first(scores, ids, self_ids, self_score):

@@ -47,6 +47,30 @@ def test_merge_candidates_keeps_best_and_ignores_repeats():
     assert best_s.tolist() == [[5.0, 4.0], [2.0, 1.0]]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("unique", [True, False])
+def test_merge_candidates_orders_like_a_full_sort(dtype, unique):
+    # Scores drawn from a few values (ties, both zeros, infinities, negatives): each row
+    # keeps its k best by score descending, then id ascending, as one full sort gives.
+    rng = np.random.default_rng(3)
+    n, k, m = 40, 4, 600
+    values = np.array([-np.inf, -2.5, -1.0, -0.0, 0.0, 0.25, 1.0, 3.0, np.inf], dtype=dtype)
+    best_s = np.full((n, k), -np.inf, dtype=dtype)
+    best_i = np.full((n, k), -1, dtype=np.int64)
+    rows = rng.integers(0, n, m)
+    ids = rng.permutation(10 * m)[:m] if unique else rng.integers(0, 50, m)
+    scores = values[rng.integers(0, len(values), m)]
+    if not unique:
+        # A repeated (row, id) keeps one score, as a search would give it.
+        scores = values[(rows * 7 + ids) % len(values)]
+    merge_candidates(best_s, best_i, rows, scores, ids, unique=unique)
+    for r in range(n):
+        pairs = sorted({(-float(s), int(i)) for s, i in zip(scores[rows == r], ids[rows == r],
+                                                           strict=True)})[:k]
+        got = [(-float(s), int(i)) for s, i in zip(best_s[r], best_i[r], strict=True) if i >= 0]
+        assert [(s + 0.0, i) for s, i in got] == [(s + 0.0, i) for s, i in pairs]
+
+
 def test_put_self_first_moves_or_inserts():
     ids = np.array([[3, 0, 4], [5, 6, 7]])
     s = np.array([[9.0, 8.0, 7.0], [3.0, 2.0, 1.0]], dtype=np.float32)
