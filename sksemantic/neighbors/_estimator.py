@@ -237,7 +237,8 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         self.index_ = index
         self._calibration_rows = rows
         exact = None if rows is None else exact_answers(index, k, self_rows=rows)
-        self.calibration_ = self._calibrate(k, self_rows=rows, source="corpus", exact=exact)
+        self.calibration_ = self._calibrate(k, self_rows=rows, source="corpus", exact=exact,
+                                            reference=True)
         index.insert_holdout()
         self.batch_calibration_ = None
         self._log(f"algorithm={self.algorithm!r} chose {self.algorithm_!r}; "
@@ -245,7 +246,11 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
         # Exact answers that left the held-out rows out are not those of the full index.
         return None if index.HOLDOUT_UNSEARCHED else exact
 
-    def _calibrate(self, k, *, Q=None, self_rows=None, reverse=False, source, exact=None):
+    def _calibrate(self, k, *, Q=None, self_rows=None, reverse=False, source, exact=None,
+                   reference=False):
+        """A calibration of ``index_`` for ``k`` results; with ``reference``, also the
+        sample's k-th best scores at the chosen setting, which later batches are
+        compared with (for ``calibration_`` only)."""
         index = self.index_
         if index.KNOB is None:
             return RecallCalibration.exact_search(0, k, self.target_recall, source)
@@ -257,12 +262,13 @@ class BaseIndexedEstimator(VersionedPickleMixin, BaseEstimator):
             index, k, self.target_recall, Q=Q, self_rows=self_rows, reverse=reverse,
             knob=self._explicit_knob(), source=source, exact=exact,
         )
-        cal.reference = reference_scores(index, cal, Q=Q, self_rows=self_rows)
+        if reference:
+            cal.reference = reference_scores(index, cal, Q=Q, self_rows=self_rows)
         return cal
 
     def _calibrate_queries(self, X, k):
         """Calibrate on the queries ``X`` (validated); sets ``calibration_``."""
-        self.calibration_ = self._calibrate(k, Q=X, source="queries")
+        self.calibration_ = self._calibrate(k, Q=X, source="queries", reference=True)
         self._log(self.calibration_.describe())
         return self
 
