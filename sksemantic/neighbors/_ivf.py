@@ -113,6 +113,17 @@ def _default_n_probe(n_lists, *, search=False):
     return int(max(1, min(n_lists, round(factor * math.sqrt(n_lists)) + 2)))
 
 
+def _at_least(S, thr):
+    """``np.nonzero(S >= thr)`` (a threshold per column): the columns whose maximum
+    passes are found first, and only they are compared entry by entry (after the first
+    list, most queries find nothing in most lists)."""
+    hit = np.flatnonzero(S.max(axis=0) >= thr)
+    if 2 * hit.size >= S.shape[1]:
+        return np.nonzero(S >= thr)
+    col, r = np.nonzero(S[:, hit] >= thr[hit])
+    return col, hit[r]
+
+
 class _CandidateBuffer:
     """Candidates above each query's threshold, merged whenever they pile up.
 
@@ -681,7 +692,7 @@ class IVFIndex(BaseIndex):
                     S = score(lo, hi, qs)
                     # Reading thr while another thread tightens it is safe: an older
                     # (lower) threshold only lets through extra, still valid, candidates.
-                    col, r = np.nonzero(S >= thr[qs])
+                    col, r = _at_least(S, thr[qs])
                     if r.size:
                         with lock:
                             buf.add(qs[r], S[col, r], col + lo)
