@@ -27,7 +27,7 @@ data far from the origin.
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from ..utils._pages import row_scan
+from ..utils._pages import row_scan, small_pages
 from ..utils._validation import check_value_range
 
 __all__ = ["METRICS", "data_center", "prepare", "gathered_scores", "pairwise_scores", "scores_to_distances", "scores_to_similarities"]
@@ -121,7 +121,7 @@ def prepare(X, metric, center=None, *, name="X"):
     array([1., 0.], dtype=float32)
     """
     X = np.asarray(X)
-    Xp = np.empty(X.shape, dtype=np.float32)
+    Xp = small_pages(np.empty(X.shape, dtype=np.float32))
     if metric == "cosine":
         scale = np.ones(X.shape[0], dtype=np.float64)
         if X.size:

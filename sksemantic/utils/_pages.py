@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils import check_array
 
 _MADV_DONTNEED = 4  # Linux
+_MADV_NOHUGEPAGE = 15
 _PAGE = mmap.PAGESIZE
 try:
     _byte_bounds = np.lib.array_utils.byte_bounds
@@ -61,6 +62,38 @@ def release_pages(array):
     lo, hi = _byte_bounds(array)
     start = lo - lo % _PAGE
     madvise(ctypes.c_void_p(start), ctypes.c_size_t(hi - start), ctypes.c_int(_MADV_DONTNEED))
+
+
+def small_pages(array):
+    """Ask the kernel to back a new, not yet written array with ordinary pages.
+
+    NumPy advises transparent huge pages for large arrays; where the kernel compacts
+    memory to find them on the first write (``defrag`` set to ``madvise``), filling a
+    fresh array of a few hundred megabytes stalls for a large share of a second. An
+    array written once and then read in small blocks gains nothing from huge pages.
+    Does nothing off Linux and for arrays of less than a page.
+
+    Parameters
+    ----------
+    array : ndarray
+        A newly allocated array that owns its memory.
+
+    Returns
+    -------
+    array : ndarray
+        The same array.
+    """
+    if not sys.platform.startswith("linux") or array.nbytes < _PAGE:
+        return array
+    madvise = _madvise()
+    if madvise is None:  # pragma: no cover
+        return array
+    lo, hi = _byte_bounds(array)
+    start = lo + (-lo) % _PAGE  # whole pages inside the array only
+    if hi > start:
+        madvise(ctypes.c_void_p(start), ctypes.c_size_t(hi - start),
+                ctypes.c_int(_MADV_NOHUGEPAGE))
+    return array
 
 
 def take_rows(X, rows, *, step=8192):

@@ -1,4 +1,5 @@
-"""Releasing a memory map's pages keeps every byte of it, and bounds the resident set."""
+"""Releasing a memory map's pages keeps every byte of it, and bounds the resident set;
+new arrays can be kept off huge pages."""
 
 import sys
 
@@ -152,3 +153,31 @@ def test_estimators_validate_a_memory_map_as_an_array(tmp_path):
     np.save(tmp_path / "bad.npy", bad)
     with pytest.raises(ValueError, match="infinity"):
         SemanticSearch().fit(np.load(tmp_path / "bad.npy", mmap_mode="r"))
+
+
+def _vm_flags(address):
+    """The VmFlags of the mapping of this process that holds ``address``."""
+    flags, inside = None, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                flags = line.split()[1:]
+    return flags
+
+
+@linux
+def test_small_pages_advises_ordinary_pages_and_keeps_the_values():
+    from sksemantic.utils import small_pages
+
+    a = np.empty((1024, 1024), dtype=np.float32)  # 4 MiB: its own mapping
+    assert "nh" not in _vm_flags(a.ctypes.data + 8192)
+    assert small_pages(a) is a
+    assert "nh" in _vm_flags(a.ctypes.data + 8192)
+    a[:] = 3.0
+    assert (a == 3.0).all()
+    b = small_pages(np.ones(10))  # less than a page: left alone
+    assert (b == 1.0).all()
