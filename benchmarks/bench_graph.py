@@ -20,6 +20,7 @@ Usage (from the repository root)::
     python benchmarks/bench_graph.py --data random --n 100000 --d 768 \
         --methods sksemantic-brute,sksemantic,semnet,sklearn-brute
     python benchmarks/bench_graph.py --data random --n 1000000 --d 64 --methods sksemantic
+    python benchmarks/bench_graph.py --data shape:anisotropic --n 50000 --d 384 --methods sksemantic
 
 semnet runs in the peers environment made by ``../shared/tools/peers-venv`` (its python is
 found automatically, or pass ``--peer-python``), as its README shows:
@@ -168,6 +169,14 @@ def load(args):
         rng = np.random.default_rng(0)
         X = rng.standard_normal((args.n, args.d), dtype=np.float32)
         return X, f"random {args.n:,} x {args.d}"
+    if args.data.startswith("shape:"):
+        # The synthetic family of the k-means benchmark (256 codewords per level sets
+        # the number of blobs: 2,048 for blobs_many, 32 for blobs_few).
+        from bench_kmeans_family import make_data
+
+        shape = args.data.split(":", 1)[1]
+        X = make_data(shape, args.n, args.d, 256, seed=0)
+        return X, f"{shape} {args.n:,} x {args.d} (synthetic)"
     d = data_dir(args.data_dir)
     parts = [np.load(d / f"{name}_emb.npy").astype(np.float32) for name in args.data.split("+")]
     X = np.concatenate(parts)
@@ -177,7 +186,9 @@ def load(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="wordnet",
-                        help="corpus name(s) joined by '+', or 'random'")
+                        help="corpus name(s) joined by '+', 'random', or 'shape:NAME' "
+                             "(a shape of bench_kmeans_family.py: blobs_many, blobs_few, "
+                             "anisotropic, student_t, duplicated, scales)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--d", type=int, default=768)
