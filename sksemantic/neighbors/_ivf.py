@@ -4,8 +4,8 @@ The indexed points are clustered into ``n_lists`` lists with the shared k-means 
 stored list by list. A query scores the list centres, keeps its ``n_probe`` best lists,
 and is scored exactly against their members. Queries are grouped by list, so each
 (list, queries-probing-it) pair is one BLAS product; the only Python loop is over lists.
-Self-joins add every found edge in reverse (if j is among i's neighbours, i is offered to
-j), which recovers most neighbours that sit across a list boundary.
+Self-joins offer every pair they score to both of its points, so a pair is found when
+either point probes the other's list: most neighbours that sit across a list boundary are.
 
 With ``storage`` set, the list-sorted vectors go to a file the index creates there and
 are mapped back read-only: a build reads its input (an ``np.memmap``, say) chunk by
@@ -18,6 +18,7 @@ import os
 import secrets
 import threading
 import weakref
+from functools import partial
 from numbers import Integral
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from ..utils import (
     take_rows,
 )
 from ._base import EXACT_SELF_JOIN_SPEEDUP, BaseIndex, inherit_docstrings
-from ._metric import gathered_scores, pairwise_scores, prepare
+from ._metric import pairwise_scores, prepare
 from ._topk import merge_candidates, topk_dense
 
 __all__ = ["IVFIndex", "default_n_lists", "default_n_probe"]
@@ -87,12 +88,11 @@ def default_n_probe(n_lists, *, search=False):
     """Lists probed per query when ``n_probe`` is None.
 
     For a self-join (a neighbour graph): ``round(sqrt(n_lists)) + 2``. Growing with the
-    square root keeps the scanned share of the data falling as the data grows (about 3%
-    at 100,000 points, 1.6% at 1,000,000), where a fixed share would make the join
-    quadratic. For a search (``search=True``): ``round(1.5 * sqrt(n_lists)) + 2``. A
-    self-join also offers every edge found in reverse, which recovers neighbours across
-    list boundaries; a search has no such second chance, so it probes more lists for a
-    similar recall.
+    square root keeps the scanned share of the data falling as the data grows, where a
+    fixed share would make the join quadratic. For a search (``search=True``):
+    ``round(1.5 * sqrt(n_lists)) + 2``. A self-join finds a pair from either of its
+    points, which recovers neighbours across list boundaries; a search has no such
+    second chance, so it probes more lists for a similar recall.
 
     Parameters
     ----------
@@ -125,6 +125,10 @@ def _at_least(S, thr):
     return col, hit[r]
 
 
+#: Rows merged at a time when candidates are flushed (see ``_CandidateBuffer``).
+_MERGE_ROWS = 2**15
+
+
 class _CandidateBuffer:
     """Candidates above each query's threshold, merged whenever they pile up.
 
@@ -133,9 +137,9 @@ class _CandidateBuffer:
     (``thr`` is updated in place) and bounds the memory held.
     """
 
-    def __init__(self, best_s, best_i, thr, limit, n_jobs=1):
+    def __init__(self, best_s, best_i, thr, limit, n_jobs=1, unique=True):
         self.best_s, self.best_i, self.thr, self.limit = best_s, best_i, thr, limit
-        self.n_jobs = n_jobs
+        self.n_jobs, self.unique = n_jobs, unique
         self.parts, self.size = [], 0
 
     def add(self, rows, scores, ids):
@@ -150,21 +154,27 @@ class _CandidateBuffer:
             return
         rows, scores, ids = (np.concatenate(p) for p in zip(*self.parts, strict=True))
         self.parts, self.size = [], 0
+        # Rows are independent: they are merged a range of _MERGE_ROWS rows at a time
+        # (the merge's buffers hold each touched row's k entries: a range bounds them),
+        # the ranges shared among threads. A search scans each list once for a query:
+        # no repeats (``unique``).
+        order = np.argsort(rows, kind="stable")
+        rows, scores, ids = rows[order], scores[order], ids[order]
+        del order
         n_rows = len(self.best_s)
         n_threads = min(effective_n_jobs(self.n_jobs, local=True), max(1, rows.size // 2**15))
-        # Rows are independent: with several threads each merges one range of rows.
-        # Every point lies in one list, and each list is scanned once: no repeats.
-        step = -(-n_rows // n_threads)
+        span = max(1, min(_MERGE_ROWS, -(-n_rows // n_threads)))
+        cuts = np.searchsorted(rows, np.arange(0, n_rows, span))
+        cuts = np.unique(np.concatenate([[0], cuts, [rows.size]]))
 
         def work(a, b):
-            if n_threads == 1:
-                sel = slice(None)
-            else:
-                sel = np.flatnonzero((rows >= a) & (rows < b))
-            merge_candidates(self.best_s, self.best_i, rows[sel], scores[sel], ids[sel], unique=True)
+            for lo, hi in zip(cuts[a:b].tolist(), cuts[a + 1 : b + 1].tolist(), strict=True):
+                merge_candidates(self.best_s, self.best_i, rows[lo:hi], scores[lo:hi],
+                                 ids[lo:hi], unique=self.unique)
 
         # Merged into best_s/best_i in place: threads of this process (shared memory).
-        run_spans(work, n_rows, step, n_threads, shared=True)
+        n_ranges = len(cuts) - 1
+        run_spans(work, n_ranges, -(-n_ranges // n_threads), n_threads, shared=True)
         self.thr[:] = self.best_s[:, -1]
 
 
@@ -524,10 +534,9 @@ class IVFIndex(BaseIndex):
                      reverse=False):
         # Recall at every n_probe from one pass: IVF scans probed lists exactly, so an
         # exact neighbour is found exactly when its list is probed, that is when the
-        # list's rank in the query's probe order is below n_probe. For a self-join
-        # (reverse=True) an edge is also found from the other end: point j's search
-        # finds i when i's list is among j's probes and i is among j's k nearest
-        # (judged by j's answers at a generous n_probe).
+        # list's rank in the query's probe order is below n_probe. A self-join
+        # (reverse=True) scores every probed pair for both ends: i also finds j when
+        # j's probes reach i's list.
         Q_prep, _ = self._sample_prepared(Q, self_rows)
         lists = self._fit_order_lists()
         m = len(exact_ids)
@@ -536,22 +545,9 @@ class IVFIndex(BaseIndex):
         need = self._ranks_of(Q_prep, lists[ids]) + 1  # the n_probe that finds it
         if self_rows is not None and reverse:
             self_rows = np.asarray(self_rows, dtype=np.int64)
-            J = ids.ravel()
-            Xj, sqj = self._rows(J)
+            Xj, _ = self._rows(ids.ravel())
             need_rev = self._ranks_of(Xj, np.repeat(lists[self_rows], k)[:, None])[:, 0] + 1
-            # Only edges that j's side would find with fewer probes than i's can change
-            # the curve: for those, is i among j's k nearest? j's k-th other neighbour is
-            # taken at twice the default probes (close to exact: the curve moves by
-            # about 0.001 from twice to eight times).
-            check = np.flatnonzero(need_rev < need.ravel())
-            hi = min(self.n_lists_, 2 * self._resolved_n_probe())
-            s_j, _ = self._query_sorted(Xj[check], sqj[check], k + 1, hi)
-            Xi, sqi = self._rows(np.repeat(self_rows, k)[check])
-            s_ij = gathered_scores(Xi, self.X_, self._positions(J[check])[:, None], self.metric,
-                                   sqi, self.sqnorm_)[:, 0]
-            found = np.full(J.size, np.iinfo(np.int64).max)
-            found[check] = np.where(s_ij >= s_j[:, k], need_rev[check], found[check])
-            need = np.minimum(need, found.reshape(m, k))
+            need = np.minimum(need, need_rev.reshape(m, k))
         values = np.asarray(values, dtype=np.int64)
         out = np.empty((m, len(values)))
         for c in range(0, len(values), 64):  # bounded (m, k, 64) comparisons
@@ -605,12 +601,12 @@ class IVFIndex(BaseIndex):
         n_probe = n_probe or self.n_probe or _default_n_probe(self.n_lists_)
         return int(max(1, min(n_probe, self.n_lists_)))
 
-    def _list_groups(self, lists, per_query=1):
+    def _list_groups(self, lists, per_query=1, queries=None):
         """``(lo, hi, queries)`` for every non-empty list named in ``lists``.
 
-        ``lists`` holds ``per_query`` list ids per query, query after query; ``lo:hi``
-        are the list's rows in ``X_`` (Python ints) and ``queries`` the queries that
-        name it. Everything is computed here in a few array operations, so that the
+        ``lists`` holds ``per_query`` list ids per query, query after query (or, with
+        ``queries``, the query of each entry); ``lo:hi`` are the list's rows in ``X_``
+        (Python ints) and ``queries`` the queries that name it. Everything is computed here in a few array operations, so that the
         loop over lists does nothing per list but its product and threshold (with
         two threads sharing the lists, any per-list Python work holds the GIL).
         """
@@ -620,7 +616,10 @@ class IVFIndex(BaseIndex):
         starts = ends - counts
         off = self.offsets_
         used = np.flatnonzero((counts > 0) & (off[1:] > off[:-1]))
-        queries = order // per_query if per_query > 1 else order
+        if queries is not None:
+            queries = queries[order]
+        else:
+            queries = order // per_query if per_query > 1 else order
         return [
             (lo, hi, queries[a:b])
             for lo, hi, a, b in zip(
@@ -806,22 +805,80 @@ class IVFIndex(BaseIndex):
         return scores, self.perm_[ids]
 
     def _self_join(self, k, knob=None):
-        n = self.n_samples_
-        # Query in list order: consecutive queries probe the same lists.
-        scores, ids = self._query_sorted(self.X_, self.sqnorm_, k, knob)
-        scores, ids = self._fill_missing(self.X_, self.sqnorm_, scores, ids)
-        # Offer every edge in reverse; self edges are already present and ignored.
-        # Target rows are merged 1/32 at a time (found by one comparison pass
-        # each), which bounds the sort buffers without a global sort of all edges.
-        # The forward edges are a snapshot (int32 ids when they fit), so that edges
-        # added to one range are not offered again from another.
-        fwd_i = ids.astype(np.int32) if n < 2**31 else ids.copy()
-        fwd_s = scores.copy()
-        step = max(16384, -(-n // 32))
-        for a in range(0, n, step):
-            src, slot = np.nonzero((fwd_i >= a) & (fwd_i < a + step))
-            merge_candidates(scores, ids, fwd_i[src, slot], fwd_s[src, slot], src)
-        del fwd_i, fwd_s
+        """Every point's top k among the points, each pair scored once from either side.
+
+        Pass 1 scores every list against itself: each point's k-th best among its
+        list-mates is its first threshold. Pass 2 scores each point's other probed
+        lists; every product of a list's points with the queries that probe it is
+        offered both ways: to the queries (above their thresholds) and to the list's
+        points, which are queries too (above theirs). So a pair is found when either
+        end probes the other's list (see :meth:`recall_curve`). The queries go in
+        chunks of rows (their probes bounded in memory), the lists of a chunk shared
+        among ``n_jobs`` threads; the state is one top k per point.
+        """
+        n, off = self.n_samples_, self.offsets_
+        n_probe = self._resolved_n_probe(knob)
+        X, sq = self.X_, self.sqnorm_
+        best_s = np.full((n, k), -np.inf, dtype=np.float32)
+        best_i = np.full((n, k), -1, dtype=np.int64)
+        thr = np.full(n, -np.inf, dtype=np.float32)
+        buf = _CandidateBuffer(best_s, best_i, thr, limit=1 << 19, n_jobs=self.n_jobs)
+        lock = threading.Lock()
+        score = self._list_scorer(X, sq)
+        sizes = np.diff(off)
+        lists = np.flatnonzero(sizes > 0)
+        progress = Progress(2, "IVF self-join", self.verbose)
+
+        def pass1(a, b):
+            for lst in lists[a:b].tolist():
+                lo, hi = int(off[lst]), int(off[lst + 1])
+                qs = np.arange(lo, hi)
+                S = score(lo, hi, qs)  # list-mates (rows) by the same points (columns)
+                m = hi - lo
+                if m >= k:
+                    kth = np.partition(S, m - k, axis=0)[m - k]
+                    thr[lo:hi] = kth
+                    col, r = np.nonzero(S >= kth)
+                else:
+                    col, r = np.nonzero(S > -np.inf)
+                with lock:
+                    buf.add(qs[r], S[col, r], col + lo)
+
+        def pass2(groups, a, b):
+            for lo, hi, qs in groups[a:b]:
+                S = score(lo, hi, qs)
+                # Stale thresholds (another thread may be tightening them) only let
+                # through extra, still valid, candidates.
+                col, r = _at_least(S, thr[qs])  # for the queries
+                q, p = _at_least(S.T, thr[lo:hi])  # for the list's points
+                # A point that probes the query's list offers itself that pair from
+                # its own search: offered once, the merges need no de-duplication.
+                mine = (probes[p + lo] == own[qs[q], None]).any(axis=1)
+                q, p = q[~mine], p[~mine]
+                with lock:
+                    buf.add(qs[r], S[col, r], col + lo)
+                    buf.add(p + lo, S[p, q], qs[q])
+
+        with blas_threads(1):
+            self._run_groups(pass1, len(lists), self.n_jobs)
+            buf.flush()
+            progress.update()
+            if n_probe > 1:
+                own = np.repeat(np.arange(self.n_lists_), sizes).astype(np.int32)
+                probes = np.empty((n, n_probe), dtype=np.int32)
+                step = max(1024, 2**23 // (8 * n_probe))  # a chunk's pairs: 8 MiB
+                for c0 in range(0, n, step):
+                    probes[c0 : c0 + step] = self._probe(X[c0 : c0 + step], n_probe, self.n_jobs)
+                for c0 in range(0, n, step):
+                    c1 = min(n, c0 + step)
+                    # The point's own list was pass 1's (its probe 0, but for ties).
+                    other = probes[c0:c1] != own[c0:c1, None]
+                    q, _ = np.nonzero(other)
+                    groups = self._list_groups(probes[c0:c1][other], queries=q + c0)
+                    self._run_groups(partial(pass2, groups), len(groups), self.n_jobs)
+            buf.flush()
+            progress.update()
+        scores, ids = self._fill_missing(X, sq, best_s, best_i)
         # Back to the caller's row order, with int32 ids where they fit (half the memory).
         perm = self.perm_
         out_s = np.empty_like(scores)
@@ -831,9 +888,9 @@ class IVFIndex(BaseIndex):
         out_i = np.empty_like(ids)
         out_i[perm] = ids
         del ids
-        sq = np.empty_like(self.sqnorm_)
-        sq[self.perm_] = self.sqnorm_
-        return out_s, out_i, sq
+        out_sq = np.empty_like(sq)
+        out_sq[perm] = sq
+        return out_s, out_i, out_sq
 
 
 def _discard(path):
