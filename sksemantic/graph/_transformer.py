@@ -7,6 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -313,6 +314,7 @@ class SemanticGraphTransformer(
         if exact is None:
             exact = index.exact_neighbors(rows, k_other)
         exact = (exact[0][:, :k_other], exact[1][:, :k_other])
+        rows, exact = self._with_training_rows(rows, exact, k_other)
         tries = [("self-join", True)]
         if self.target_recall is not None and self._explicit_knob() is None:
             tries.append(("self-join", False))
@@ -333,6 +335,28 @@ class SemanticGraphTransformer(
                 break
         self.self_join_calibration_ = cal
         return out
+
+    def _with_training_rows(self, rows, exact, k):
+        """The calibration rows, with the index's training rows in their share of the
+        graph's rows added (and their exact answers).
+
+        The calibration rows were held out of the index's training, as new queries
+        are; but a graph's rows include the training rows, whose recall can differ
+        either way (k-means lists are means of them: on wide, noisy data the training
+        rows found fewer of their neighbours).
+        """
+        train = self.index_.train_rows
+        n = self.n_samples_fit_
+        if train is None or len(train) == 0 or len(train) >= n:
+            return rows, exact
+        n_extra = min(len(train), round(len(rows) * len(train) / (n - len(train))))
+        if n_extra == 0:
+            return rows, exact
+        rng = check_random_state(self.random_state)
+        extra = np.sort(rng.choice(train, n_extra, replace=False))
+        s, i = self.index_.exact_neighbors(extra, k)
+        return (np.concatenate([rows, extra]),
+                (np.concatenate([exact[0], s[:, :k]]), np.concatenate([exact[1], i[:, :k]])))
 
     def _to_csr(self, scores, ids, q_sqnorm, dtype):
         return neighbors_to_csr(

@@ -306,8 +306,9 @@ class BaseIndex:
     def train_rows(self):
         """Indexed points (fit order) that trained the index's structure, or None.
 
-        A recall check must not use them as queries: a structure fitted to a point
-        keeps it with its neighbours, so their recall is overstated.
+        A check of new queries' recall must not use them as queries: a structure
+        fitted to a point does not treat it as a new point (its recall can differ
+        either way). A self-join's check counts them in their share.
         """
         return getattr(self, "train_rows_", None)
 
