@@ -114,6 +114,31 @@ def _default_n_probe(n_lists, *, search=False):
     return int(max(1, min(n_lists, round(factor * math.sqrt(n_lists)) + 2)))
 
 
+#: Candidates per query (times k) from one product above which the product's own k-th
+#: best is taken as a threshold (see ``IVFIndex._self_join``).
+_MANY = 4
+
+
+def _kth_largest(S, k, axis):
+    """The k-th largest entry of each column (``axis=0``) or row (``axis=1``) of ``S``;
+    -inf where there are fewer than k."""
+    m = S.shape[axis]
+    if m < k:
+        return np.full(S.shape[1 - axis], -np.inf, dtype=S.dtype)
+    return np.take(np.partition(S, m - k, axis=axis), m - k, axis=axis)
+
+
+#: Score entries per product of a self-join (a list's points by its queries): a long
+#: list probed by many queries is scored a block of queries at a time.
+_PRODUCT_ENTRIES = 2**22
+
+
+def _column_blocks(queries, n_points):
+    """``queries`` in blocks of at most ``_PRODUCT_ENTRIES // n_points``."""
+    step = max(1, _PRODUCT_ENTRIES // max(1, n_points))
+    return [queries[a : a + step] for a in range(0, len(queries), step)]
+
+
 def _at_least(S, thr):
     """``np.nonzero(S >= thr)`` (a threshold per column): the columns whose maximum
     passes are found first, and only they are compared entry by entry (after the first
@@ -791,12 +816,13 @@ class IVFIndex(BaseIndex):
         return scores, ids
 
     def _fill_missing(self, Q_prep, q_sqnorm, scores, ids):
-        """Rows that found fewer than k points (tiny lists) are answered exactly."""
+        """Rows that found fewer than k points (tiny lists) are answered exactly, by
+        blocked exact search (their number depends on the data: one product of them
+        all with every point held as much memory as they are rows times points)."""
         bad = np.flatnonzero((ids < 0).any(axis=1))
         if bad.size:
-            k = ids.shape[1]
-            S = pairwise_scores(Q_prep[bad], self.X_, self.metric, q_sqnorm[bad], self.sqnorm_)
-            scores[bad], ids[bad] = topk_dense(S, k)
+            view, _ = self._exact_view()  # over X_ as stored: ids are positions in it
+            scores[bad], ids[bad] = view._query(Q_prep[bad], q_sqnorm[bad], ids.shape[1])
         return scores, ids
 
     def _query(self, Q_prep, q_sqnorm, k, knob=None):
@@ -832,32 +858,45 @@ class IVFIndex(BaseIndex):
         def pass1(a, b):
             for lst in lists[a:b].tolist():
                 lo, hi = int(off[lst]), int(off[lst + 1])
-                qs = np.arange(lo, hi)
-                S = score(lo, hi, qs)  # list-mates (rows) by the same points (columns)
-                m = hi - lo
-                if m >= k:
-                    kth = np.partition(S, m - k, axis=0)[m - k]
-                    thr[lo:hi] = kth
-                    col, r = np.nonzero(S >= kth)
-                else:
-                    col, r = np.nonzero(S > -np.inf)
-                with lock:
-                    buf.add(qs[r], S[col, r], col + lo)
+                for qs in _column_blocks(np.arange(lo, hi), hi - lo):
+                    S = score(lo, hi, qs)  # list-mates (rows) by some of them (columns)
+                    m = hi - lo
+                    if m >= k:
+                        kth = np.partition(S, m - k, axis=0)[m - k]
+                        thr[qs] = kth
+                        col, r = np.nonzero(S >= kth)
+                    else:
+                        col, r = np.nonzero(S > -np.inf)
+                    with lock:
+                        buf.add(qs[r], S[col, r], col + lo)
 
         def pass2(groups, a, b):
-            for lo, hi, qs in groups[a:b]:
-                S = score(lo, hi, qs)
-                # Stale thresholds (another thread may be tightening them) only let
-                # through extra, still valid, candidates.
-                col, r = _at_least(S, thr[qs])  # for the queries
-                q, p = _at_least(S.T, thr[lo:hi])  # for the list's points
-                # A point that probes the query's list offers itself that pair from
-                # its own search: offered once, the merges need no de-duplication.
-                mine = (probes[p + lo] == own[qs[q], None]).any(axis=1)
-                q, p = q[~mine], p[~mine]
-                with lock:
-                    buf.add(qs[r], S[col, r], col + lo)
-                    buf.add(p + lo, S[p, q], qs[q])
+            for lo, hi, group in groups[a:b]:
+                for qs in _column_blocks(group, hi - lo):
+                    pass2_product(lo, hi, qs)
+
+        def pass2_product(lo, hi, qs):
+            S = score(lo, hi, qs)
+            # Stale thresholds (another thread may be tightening them) only let
+            # through extra, still valid, candidates.
+            col, r = _at_least(S, thr[qs])  # for the queries
+            if r.size > _MANY * k * S.shape[1]:
+                # Weak thresholds (on wide noisy data, a list's k-th best is no
+                # nearer than the rest): the product's own k-th best per query
+                # bounds each query's final k-th best, and holds the candidates.
+                thr[qs] = t = np.maximum(thr[qs], _kth_largest(S, k, axis=0))
+                col, r = _at_least(S, t)
+            q, p = _at_least(S.T, thr[lo:hi])  # for the list's points
+            if q.size > _MANY * k * S.shape[0]:
+                thr[lo:hi] = t = np.maximum(thr[lo:hi], _kth_largest(S, k, axis=1))
+                q, p = _at_least(S.T, t)
+            # A point that probes the query's list offers itself that pair from
+            # its own search: offered once, the merges need no de-duplication.
+            mine = (probes[p + lo] == own[qs[q], None]).any(axis=1)
+            q, p = q[~mine], p[~mine]
+            with lock:
+                buf.add(qs[r], S[col, r], col + lo)
+                buf.add(p + lo, S[p, q], qs[q])
 
         with blas_threads(1):
             self._run_groups(pass1, len(lists), self.n_jobs)
