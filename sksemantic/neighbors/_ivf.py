@@ -139,6 +139,19 @@ def _column_blocks(queries, n_points):
     return [queries[a : a + step] for a in range(0, len(queries), step)]
 
 
+def _best_entries(S, thr, k):
+    """``_at_least(S, thr)``, but when more than ``_MANY * k`` entries of a column pass
+    on average (ties: duplicated points all score alike), each column's k best only,
+    ties broken arbitrarily."""
+    rows, cols = _at_least(S, thr)
+    m, c = S.shape
+    if rows.size <= _MANY * k * c or m <= k:
+        return rows, cols
+    top = np.argpartition(S, m - k, axis=0)[m - k :]
+    keep = np.take_along_axis(S, top, axis=0) >= thr
+    return top[keep], np.broadcast_to(np.arange(c), top.shape)[keep]
+
+
 def _at_least(S, thr):
     """``np.nonzero(S >= thr)`` (a threshold per column): the columns whose maximum
     passes are found first, and only they are compared entry by entry (after the first
@@ -864,7 +877,7 @@ class IVFIndex(BaseIndex):
                     if m >= k:
                         kth = np.partition(S, m - k, axis=0)[m - k]
                         thr[qs] = kth
-                        col, r = np.nonzero(S >= kth)
+                        col, r = _best_entries(S, kth, k)
                     else:
                         col, r = np.nonzero(S > -np.inf)
                     with lock:
@@ -885,11 +898,11 @@ class IVFIndex(BaseIndex):
                 # nearer than the rest): the product's own k-th best per query
                 # bounds each query's final k-th best, and holds the candidates.
                 thr[qs] = t = np.maximum(thr[qs], _kth_largest(S, k, axis=0))
-                col, r = _at_least(S, t)
+                col, r = _best_entries(S, t, k)
             q, p = _at_least(S.T, thr[lo:hi])  # for the list's points
             if q.size > _MANY * k * S.shape[0]:
                 thr[lo:hi] = t = np.maximum(thr[lo:hi], _kth_largest(S, k, axis=1))
-                q, p = _at_least(S.T, t)
+                q, p = _best_entries(S.T, t, k)
             # A point that probes the query's list offers itself that pair from
             # its own search: offered once, the merges need no de-duplication.
             mine = (probes[p + lo] == own[qs[q], None]).any(axis=1)

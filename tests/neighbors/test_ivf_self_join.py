@@ -64,3 +64,24 @@ def test_the_self_join_curve_is_the_recall_the_join_reaches():
         _, ids, _ = index.self_join(k + 1, knob=int(v))
         found = np.mean([len(set(ids[r, 1:]) & set(e_i[j])) / k for j, r in enumerate(rows)])
         assert abs(found - expected) < 0.005, (v, found, expected)
+
+
+def test_a_long_list_is_scored_in_blocks_of_queries():
+    import tracemalloc
+
+    # Most points repeat one point: one list holds them all, and most queries probe
+    # it. Scored against all of them at once, its product alone held 6,000 x 6,000
+    # float32 (144 MB), and every entry of it tied at its column's threshold (3.9 GB
+    # of candidates at the peak). Blocks of 2^22 scores, each column's ties capped.
+    rng = np.random.default_rng(0)
+    X = np.concatenate([np.full((6000, 16), 5.0), rng.standard_normal((2000, 16))])
+    X = X.astype(np.float32)
+    index = IVFIndex("euclidean", n_lists=8, random_state=0).fit(X)
+    assert np.diff(index.offsets_).max() > 4000
+    tracemalloc.start()
+    try:
+        index.self_join(6, knob=3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200e6, peak / 1e6
