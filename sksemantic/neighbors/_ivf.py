@@ -851,9 +851,12 @@ class IVFIndex(BaseIndex):
         lists; every product of a list's points with the queries that probe it is
         offered both ways: to the queries (above their thresholds) and to the list's
         points, which are queries too (above theirs). So a pair is found when either
-        end probes the other's list (see :meth:`recall_curve`). The queries go in
-        chunks of rows (their probes bounded in memory), the lists of a chunk shared
-        among ``n_jobs`` threads; the state is one top k per point.
+        end probes the other's list (see :meth:`recall_curve`). Every point's probes
+        are kept (``n_probe`` int32 each: a pair both of whose points probe the other's
+        list is offered from one side only); the queries are grouped by list a chunk
+        of rows at a time, the lists of a chunk shared among ``n_jobs`` threads, and a
+        long list is scored a block of queries at a time. The state is one top k per
+        point.
         """
         n, off = self.n_samples_, self.offsets_
         n_probe = self._resolved_n_probe(knob)
