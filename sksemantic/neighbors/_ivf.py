@@ -152,6 +152,15 @@ def _best_entries(S, thr, k):
     return top[keep], np.broadcast_to(np.arange(c), top.shape)[keep]
 
 
+def _first_list(S, k):
+    """A query's first list (its product ``S``, points by queries): each column's k-th
+    best (its first threshold; -inf with fewer than k points) and the entries at or
+    above it, as ``(kth, rows, columns)``."""
+    kth = _kth_largest(S, k, axis=0)
+    rows, cols = _best_entries(S, kth, k)
+    return kth, rows, cols
+
+
 def _at_least(S, thr):
     """``np.nonzero(S >= thr)`` (a threshold per column): the columns whose maximum
     passes are found first, and only they are compared entry by entry (after the first
@@ -175,9 +184,9 @@ class _CandidateBuffer:
     (``thr`` is updated in place) and bounds the memory held.
     """
 
-    def __init__(self, best_s, best_i, thr, limit, n_jobs=1, unique=True):
+    def __init__(self, best_s, best_i, thr, limit, n_jobs=1):
         self.best_s, self.best_i, self.thr, self.limit = best_s, best_i, thr, limit
-        self.n_jobs, self.unique = n_jobs, unique
+        self.n_jobs = n_jobs
         self.parts, self.size = [], 0
 
     def add(self, rows, scores, ids):
@@ -194,8 +203,8 @@ class _CandidateBuffer:
         self.parts, self.size = [], 0
         # Rows are independent: they are merged a range of _MERGE_ROWS rows at a time
         # (the merge's buffers hold each touched row's k entries: a range bounds them),
-        # the ranges shared among threads. A search scans each list once for a query:
-        # no repeats (``unique``).
+        # the ranges shared among threads. Each candidate is offered once: a search
+        # scans each list once for a query, a self-join offers a pair from one side.
         order = np.argsort(rows, kind="stable")
         rows, scores, ids = rows[order], scores[order], ids[order]
         del order
@@ -208,7 +217,7 @@ class _CandidateBuffer:
         def work(a, b):
             for lo, hi in zip(cuts[a:b].tolist(), cuts[a + 1 : b + 1].tolist(), strict=True):
                 merge_candidates(self.best_s, self.best_i, rows[lo:hi], scores[lo:hi],
-                                 ids[lo:hi], unique=self.unique)
+                                 ids[lo:hi], unique=True)
 
         # Merged into best_s/best_i in place: threads of this process (shared memory).
         n_ranges = len(cuts) - 1
@@ -644,9 +653,10 @@ class IVFIndex(BaseIndex):
 
         ``lists`` holds ``per_query`` list ids per query, query after query (or, with
         ``queries``, the query of each entry); ``lo:hi`` are the list's rows in ``X_``
-        (Python ints) and ``queries`` the queries that name it. Everything is computed here in a few array operations, so that the
-        loop over lists does nothing per list but its product and threshold (with
-        two threads sharing the lists, any per-list Python work holds the GIL).
+        (Python ints) and ``queries`` the queries that name it. Everything is computed
+        here in a few array operations, so that the loop over lists does nothing per
+        list but its product and threshold (with two threads sharing the lists, any
+        per-list Python work holds the GIL).
         """
         order = np.argsort(lists, kind="stable")
         counts = np.bincount(lists, minlength=self.n_lists_)
@@ -711,13 +721,7 @@ class IVFIndex(BaseIndex):
             # list, so no two groups write the same thresholds).
             for lo, hi, qs in groups[a:b]:
                 S = score(lo, hi, qs)
-                m = hi - lo
-                if m >= k:
-                    kth = np.partition(S, m - k, axis=0)[m - k]
-                    thr[qs] = kth
-                    col, r = np.nonzero(S >= kth)
-                else:  # fewer points than k: all of them
-                    col, r = np.nonzero(S > -np.inf)
+                thr[qs], col, r = _first_list(S, k)
                 with lock:
                     buf.add(qs[r], S[col, r], col + lo)
 
@@ -876,13 +880,7 @@ class IVFIndex(BaseIndex):
                 lo, hi = int(off[lst]), int(off[lst + 1])
                 for qs in _column_blocks(np.arange(lo, hi), hi - lo):
                     S = score(lo, hi, qs)  # list-mates (rows) by some of them (columns)
-                    m = hi - lo
-                    if m >= k:
-                        kth = np.partition(S, m - k, axis=0)[m - k]
-                        thr[qs] = kth
-                        col, r = _best_entries(S, kth, k)
-                    else:
-                        col, r = np.nonzero(S > -np.inf)
+                    thr[qs], col, r = _first_list(S, k)
                     with lock:
                         buf.add(qs[r], S[col, r], col + lo)
 
