@@ -157,60 +157,93 @@ def centroid_sums(X, labels, n_clusters, *, n_jobs=None):
     return add_in_order(parts), np.bincount(labels, minlength=n_clusters)
 
 
-def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None):
-    """Greedy k-means++ (as scikit-learn's ``kmeans_plusplus``), one small GEMM per step.
+#: Centres that one pass of k-means++ over the rows samples candidates for (see
+#: :func:`_kmeans_plusplus`), and the most bytes of candidate distances a pass holds.
+SEEDING_BATCH = 32
+_SEEDING_BYTES = 2**28
 
-    scikit-learn's version spends most of its time in per-step overhead at hundreds of
-    centres on wide data; this one computes each step's candidate distances as one
-    matrix product and updates the closest-distance array in place. The products have only a
-    few rows (the candidates), a shape multi-threaded BLAS handles badly (slower than one
-    thread on a busy machine), so the rows of ``X`` are split between threads instead,
-    each running single-threaded BLAS on its span.
+
+def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
+                     batch=SEEDING_BATCH):
+    """Greedy k-means++, ``batch`` centres per pass over the rows.
+
+    Greedy k-means++ (scikit-learn's ``kmeans_plusplus``) draws ``n_local_trials``
+    candidates with probability proportional to the squared distance to the closest
+    centre so far and keeps the one that lowers the potential (the sum of those
+    distances) most. One centre per pass makes it a sequence of thin matrix products,
+    each reading all of ``X``: memory-bound, and at 256 centres on 100,000 x 768 rows
+    it cost as much as all of Lloyd's passes. Here each pass draws the candidates of
+    ``batch`` centres at once, from the distances at the start of the pass, and
+    scores them all in one matrix product; the centres are then chosen one after
+    another, each from its own candidates by the potential updated with the centres
+    chosen before it. Candidates drawn near a centre chosen earlier in the pass lose
+    the greedy choice, so the seeding is as good as one centre per pass
+    (``benchmarks/RESULTS_rqkmeans.md``). The rows are split between threads, each
+    running single-threaded BLAS on its span; the result does not depend on them.
     """
     n = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
+    itemsize = np.dtype(X.dtype).itemsize
+    batch = int(max(1, min(batch, _SEEDING_BYTES // (itemsize * n_local_trials * n))))
     x_sq = np.einsum("ij,ij->i", X, X)
     n_threads = min(effective_n_jobs(n_jobs, local=True), max(1, n // 4096))
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
     spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
     def sq_distances(rows, pool):
-        """Squared distances, shape (n, len(rows)), from all rows of X to rows ``rows``."""
-        C = X[rows].T.copy()
-        out = np.empty((n, len(rows)), dtype=X.dtype)
+        """Squared distances, shape (len(rows), n), from rows ``rows`` of X to all."""
+        C = X[rows]
+        c_sq = x_sq[rows, None]
+        out = np.empty((len(rows), n), dtype=X.dtype)
 
         def work(a, b):
-            block = out[a:b]
-            np.matmul(X[a:b], C, out=block)
+            block = out[:, a:b]
+            np.matmul(C, X[a:b].T, out=block)
             block *= -2
-            block += x_sq[a:b, None]
+            block += x_sq[a:b]
+            block += c_sq
+            np.maximum(block, 0, out=block)
 
         pool.map(work, spans)
-        out += x_sq[rows]
-        return np.maximum(out, 0, out=out)
+        return out
 
-    centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
-    # One pool for every step; the spans are written into ``out`` in place: threads of
+    chosen = np.empty(n_clusters, dtype=np.int64)
+    # One pool for every pass; the spans are written into ``out`` in place: threads of
     # this process (shared memory).
     with ParallelPool(n_threads, shared=True) as pool:
-        first = rng.randint(n)
-        centers[0] = X[first]
-        closest = sq_distances(np.array([first]), pool)[:, 0]
-        for c in range(1, n_clusters):
+        chosen[0] = rng.randint(n)
+        closest = sq_distances(chosen[:1], pool)[0]
+        trial = np.empty((n_local_trials, n), dtype=X.dtype)
+
+        def draw(size):
             cum = np.cumsum(closest, dtype=np.float64)
-            total = cum[-1]
-            if total <= 0:  # fewer distinct points than centres: any point will do
-                cand = rng.randint(n, size=n_local_trials)
-            else:
-                cand = np.searchsorted(cum, rng.uniform(size=n_local_trials) * total)
-                cand = np.minimum(cand, n - 1)
+            if cum[-1] <= 0:  # fewer distinct points than centres: any point will do
+                return rng.randint(n, size=size), 0.0
+            cand = np.searchsorted(cum, rng.uniform(size=size) * cum[-1])
+            return np.minimum(cand, n - 1), cum[-1]
+
+        done = 1
+        while done < n_clusters:
+            m = min(batch, n_clusters - done)
+            cand, _ = draw(m * n_local_trials)
             d = sq_distances(cand, pool)
-            np.minimum(d, closest[:, None], out=d)
-            best = int(np.argmin(d.sum(axis=0, dtype=np.float64)))
-            closest = np.ascontiguousarray(d[:, best])
-            centers[c] = X[cand[best]]
-    return centers
+            for g in range(m):
+                own = cand[g * n_local_trials : (g + 1) * n_local_trials]
+                d_own = d[g * n_local_trials : (g + 1) * n_local_trials]
+                np.minimum(d_own, closest, out=trial)
+                potentials = trial.sum(axis=1, dtype=np.float64)
+                if potentials.min() >= closest.sum(dtype=np.float64) > 0:
+                    # Every candidate repeats a centre chosen earlier in this pass:
+                    # draw this centre's candidates again, from the distances now.
+                    own, _ = draw(n_local_trials)
+                    np.minimum(sq_distances(own, pool), closest, out=trial)
+                    potentials = trial.sum(axis=1, dtype=np.float64)
+                best = int(np.argmin(potentials))
+                closest = trial[best].copy()
+                chosen[done] = own[best]
+                done += 1
+    return X[chosen]
 
 
 #: Rows per cluster that k-means++ seeds from (at least 10,000 rows in all): the

@@ -74,6 +74,46 @@ def test_kmeans_plusplus_does_not_depend_on_threads():
     np.testing.assert_array_equal(one, two)
 
 
+def _seeding_potential(X, centers):
+    d = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    return float(d.min(axis=1).sum())
+
+
+def test_batched_kmeans_plusplus_seeds_as_well_as_scikit_learn():
+    # A pass draws the candidates of 32 centres from the distances at its start; the
+    # greedy choice must keep the seeding as good as one centre per pass.
+    from sklearn.cluster import kmeans_plusplus
+
+    from sksemantic.cluster._kmeans import _kmeans_plusplus
+
+    X = _blobs(3000, 16, 120, seed=3)
+    ours, theirs, single = [], [], []
+    for seed in range(6):
+        ours.append(_seeding_potential(X, _kmeans_plusplus(X, 64, np.random.RandomState(seed))))
+        single.append(_seeding_potential(
+            X, _kmeans_plusplus(X, 64, np.random.RandomState(seed), batch=1)))
+        theirs.append(_seeding_potential(X, kmeans_plusplus(X, 64, random_state=seed)[0]))
+    assert np.mean(ours) <= 1.03 * np.mean(theirs)
+    assert np.mean(ours) <= 1.03 * np.mean(single)
+
+
+def test_batched_kmeans_plusplus_picks_every_distinct_point():
+    # As many centres as distinct points: a candidate that repeats a centre chosen
+    # earlier in the pass must not be taken (sequential k-means++ never does).
+    from sksemantic.cluster._kmeans import _kmeans_plusplus
+
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((40, 5)).astype(np.float32)
+    X = points[rng.permutation(np.repeat(np.arange(40), 25))]
+    for seed in range(5):
+        centers = _kmeans_plusplus(X, 40, np.random.RandomState(seed))
+        assert len(np.unique(centers, axis=0)) == 40
+    # Fewer distinct points than centres: still a full set of rows of X.
+    centers = _kmeans_plusplus(X, 60, np.random.RandomState(0))
+    assert centers.shape == (60, 5)
+    assert len(np.unique(centers, axis=0)) == 40
+
+
 def test_centroid_sums_match_a_direct_sum_and_do_not_depend_on_threads():
     from sksemantic.cluster._kmeans import centroid_sums
 
