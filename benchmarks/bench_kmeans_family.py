@@ -129,6 +129,24 @@ def fit_ours(X, levels, k, seed, params):
     return _sum_squares(err), elapsed
 
 
+def read_reference(path):
+    """scikit-learn's (error, seconds) per (shape, "n x d", seed) from the markdown
+    tables of ``path`` whose header has those columns (the last row of a key wins)."""
+    found, columns = {}, None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not line.startswith("|"):
+                columns = None
+            elif {"shape", "n x d", "seed", "sklearn err", "sklearn s"} <= set(cells):
+                columns = {name: i for i, name in enumerate(cells)}
+            elif columns is not None and not set(line.strip()) <= set("|-: "):
+                key = tuple(cells[columns[c]] for c in ("shape", "n x d", "seed"))
+                found[key] = (float(cells[columns["sklearn err"]]),
+                              float(cells[columns["sklearn s"]]))
+    return found
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=20_000, help="rows per data set")
@@ -143,7 +161,14 @@ def main(argv=None):
     p.add_argument("--max-iter", type=int, default=100, help="scikit-learn's max_iter")
     p.add_argument("--faiss-niter", type=int, default=25, help="faiss iterations (its default)")
     p.add_argument("--no-faiss", action="store_true")
+    p.add_argument("--reference", metavar="FILE.md",
+                   help="take scikit-learn's errors and times from the tables of this "
+                        "markdown file (rows of an earlier run of this script with the same "
+                        "--n/--d/--clusters) instead of fitting it; its fits are "
+                        "deterministic at a seed, but the time ratios then compare runs "
+                        "made at different times")
     args = p.parse_args(argv)
+    reference = read_reference(args.reference) if args.reference else None
 
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = args.variants.split(",")
@@ -161,7 +186,15 @@ def main(argv=None):
             if X is None:
                 print(f"{shape}: no data (set SKSEMANTIC_DATA), skipped", file=sys.stderr)
                 break
-            sk_err, sk_time = fit_sklearn(X, args.levels, args.clusters, seed, args.max_iter)
+            key = (shape, f"{X.shape[0]}x{X.shape[1]}", str(seed))
+            if reference is not None:
+                if key not in reference:
+                    print(f"{key}: not in {args.reference}, skipped", file=sys.stderr)
+                    continue
+                sk_err, sk_time = reference[key]
+            else:
+                sk_err, sk_time = fit_sklearn(X, args.levels, args.clusters, seed,
+                                              args.max_iter)
             errs, times = [], []
             for v in variants:
                 e, t = fit_ours(X, args.levels, args.clusters, seed, VARIANTS[v])

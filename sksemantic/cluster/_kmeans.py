@@ -173,8 +173,9 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
     distances) most. One centre per pass makes it a sequence of thin matrix products,
     each reading all of ``X``: memory-bound, and at 256 centres on 100,000 x 768 rows
     it cost as much as all of Lloyd's passes. Here each pass draws the candidates of
-    ``batch`` centres at once, from the distances at the start of the pass, and
-    scores them all in one matrix product; the centres are then chosen one after
+    up to ``batch`` centres at once (never more than it has already chosen, so the
+    first passes add 1, 1, 2, 4, ... centres), from the distances at the start of the
+    pass, and scores them all in one matrix product; the centres are then chosen one after
     another, each from its own candidates by the potential updated with the centres
     chosen before it. Candidates drawn near a centre chosen earlier in the pass lose
     the greedy choice, so the seeding is as good as one centre per pass
@@ -225,7 +226,7 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
 
         done = 1
         while done < n_clusters:
-            m = min(batch, n_clusters - done)
+            m = min(batch, done, n_clusters - done)
             cand, _ = draw(m * n_local_trials)
             d = sq_distances(cand, pool)
             for g in range(m):
