@@ -105,8 +105,9 @@ class RQKMeansEncoder(BaseResidualEncoder):
         k-means whose assignment is the nearest codeword after a per-codeword offset,
         the potentials of a log-domain Sinkhorn optimal transport to uniform cluster
         sizes. The offsets are kept (``balance_offsets_``) and used by ``transform``, so
-        new data is encoded the same way. Balanced codes collide less, at a somewhat
-        higher reconstruction error.
+        new data is encoded the same way. The price is a somewhat higher reconstruction
+        error; whether whole codes collide less depends on the data (on small skewed
+        blobs they need not).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``: where the k-means passes and
         the encoding run; ``"auto"`` the first available of CUDA, MPS and the CPU.

@@ -242,11 +242,14 @@ def test_balanced_levels_are_near_equal(random_state):
     for level in range(2):
         c_plain = np.bincount(plain[:, level], minlength=8)
         c_bal = np.bincount(bal[:, level], minlength=8)
-        assert c_bal.std() / c_bal.mean() < 0.25
-        # Plain levels restart at few codewords (n_init='auto'), which already evens
-        # them out somewhat; balanced ones must still be clearly more even.
-        assert c_bal.std() < 0.7 * c_plain.std()
-    assert len(np.unique(bal, axis=0)) > len(np.unique(plain, axis=0))
+        assert c_bal.std() / c_bal.mean() < 0.2
+        # Where the plain level is uneven (level 0 always: blobs of 20 to 4,000 rows),
+        # the balanced one must be clearly more even. The plain level 1 (isotropic
+        # residuals) is sometimes near-equal already, and then there is nothing to gain.
+        if c_plain.std() / c_plain.mean() > 0.2:
+            assert c_bal.std() < 0.7 * c_plain.std()
+    plain_level0 = np.bincount(plain[:, 0], minlength=8)
+    assert plain_level0.std() / plain_level0.mean() > 0.5  # the case above is tested
 
 
 def test_balanced_levels_are_capped_plain_levels_converge(X):
