@@ -171,8 +171,7 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
     candidates with probability proportional to the squared distance to the closest
     centre so far and keeps the one that lowers the potential (the sum of those
     distances) most. One centre per pass makes it a sequence of thin matrix products,
-    each reading all of ``X``: memory-bound, and at 256 centres on 100,000 x 768 rows
-    it cost as much as all of Lloyd's passes. Here each pass draws the candidates of
+    each reading all of ``X``: memory-bound. Here each pass draws the candidates of
     up to ``batch`` centres at once (never more than it has already chosen, so the
     first passes add 1, 1, 2, 4, ... centres), from the distances at the start of the
     pass, and scores them all in one matrix product; the centres are then chosen one after
@@ -220,14 +219,14 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
         def draw(size):
             cum = np.cumsum(closest, dtype=np.float64)
             if cum[-1] <= 0:  # fewer distinct points than centres: any point will do
-                return rng.randint(n, size=size), 0.0
+                return rng.randint(n, size=size)
             cand = np.searchsorted(cum, rng.uniform(size=size) * cum[-1])
-            return np.minimum(cand, n - 1), cum[-1]
+            return np.minimum(cand, n - 1)
 
         done = 1
         while done < n_clusters:
             m = min(batch, done, n_clusters - done)
-            cand, _ = draw(m * n_local_trials)
+            cand = draw(m * n_local_trials)
             d = sq_distances(cand, pool)
             for g in range(m):
                 own = cand[g * n_local_trials : (g + 1) * n_local_trials]
@@ -237,7 +236,7 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
                 if potentials.min() >= closest.sum(dtype=np.float64) > 0:
                     # Every candidate repeats a centre chosen earlier in this pass:
                     # draw this centre's candidates again, from the distances now.
-                    own, _ = draw(n_local_trials)
+                    own = draw(n_local_trials)
                     np.minimum(sq_distances(own, pool), closest, out=trial)
                     potentials = trial.sum(axis=1, dtype=np.float64)
                 best = int(np.argmin(potentials))
