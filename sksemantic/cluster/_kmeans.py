@@ -88,7 +88,7 @@ def nearest_centroid(X, centers, *, offsets=None, n_jobs=None):
 
 def _nearest_centroid(
     X, centers, *, centers_sqnorm=None, X_sqnorm=None, chunk_size=None, n_jobs=None,
-    with_sums=False, offsets=None,
+    with_sums=False, offsets=None, n_best=0,
 ):
     """Index of, and squared distance to, the nearest centre for every row of ``X``.
 
@@ -116,6 +116,10 @@ def _nearest_centroid(
         ``argmin_j(|x - c_j|^2 - offsets_j)`` (balanced assignments); the distance
         returned is still the true one to the chosen centre.
 
+    n_best : int, default=0
+        Also return each row's ``n_best`` nearest centres, nearest first (from the
+        same product; an IVF index's probes).
+
     Returns
     -------
     labels : ndarray of shape (n_samples,), dtype int64
@@ -125,6 +129,8 @@ def _nearest_centroid(
         Squared Euclidean distance to the chosen centre (clipped at 0).
     sums, counts : ndarray of shape (n_clusters, n_features) and (n_clusters,)
         Only with ``with_sums=True``.
+    near : ndarray of shape (n_samples, n_best), int32
+        Only with ``n_best`` (and not ``with_sums``).
     """
     k = centers.shape[0]
     shift = None
@@ -133,7 +139,7 @@ def _nearest_centroid(
         shift = np.asarray(shift, dtype=X.dtype)
     out = assign_blocks(
         X, centers, offsets=offsets, x_sq=X_sqnorm, shift=shift, chunk_size=chunk_size,
-        n_jobs=n_jobs, with_dist=True, with_sums=with_sums,
+        n_jobs=n_jobs, with_dist=True, with_sums=with_sums, n_best=0 if with_sums else n_best,
     )
     if not with_sums:
         return out

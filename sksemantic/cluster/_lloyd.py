@@ -249,7 +249,7 @@ def add_in_order(parts):
 
 
 def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size=None,
-                  n_jobs=None, with_dist=False, with_sums=False, sums_dtype=None):
+                  n_jobs=None, with_dist=False, with_sums=False, sums_dtype=None, n_best=0):
     """Nearest centre (after optional offsets) of every row of ``X``, block by block.
 
     The one assignment pass on the host: a BLAS product per block of rows, the best
@@ -259,7 +259,9 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
     are shared among ``n_jobs`` threads; partial sums are added in block order, so the
     result does not depend on the threads.
 
-    Returns ``labels`` and, as asked, ``sq_dist`` (clipped at 0) and ``sums``.
+    Returns ``labels`` and, as asked, ``sq_dist`` (clipped at 0), ``sums`` and, with
+    ``n_best``, the ``n_best`` nearest centres of every row, nearest first, by the
+    float32 scores of the same product (near-ties are not re-decided there).
     """
     n, n_features = X.shape
     k = centers.shape[0]
@@ -272,6 +274,8 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
         chunk = min(chunk, _cache_rows(n_features))  # re-read for the sums while cached
     labels = np.empty(n, dtype=np.int64)
     sq_dist = np.empty(n, dtype=X.dtype) if with_dist else None
+    n_best = int(min(n_best, k))
+    near = np.empty((n, n_best), dtype=np.int32) if n_best else None
     off = None if offsets is None else np.asarray(offsets, dtype=X.dtype)
     neg2 = centers * np.asarray(-2, dtype=centers.dtype)
 
@@ -279,6 +283,8 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
         block = X[start:stop]
         norms = np.einsum("ij,ij->i", block, block) if x_sq is None else x_sq[start:stop]
         d = block @ neg2.T  # exactly -2 x.c: scaling by a power of two is exact
+        if n_best:
+            near[start:stop] = smallest_columns(d + shift, n_best)
         best, tied, first = pick_with_ties(d, norms + max_sq, tol, shift=shift,
                                            with_value=True)
         rows = np.flatnonzero(tied)
@@ -305,7 +311,22 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
         out.append(np.maximum(sq_dist, 0, out=sq_dist))
     if with_sums:
         out.append(total)
+    if n_best:
+        out.append(near)
     return tuple(out)
+
+
+def smallest_columns(d, n):
+    """The ``n`` smallest columns of every row of ``d``, smallest first (the first
+    column wins exact ties); ``d`` is overwritten. One argmin per column found: for a
+    few of many columns, far cheaper than a partial sort of every row."""
+    rows = np.arange(d.shape[0])
+    out = np.empty((d.shape[0], n), dtype=np.int64)
+    for j in range(n):
+        out[:, j] = best = np.argmin(d, axis=1)
+        if j < n - 1:
+            d[rows, best] = np.inf
+    return out
 
 
 def _run_blocks(work, n, chunk, n_jobs, with_sums, sums_size):

@@ -13,6 +13,7 @@ chunk and holds in memory only per-point bookkeeping (list order, norms) and chu
 a size proportional to the data's, whatever the data's size.
 """
 
+import dataclasses
 import math
 import os
 import secrets
@@ -23,14 +24,16 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ..cluster import kmeans
 from ..cluster._kmeans import _nearest_centroid
+from ..cluster._lloyd import smallest_columns
 from ..utils import (
     Progress,
     blas_threads,
+    check_mapped,
     effective_n_jobs,
     release_pages,
     run_spans,
@@ -38,10 +41,10 @@ from ..utils import (
     take_rows,
 )
 from ._base import EXACT_SELF_JOIN_SPEEDUP, BaseIndex, inherit_docstrings
-from ._metric import pairwise_scores, prepare
+from ._metric import METRICS, data_center, pairwise_scores, prepare
 from ._topk import merge_candidates, topk_dense
 
-__all__ = ["IVFIndex", "default_n_lists", "default_n_probe"]
+__all__ = ["IVFIndex", "JoinPart", "default_n_lists", "default_n_probe"]
 
 
 @validate_params({"n_samples": [Interval(Integral, 1, None, closed="left")]},
@@ -222,7 +225,9 @@ class _CandidateBuffer:
         # Merged into best_s/best_i in place: threads of this process (shared memory).
         n_ranges = len(cuts) - 1
         run_spans(work, n_ranges, -(-n_ranges // n_threads), n_threads, shared=True)
-        self.thr[:] = self.best_s[:, -1]
+        # Never lowered: a threshold given from outside (another part of a
+        # distributed self-join) can be above a row's k-th best found here.
+        np.maximum(self.thr, self.best_s[:, -1], out=self.thr)
 
 
 @inherit_docstrings
@@ -326,22 +331,144 @@ class IVFIndex(BaseIndex):
                 f"storage must be a directory (str or path-like) or None, got {self.storage!r}."
             )
 
-    def _fit_raw(self, X):
-        # Prepared chunk by chunk, straight into list order: peak memory is one
-        # prepared copy of X (none with storage), not two (the prepared array and its
-        # sorted copy).
+    def fit(self, X, *, holdout=None, labels=None):
+        """Index the points ``X``; their ids are their row numbers.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The points, raw (normalised here for ``"cosine"``).
+        holdout : array-like of int, default=None
+            Rows left out of the k-means training until :meth:`insert_holdout` (they
+            are indexed and found all the same): a calibration queries the index with
+            them as if they were new queries.
+        labels : array-like of int of shape (n_samples,), default=None
+            Each row's list, from :meth:`assign` of this index trained by :meth:`train`
+            on the same ``X`` and ``holdout``: the build then neither trains nor
+            assigns (a distributed build trains once and assigns row blocks on several
+            workers). None trains and assigns here.
+
+        Returns
+        -------
+        self : IVFIndex
+            The fitted index.
+        """
+        if labels is not None:
+            if getattr(self, "centers_", None) is None:
+                raise ValueError("labels were given, but the index was not trained: "
+                                 "call train(X) first, and assign(X) for the labels.")
+            labels = np.asarray(labels)
+            if labels.shape != (np.shape(X)[0],) or not np.issubdtype(labels.dtype, np.integer):
+                raise ValueError(f"labels must be one integer list per row of X "
+                                 f"({np.shape(X)[0]}), got shape {labels.shape} and dtype "
+                                 f"{labels.dtype}.")
+            if labels.size and (labels.min() < 0 or labels.max() >= self.n_lists_):
+                raise ValueError(f"labels must lie in [0, {self.n_lists_}), the trained "
+                                 "lists.")
+        self._given_labels = labels
+        try:
+            return super().fit(X, holdout=holdout)
+        finally:
+            del self._given_labels
+
+    def train(self, X, *, holdout=None):
+        """Learn the list centres from ``X``: the first step of :meth:`fit`.
+
+        The centres are those :meth:`fit` with the same ``random_state`` finds.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The points, raw.
+        holdout : array-like of int, default=None
+            Rows left out of the training, as for :meth:`fit`.
+
+        Returns
+        -------
+        self : IVFIndex
+            The index, with ``centers_`` (not yet holding any point).
+        """
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}.")
+        X = check_mapped(check_array, X, dtype=[np.float32, np.float64], input_name="X")
+        self.center_ = data_center(X, self.metric)
+        self._holdout = None if holdout is None else np.unique(np.asarray(holdout, np.int64))
         self._check_storage()
+        self._train(X)
+        return self
+
+    def assign(self, X, n_probe=0):
+        """The list of each row of ``X``: its nearest centre, as :meth:`fit` assigns.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Points, raw.
+        n_probe : int, default=0
+            Also return the ``n_probe`` lists each row probes, nearest first (for
+            a self-join, see :meth:`join_first`), from the same products.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_rows,), int64
+        probes : ndarray of shape (n_rows, n_probe), int32
+            Only with ``n_probe``.
+        """
+        if getattr(self, "centers_", None) is None:
+            raise ValueError("The index is not trained: call train(X) or fit(X) first.")
+        n, d = np.shape(X)
+        n_probe = int(min(n_probe, self.n_lists_))
+        step = self._chunk_rows(n, d)
+        labels = np.empty(n, dtype=np.int64)
+        probes = np.empty((n, n_probe), dtype=np.int32)
+        for s in range(0, n, step):
+            chunk, _ = prepare(X[s : s + step], self.metric, self.center_)
+            # The nearest centres are the first probes, but for the inner product,
+            # which probes by the largest product (a second product).
+            near = n_probe if self.metric != "inner_product" else 0
+            out = _nearest_centroid(chunk, self.centers_, n_best=near)
+            labels[s : s + step] = out[0]
+            if near:
+                probes[s : s + step] = out[2]
+            elif n_probe:
+                probes[s : s + step] = self._probe(chunk, n_probe, self.n_jobs)
+        return (labels, probes) if n_probe else labels
+
+    def training_rows(self, n_samples, holdout=None):
+        """The rows :meth:`train` (and :meth:`fit`) train the lists on, for an integer
+        ``random_state``: a distributed build can gather just those.
+
+        Parameters
+        ----------
+        n_samples : int
+            Rows of the data.
+        holdout : array-like of int, default=None
+            Rows left out of the training, as for :meth:`fit`.
+
+        Returns
+        -------
+        rows : ndarray of int64
+            Increasing.
+        """
+        holdout = None if holdout is None else np.unique(np.asarray(holdout, np.int64))
+        return self._draw_rows(int(n_samples), holdout, check_random_state(self.random_state))
+
+    def _draw_rows(self, n, holdout, rng):
+        n_lists = int(min(self.n_lists or _default_n_lists(n), n))
+        train_size = min(n, self._TRAIN_PER_LIST * n_lists)
+        pool = np.arange(n)
+        if holdout is not None and n - holdout.size >= n_lists:
+            pool = np.setdiff1d(pool, holdout, assume_unique=True)
+        train_size = min(train_size, pool.size)
+        return pool if train_size >= pool.size else np.sort(rng.choice(pool, train_size, replace=False))
+
+    def _train(self, X):
+        """Sample the training rows (not the held-out ones) and fit the list centres."""
         n, d = X.shape
         rng = check_random_state(self.random_state)
         n_lists = int(min(self.n_lists or _default_n_lists(n), n))
         self.n_lists_ = n_lists
-        train_size = min(n, self._TRAIN_PER_LIST * n_lists)
-        pool = np.arange(n)
-        if self._holdout is not None and n - self._holdout.size >= n_lists:
-            pool = np.setdiff1d(pool, self._holdout, assume_unique=True)
-        train_size = min(train_size, pool.size)
-        rows = pool if train_size >= pool.size else np.sort(rng.choice(pool, train_size, replace=False))
-        del pool
+        rows = self._draw_rows(n, self._holdout, rng)
         # Which rows fitted the list centres (None: all of them). A recall check must
         # not use them as queries: the lists fit them, so their recall is overstated.
         self.train_rows_ = None if rows.size >= n else rows
@@ -356,15 +483,26 @@ class IVFIndex(BaseIndex):
         self.centers_ = centers
         self.centers_sqnorm_ = np.einsum("ij,ij->i", centers, centers)
         self._train_codes(train, train_labels, rng)
-        del train, train_labels
+
+    def _fit_raw(self, X):
+        # Prepared chunk by chunk, straight into list order: peak memory is one
+        # prepared copy of X (none with storage), not two (the prepared array and its
+        # sorted copy).
+        self._check_storage()
+        n, d = X.shape
+        given = getattr(self, "_given_labels", None)
+        if given is None:
+            self._train(X)
         step = self._chunk_rows(n, d)
-        labels = np.empty(n, dtype=np.int64)
+        labels = np.empty(n, dtype=np.int64) if given is None else given
         sqnorm = np.empty(n, dtype=np.float32)
-        for s in range(0, n, step):
-            chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric, self.center_)
-            labels[s : s + step] = _nearest_centroid(chunk, centers)[0]
-            release_pages(X[s : s + step])
-        release_pages(X)
+        if given is None:  # given labels: the norms come with the sorted copy below
+            for s in range(0, n, step):
+                chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric, self.center_)
+                labels[s : s + step] = _nearest_centroid(chunk, self.centers_)[0]
+                release_pages(X[s : s + step])
+            release_pages(X)
+        n_lists = self.n_lists_
         perm = np.argsort(labels, kind="stable")
         offsets = np.zeros(n_lists + 1, dtype=np.int64)
         np.cumsum(np.bincount(labels, minlength=n_lists), out=offsets[1:])
@@ -374,7 +512,9 @@ class IVFIndex(BaseIndex):
         try:
             extras = {}
             for s in range(0, n, step):
-                block = prepare(X[perm[s : s + step]], self.metric, self.center_)[0]
+                block, sq = prepare(X[perm[s : s + step]], self.metric, self.center_)
+                if given is not None:
+                    sqnorm[perm[s : s + step]] = sq
                 X_sorted[s : s + step] = block
                 release_pages(X_sorted[s : s + step])
                 release_pages(X)  # the gather touched pages all over X
@@ -623,6 +763,9 @@ class IVFIndex(BaseIndex):
         run_spans(work, n, step, n_jobs, shared=True)  # written in place: threads
         return out
 
+    #: Up to this many probes, they are found by one argmax each (nearest first).
+    _ARGMAX_PROBES = 32
+
     def _probe_block(self, Q_prep, n_probe):
         C, csq = self.centers_, self.centers_sqnorm_
         n_lists = self.n_lists_
@@ -630,6 +773,11 @@ class IVFIndex(BaseIndex):
         if self.metric != "inner_product":
             G *= 2
             G -= csq  # ranks as -|q - c|^2
+        rows = np.arange(len(G))
+        if n_probe <= self._ARGMAX_PROBES and n_probe < n_lists:
+            # A few probes: one argmax per probe, the found list masked out of the
+            # scratch scores. A partial sort of every row costs as much as 80 of them.
+            return smallest_columns(np.negative(G, out=G), n_probe)
         if n_probe < n_lists:
             # One partition point (two cost half as much again); the best of the
             # n_probe is then found among them and moved to column 0.
@@ -638,7 +786,6 @@ class IVFIndex(BaseIndex):
         else:
             probes = np.tile(np.arange(n_lists), (len(G), 1))
             best = G.argmax(axis=1)
-        rows = np.arange(len(probes))
         first = probes[rows, best]
         probes[rows, best] = probes[:, 0]
         probes[:, 0] = first
@@ -855,37 +1002,141 @@ class IVFIndex(BaseIndex):
         lists; every product of a list's points with the queries that probe it is
         offered both ways: to the queries (above their thresholds) and to the list's
         points, which are queries too (above theirs). So a pair is found when either
-        end probes the other's list (see :meth:`recall_curve`). Every point's probes
-        are kept (``n_probe`` int32 each: a pair both of whose points probe the other's
-        list is offered from one side only); the queries are grouped by list a chunk
-        of rows at a time, the lists of a chunk shared among ``n_jobs`` threads, and a
-        long list is scored a block of queries at a time. The state is one top k per
-        point.
+        end probes the other's list (see :meth:`recall_curve`). The two passes are
+        :meth:`join_first` and :meth:`join_second`, which a distributed self-join runs
+        for parts of the lists on different workers.
+        """
+        part = self.join_first(k, knob)
+        scores, ids = self.join_second(k, part, part.thresholds, part.probes)
+        del part
+        scores, ids = self.join_fill(scores, ids)
+        return self.join_fit_order(scores, ids)
+
+    def join_lists(self, n_parts):
+        """Split the lists into ``n_parts`` ranges of about equal numbers of points.
+
+        Parameters
+        ----------
+        n_parts : int
+            Number of ranges.
+
+        Returns
+        -------
+        bounds : list of (int, int)
+            ``(first list, end list)`` of each range, in order, covering every list.
+        """
+        n_parts = int(max(1, min(n_parts, self.n_lists_)))
+        targets = np.arange(1, n_parts) * self.n_samples_ / n_parts
+        cuts = np.searchsorted(self.offsets_, targets)
+        cuts = np.unique(np.clip(np.concatenate([[0], cuts, [self.n_lists_]]), 0, self.n_lists_))
+        return list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
+
+    def join_first(self, k, n_probe, lists=None, *, probes=None):
+        """Pass 1 of :meth:`self_join` for the points of some lists, and their probes.
+
+        Parameters
+        ----------
+        k : int
+            Points kept per indexed point.
+        n_probe : int or None
+            Lists the second pass will probe per point; the index's own when None.
+        lists : (int, int), default=None
+            ``(first list, end list)``: the lists whose points are joined (see
+            :meth:`join_lists`); all when None.
+        probes : ndarray of shape (n_points, >= n_probe), default=None
+            The points' nearest lists, nearest first, in ``X_``'s order (from
+            :meth:`assign`); computed here when None.
+
+        Returns
+        -------
+        part : JoinPart
+            The points' top ``k`` among their list-mates (positions in ``X_``), their
+            k-th best scores, and their ``n_probe`` probed lists.
         """
         n, off = self.n_samples_, self.offsets_
-        n_probe = self._resolved_n_probe(knob)
-        X, sq = self.X_, self.sqnorm_
-        best_s = np.full((n, k), -np.inf, dtype=np.float32)
-        best_i = np.full((n, k), -1, dtype=np.int64)
-        thr = np.full(n, -np.inf, dtype=np.float32)
+        l0, l1 = (0, self.n_lists_) if lists is None else (int(lists[0]), int(lists[1]))
+        a, b = int(off[l0]), int(off[l1])
+        score = self._list_scorer(self.X_, self.sqnorm_)
+        best_s, best_i = _empty_answers(b - a, k)
+        thr = np.full(b - a, -np.inf, dtype=np.float32)
         buf = _CandidateBuffer(best_s, best_i, thr, limit=1 << 19, n_jobs=self.n_jobs)
         lock = threading.Lock()
-        score = self._list_scorer(X, sq)
-        sizes = np.diff(off)
-        lists = np.flatnonzero(sizes > 0)
-        progress = Progress(2, "IVF self-join", self.verbose)
+        lists = l0 + np.flatnonzero(np.diff(off[l0 : l1 + 1]) > 0)
 
-        def pass1(a, b):
-            for lst in lists[a:b].tolist():
+        def pass1(u, v):
+            for lst in lists[u:v].tolist():
                 lo, hi = int(off[lst]), int(off[lst + 1])
                 for qs in _column_blocks(np.arange(lo, hi), hi - lo):
                     S = score(lo, hi, qs)  # list-mates (rows) by some of them (columns)
-                    thr[qs], col, r = _first_list(S, k)
+                    thr[qs - a], col, r = _first_list(S, k)
                     with lock:
-                        buf.add(qs[r], S[col, r], col + lo)
+                        buf.add(qs[r] - a, S[col, r], col + lo)
 
-        def pass2(groups, a, b):
-            for lo, hi, group in groups[a:b]:
+        given, probes = probes, None
+        if given is not None and len(given) != b - a:
+            raise ValueError(f"probes must have one row per point of the lists ({b - a}), "
+                             f"got {len(given)}.")
+        with blas_threads(1):
+            self._run_groups(pass1, len(lists), self.n_jobs)
+            buf.flush()
+            n_probe = self._resolved_n_probe(n_probe)
+            if n_probe > 1 and given is not None and given.shape[1] >= n_probe:
+                probes = np.ascontiguousarray(given[:, :n_probe], dtype=np.int32)
+            elif n_probe > 1:
+                probes = np.empty((b - a, n_probe), dtype=np.int32)
+                step = max(1024, 2**23 // (8 * n_probe))
+                for c0 in range(a, b, step):
+                    c1 = min(b, c0 + step)
+                    probes[c0 - a : c1 - a] = self._probe(self.X_[c0:c1], n_probe, self.n_jobs)
+        return JoinPart(a, b, best_s, best_i, thr, probes, n)
+
+    def join_second(self, k, part, thresholds, probes):
+        """Pass 2 of :meth:`self_join` for the points of ``part``.
+
+        Each point of ``part`` is scored against its other probed lists, and every
+        scored pair is offered to both of its points, unless the other point probes
+        this one's list (then it offers the pair itself, from its own part). The
+        points of other parts keep only pairs at or above their ``thresholds``.
+
+        Parameters
+        ----------
+        k : int
+            Points kept per indexed point.
+        part : JoinPart
+            The points' pass 1, from :meth:`join_first`.
+        thresholds : ndarray of shape (n_samples_,)
+            Every point's k-th best score after pass 1 (the parts' thresholds, in
+            order).
+        probes : ndarray of shape (n_samples_, n_probe) or None
+            Every point's probed lists (the parts' probes, in order); None when
+            ``n_probe`` is 1 (pass 1 is the whole join).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples_, k), float32
+        ids : ndarray of shape (n_samples_, k)
+            Candidates found by this part for every point (positions in ``X_``,
+            -1 for none), best first; the parts' candidates merged (each pair is
+            offered to a point by one part only) give :meth:`self_join`'s answer.
+        """
+        n, off = self.n_samples_, self.offsets_
+        a, b = part.start, part.stop
+        if a == 0 and b == n:
+            best_s, best_i = part.scores, part.ids
+        else:
+            best_s, best_i = _empty_answers(n, k)
+            best_s[a:b], best_i[a:b] = part.scores, part.ids
+        if probes is None or probes.shape[1] <= 1:
+            return best_s, best_i
+        n_probe = probes.shape[1]
+        thr = np.array(thresholds, dtype=np.float32)
+        buf = _CandidateBuffer(best_s, best_i, thr, limit=1 << 19, n_jobs=self.n_jobs)
+        lock = threading.Lock()
+        score = self._list_scorer(self.X_, self.sqnorm_)
+        own = np.repeat(np.arange(self.n_lists_), np.diff(off)).astype(np.int32)
+
+        def pass2(groups, u, v):
+            for lo, hi, group in groups[u:v]:
                 for qs in _column_blocks(group, hi - lo):
                     pass2_product(lo, hi, qs)
 
@@ -913,37 +1164,129 @@ class IVFIndex(BaseIndex):
                 buf.add(p + lo, S[p, q], qs[q])
 
         with blas_threads(1):
-            self._run_groups(pass1, len(lists), self.n_jobs)
+            step = max(1024, 2**23 // (8 * n_probe))  # a chunk's pairs: 8 MiB
+            for c0 in range(a, b, step):
+                c1 = min(b, c0 + step)
+                # The point's own list was pass 1's (its probe 0, but for ties).
+                other = probes[c0:c1] != own[c0:c1, None]
+                q, _ = np.nonzero(other)
+                groups = self._list_groups(probes[c0:c1][other], queries=q + c0)
+                self._run_groups(partial(pass2, groups), len(groups), self.n_jobs)
             buf.flush()
-            progress.update()
-            if n_probe > 1:
-                own = np.repeat(np.arange(self.n_lists_), sizes).astype(np.int32)
-                probes = np.empty((n, n_probe), dtype=np.int32)
-                step = max(1024, 2**23 // (8 * n_probe))  # a chunk's pairs: 8 MiB
-                for c0 in range(0, n, step):
-                    probes[c0 : c0 + step] = self._probe(X[c0 : c0 + step], n_probe, self.n_jobs)
-                for c0 in range(0, n, step):
-                    c1 = min(n, c0 + step)
-                    # The point's own list was pass 1's (its probe 0, but for ties).
-                    other = probes[c0:c1] != own[c0:c1, None]
-                    q, _ = np.nonzero(other)
-                    groups = self._list_groups(probes[c0:c1][other], queries=q + c0)
-                    self._run_groups(partial(pass2, groups), len(groups), self.n_jobs)
-            buf.flush()
-            progress.update()
-        scores, ids = self._fill_missing(X, sq, best_s, best_i)
-        # Back to the caller's row order, with int32 ids where they fit (half the memory).
+        return best_s, best_i
+
+    def join_fill(self, scores, ids, start=0):
+        """Rows of a self-join that found fewer than ``k`` points, answered exactly.
+
+        Parameters
+        ----------
+        scores, ids : ndarray of shape (n_rows, k)
+            Merged candidates of the points at positions ``start:start + n_rows`` of
+            ``X_``; filled in place.
+        start : int, default=0
+            Position of the first row.
+
+        Returns
+        -------
+        scores, ids : ndarray of shape (n_rows, k)
+        """
+        stop = start + len(scores)
+        return self._fill_missing(self.X_[start:stop], self.sqnorm_[start:stop], scores, ids)
+
+    def join_rows(self, scores, ids, start=0, *, rescore=False):
+        """Answers of a self-join for a range of ``X_``, in the points' fit order.
+
+        Parameters
+        ----------
+        scores, ids : ndarray of shape (n_rows, k)
+            Merged candidates of the points at positions ``start:start + n_rows`` of
+            ``X_`` (ids are positions).
+        start : int, default=0
+            Position of the first row.
+        rescore : bool, default=False
+            Euclidean scores computed again from differences, as :meth:`self_join`
+            reports them (the rows of a distributed join; :meth:`self_join` rescores
+            its whole answer itself).
+
+        Returns
+        -------
+        rows : ndarray of shape (n_rows,)
+            The points' ids (fit order).
+        scores : ndarray of shape (n_rows, k), float32
+        ids : ndarray of shape (n_rows, k)
+            Their neighbours' ids: int32 when they fit (half the memory), else int64.
+        q_sqnorm : ndarray of shape (n_rows,)
+        """
+        stop = start + len(scores)
         perm = self.perm_
+        ids = (perm.astype(np.int32) if self.n_samples_ < 2**31 else perm)[ids]
+        if rescore:
+            scores, ids = self._rescored(self.X_[start:stop], scores, ids)
+        return perm[start:stop], scores, ids, self.sqnorm_[start:stop]
+
+    def join_fit_order(self, scores, ids):
+        """A whole self-join's answers, from ``X_``'s positions to the fit order.
+
+        Parameters
+        ----------
+        scores, ids : ndarray of shape (n_samples_, k)
+            Rows and ids are positions in ``X_``; consumed (their memory is reused).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples_, k), float32
+        ids : ndarray of shape (n_samples_, k)
+            int32 when the ids fit, else int64.
+        q_sqnorm : ndarray of shape (n_samples_,)
+        """
+        rows, scores, ids, sq = self.join_rows(scores, ids)
         out_s = np.empty_like(scores)
-        out_s[perm] = scores
+        out_s[rows] = scores
         del scores
-        ids = (perm.astype(np.int32) if n < 2**31 else perm)[ids]
         out_i = np.empty_like(ids)
-        out_i[perm] = ids
+        out_i[rows] = ids
         del ids
         out_sq = np.empty_like(sq)
-        out_sq[perm] = sq
+        out_sq[rows] = sq
         return out_s, out_i, out_sq
+
+
+def _empty_answers(n, k):
+    """``(scores, ids)`` of shape (n, k) holding nothing yet (-inf, -1), on ordinary
+    pages (see :func:`~sksemantic.utils.small_pages`: a fresh answer array of a few
+    hundred megabytes stalled on huge-page compaction as long as the join's pass)."""
+    scores = small_pages(np.empty((n, k), dtype=np.float32))
+    ids = small_pages(np.empty((n, k), dtype=np.int64))
+    scores.fill(-np.inf)
+    ids.fill(-1)
+    return scores, ids
+
+
+@dataclasses.dataclass
+class JoinPart:
+    """Pass 1 of a self-join for the points at positions ``start:stop`` of ``X_``.
+
+    Attributes
+    ----------
+    start, stop : int
+        The points' positions in the index's list order.
+    scores, ids : ndarray of shape (stop - start, k)
+        Their best ``k`` among their list-mates (ids are positions), best first.
+    thresholds : ndarray of shape (stop - start,)
+        Their k-th best scores so far.
+    probes : ndarray of shape (stop - start, n_probe) or None
+        Their probed lists (None for one probe).
+    n_samples : int
+        Points in the index.
+    """
+
+    start: int
+    stop: int
+    scores: np.ndarray
+    ids: np.ndarray
+    thresholds: np.ndarray
+    probes: np.ndarray | None
+    n_samples: int
 
 
 def _discard(path):
