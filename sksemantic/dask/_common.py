@@ -1,8 +1,10 @@
 """What the dask helpers share: lazy imports, the client, row blocks."""
 
+import numpy as np
+
 from ..utils import import_optional
 
-__all__ = ["as_row_blocks", "get_client", "import_dask", "is_dask_array"]
+__all__ = ["as_row_blocks", "get_client", "import_dask", "is_dask_array", "merge_shard_answers"]
 
 
 def import_dask():
@@ -48,3 +50,47 @@ def get_client():
             "client = distributed.Client(distributed.LocalCluster()) or a Client "
             "connected to your cluster's scheduler."
         ) from exc
+
+
+def merge_shard_answers(parts, k):
+    """Merge the shards' answers for the same queries into each row's best ``k``.
+
+    Parameters
+    ----------
+    parts : list of tuple
+        One ``(scores, ids, ...)`` per shard, each of shape (n_queries, k_shard) as
+        :meth:`~sksemantic.neighbors.BaseIndex.query` returns them, with global ids
+        (``-1`` where a shard found nothing).
+    k : int
+        Results kept per query.
+
+    Returns
+    -------
+    scores, ids : ndarray of shape (n_queries, k)
+        Best first; ties by the lower id; ``-inf`` and ``-1`` where fewer than ``k``
+        were found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.dask import merge_shard_answers
+    >>> a = (np.array([[0.9, 0.5]], np.float32), np.array([[0, 1]]))
+    >>> b = (np.array([[0.7, 0.6]], np.float32), np.array([[12, 10]]))
+    >>> merge_shard_answers([a, b], 3)[1].tolist()
+    [[0, 12, 10]]
+    """
+    scores = np.concatenate([np.asarray(p[0], dtype=np.float32) for p in parts], axis=1)
+    ids = np.concatenate([np.asarray(p[1], dtype=np.int64) for p in parts], axis=1)
+    if scores.shape[1] < k:  # fewer columns than asked for: padded with empty entries
+        pad = k - scores.shape[1]
+        scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+    scores[ids < 0] = -np.inf
+    # Shards are disjoint (no id is offered twice): one sort of each row's entries by
+    # score, then id (a dense sort of a few dozen columns is many times faster than
+    # merging them as ragged candidates).
+    order = np.lexsort((ids, -scores), axis=1)[:, :k]
+    best_s = np.take_along_axis(scores, order, axis=1)
+    best_i = np.take_along_axis(ids, order, axis=1)
+    best_i[best_s == -np.inf] = -1
+    return best_s, best_i

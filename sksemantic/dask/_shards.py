@@ -32,7 +32,6 @@ from ..neighbors import (
     RecallCalibration,
     choose_setting,
     drop_rows_self,
-    merge_candidates,
     put_self_first,
     resolve_algorithm,
     scores_to_distances,
@@ -41,7 +40,8 @@ from ..neighbors import (
 )
 from ..search import SemanticSearch
 from ..utils import check_n_neighbors
-from ._common import as_row_blocks, get_client, import_dask, is_dask_array
+from ._common import as_row_blocks, get_client, import_dask, is_dask_array, merge_shard_answers
+from ._join import ivf_graph
 
 __all__ = ["ShardedSemanticSearch", "kneighbors_graph", "merge_shard_answers"]
 
@@ -132,46 +132,6 @@ def _graph_rows(parts, k, start, self_score, max_sqnorm, n_samples, params, dtyp
         )
     return neighbors_to_csr(scores, ids, q_sqnorm, max_sqnorm=max_sqnorm,
                             n_samples_fit=n_samples, dtype=dtype, **params)
-
-
-# -- merging ------------------------------------------------------------------------
-def merge_shard_answers(parts, k):
-    """Merge the shards' answers for the same queries into each row's best ``k``.
-
-    Parameters
-    ----------
-    parts : list of tuple
-        One ``(scores, ids, ...)`` per shard, each of shape (n_queries, k_shard) as
-        :meth:`~sksemantic.neighbors.BaseIndex.query` returns them, with global ids
-        (``-1`` where a shard found nothing).
-    k : int
-        Results kept per query.
-
-    Returns
-    -------
-    scores, ids : ndarray of shape (n_queries, k)
-        Best first; ties by the lower id; ``-inf`` and ``-1`` where fewer than ``k``
-        were found.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sksemantic.dask import merge_shard_answers
-    >>> a = (np.array([[0.9, 0.5]], np.float32), np.array([[0, 1]]))
-    >>> b = (np.array([[0.7, 0.6]], np.float32), np.array([[12, 10]]))
-    >>> merge_shard_answers([a, b], 3)[1].tolist()
-    [[0, 12, 10]]
-    """
-    scores = np.concatenate([np.asarray(p[0], dtype=np.float32) for p in parts], axis=1)
-    ids = np.concatenate([np.asarray(p[1], dtype=np.int64) for p in parts], axis=1)
-    n_q = len(ids)
-    best_s = np.full((n_q, k), -np.inf, dtype=np.float32)
-    best_i = np.full((n_q, k), -1, dtype=np.int64)
-    found = ids >= 0
-    rows = np.broadcast_to(np.arange(n_q)[:, None], ids.shape)[found]
-    # Shards are disjoint: no id is offered twice.
-    merge_candidates(best_s, best_i, rows, scores[found], ids[found], unique=True)
-    return best_s, best_i
 
 
 # -- the sharded search ---------------------------------------------------------------
@@ -686,6 +646,20 @@ def kneighbors_graph(X, transformer=None, *, n_shards=None):
         raise ValueError(f"X must have at least 2 rows for a graph, got {n}.")
     check_n_neighbors(t.n_neighbors, n)
     k = t.n_neighbors if t.mode == "connectivity" else t.n_neighbors + 1
+    if n_shards is not None and (not isinstance(n_shards, Integral) or n_shards < 1):
+        raise ValueError(f"n_shards must be a positive int or None, got {n_shards!r}.")
+    if resolve_algorithm(t.algorithm, n, t.metric, storage=t.storage) == "ivf":
+        log = None
+        if t.verbose:
+            def log(message):
+                print(f"[kneighbors_graph] {message}", file=sys.stderr, flush=True)
+        scores, ids, q_sqnorm, info = ivf_graph(X, t, k, n_parts=n_shards, log=log)
+        return neighbors_to_csr(
+            scores, ids, q_sqnorm, metric=t.metric, max_sqnorm=info["max_sqnorm"],
+            n_samples_fit=n, mode=t.mode, max_distance=t.max_distance,
+            min_similarity=t.min_similarity,
+            dtype=X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64),
+        )
     search_params = set(SemanticSearch().get_params())
     params = {name: v for name, v in t.get_params().items() if name in search_params}
     # The shards are searched for k per row below, the row itself among them; the

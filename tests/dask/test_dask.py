@@ -150,6 +150,32 @@ def test_approximate_shards_reach_the_local_recall(client, data):
     assert sharded >= local - 0.01
 
 
+@pytest.mark.parametrize(
+    "metric,mode", [("cosine", "distance"), ("euclidean", "connectivity"),
+                    ("inner_product", "similarity")])
+def test_ivf_graph_is_the_local_graph(client, data, metric, mode):
+    # The lists are split over the workers (three ranges on two workers) and joined
+    # as the local self-join joins them: the same pairs, the same graph.
+    t = SemanticGraphTransformer(n_neighbors=6, algorithm="ivf", metric=metric, mode=mode,
+                                 random_state=0, n_jobs=1)
+    G = kneighbors_graph(da.from_array(data, chunks=700), t, n_shards=3)
+    L = t.fit_transform(data)
+    assert G.shape == L.shape and G.dtype == L.dtype
+    assert G.indices.dtype == L.indices.dtype
+    np.testing.assert_array_equal(G.indptr, L.indptr)
+    np.testing.assert_array_equal(G.indices, L.indices)
+    np.testing.assert_allclose(G.data, L.data, rtol=1e-5, atol=1e-6)
+
+
+def test_ivf_graph_without_a_seed_meets_the_target(client, data):
+    k = 8
+    t = SemanticGraphTransformer(n_neighbors=k, algorithm="ivf", n_jobs=1)
+    exact = SemanticGraphTransformer(n_neighbors=k, algorithm="brute").fit_transform(data)
+    G = kneighbors_graph(da.from_array(data, chunks=1000), t)
+    np.testing.assert_array_equal(G.indices[G.indptr[:-1]], np.arange(len(data)))
+    assert _tie_aware_recall(G, exact, k) >= 0.95 - 0.02
+
+
 def test_graph_rejects_bad_parameters(data):
     X = da.from_array(data[:100], chunks=50)
     with pytest.raises(TypeError, match="SemanticGraphTransformer"):
@@ -314,6 +340,9 @@ def test_sharded_search_rejects_bad_queries(client, data):
         sharded.kneighbors(data[:2], 201)
     with pytest.raises(ValueError, match="n_shards"):
         ShardedSemanticSearch(n_shards=0).fit(da.from_array(data[:200], chunks=100))
+    with pytest.raises(ValueError, match="n_shards"):
+        kneighbors_graph(da.from_array(data[:200], chunks=100),
+                         SemanticGraphTransformer(algorithm="ivf", n_neighbors=3), n_shards=0)
 
 
 def test_merge_keeps_the_best_and_breaks_ties_by_id():
@@ -322,6 +351,10 @@ def test_merge_keeps_the_best_and_breaks_ties_by_id():
     s, i = merge_shard_answers([a, b], 3)
     np.testing.assert_array_equal(i, [[0, 3, 4], [1, 8, 9]])
     np.testing.assert_array_equal(s[1], np.array([0.9, 0.2, 0.1], np.float32))
+    # Fewer entries than asked for: the rest is empty (-inf, -1).
+    s, i = merge_shard_answers([(a[0][:, :1], a[1][:, :1])], 3)
+    np.testing.assert_array_equal(i, [[3, -1, -1], [1, -1, -1]])
+    assert np.isneginf(s[:, 1:]).all()
 
 
 def test_bad_values_fail_on_the_workers_with_the_estimators_error(client, data):
