@@ -113,6 +113,15 @@ def main():
             dask_s = time.perf_counter() - t0
         per = defaultdict(float)
         count = defaultdict(int)
+        spans = {}
+        t_start = min((s["start"] for task in stream.data for s in task["startstops"]),
+                      default=0.0)
+        for task in stream.data:
+            for s in task["startstops"]:
+                if s["action"] == "compute":
+                    key = distributed.utils.key_split(task["key"])
+                    lo, hi = spans.get(key, (np.inf, -np.inf))
+                    spans[key] = (min(lo, s["start"] - t_start), max(hi, s["stop"] - t_start))
         for task in stream.data:
             prefix = distributed.utils.key_split(task["key"])
             span = sum(s["stop"] - s["start"] for s in task["startstops"]
@@ -126,6 +135,11 @@ def main():
     for (prefix, worker), secs in sorted(per.items()):
         if secs >= 0.05:
             print(f"{prefix:<16} {worker:<28} {count[(prefix, worker)]:>6} {secs:>10.1f}")
+    print("\nwhen each kind of task ran (seconds from the first task's start; the call "
+          f"took {dask_s:.1f} s):")
+    for key, (lo, hi) in sorted(spans.items(), key=lambda kv: kv[1][0]):
+        if hi - lo >= 0.05 or key.lstrip("_") in ("calibrate", "merge"):
+            print(f"  {key:<16} {lo:7.1f} {hi:7.1f}")
     rows = dict(n_samples=args.recall_rows, random_state=args.seed)
     print(f"recall@{args.n_neighbors} (dask graph, {args.recall_rows} rows): "
           f"{graph_recall(G, X_local, **rows):.4f}")

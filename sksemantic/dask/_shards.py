@@ -1,12 +1,13 @@
-"""A search index sharded over dask workers, and k-NN graphs computed shard by shard.
+"""A search index sharded over dask workers, and k-NN graphs computed on them.
 
 The corpus rows are split into contiguous shards, one per worker by default. Each shard
 is a :class:`~sksemantic.search.SemanticSearch` fitted on its worker, from rows read
 there, and kept there (the client holds futures). A query block is sent to every shard;
 each answers its top k with the shard's own index and recall calibration, ids shifted
-by the shard's first row; the answers are merged per row by the shared top-k kernel
-(:func:`~sksemantic.neighbors.merge_candidates`), so that ties resolve as in a
-local search: by score, then by the lower id.
+by the shard's first row; the answers are merged per row
+(:func:`~sksemantic.dask.merge_shard_answers`) so that ties resolve as in a local
+search: by score, then by the lower id. IVF graphs are the local self-join with its
+lists split over the workers (``_join.py``).
 """
 
 import dataclasses
@@ -156,7 +157,8 @@ class ShardedSemanticSearch(VersionedPickleMixin, BaseEstimator):
         index parameters); ``SemanticSearch()`` when None. ``algorithm="auto"``
         resolves per shard, from the shard's size.
     n_shards : int, default=None
-        Number of shards; the number of workers when None. Shard ``s`` is placed on
+        Number of shards (with IVF: of ranges of lists joined apart); the number of
+        workers when None. Shard ``s`` is placed on
         worker ``s % n_workers`` (moved elsewhere only if that worker is lost).
 
     Attributes
@@ -579,14 +581,21 @@ def _check_target(path):
 
 # -- graphs -----------------------------------------------------------------------------
 def kneighbors_graph(X, transformer=None, *, n_shards=None):
-    """The k-NN graph of a dask array, computed shard by shard on the workers.
+    """The k-NN graph of a dask array, computed on the workers.
 
     The graph ``transformer.fit_transform(X)`` gives locally (same shape, mode, values,
-    cut-offs, explicit diagonal, sorted rows and index dtype), computed as a
-    :class:`ShardedSemanticSearch` would: the rows of ``X`` are split into shards
-    indexed on the workers, every row block of ``X`` (its chunks) is searched in every
-    shard where the shard lives, the shards' answers are merged per row, and each
-    block's rows of the CSR matrix are built on a worker. Only those rows come back.
+    cut-offs, explicit diagonal, sorted rows and index dtype).
+
+    - With IVF (``algorithm="ivf"``, or ``"auto"`` beyond 20,000 rows), the local
+      self-join runs with its lists split over the workers: the lists are trained once,
+      the row blocks assigned where they live, every worker builds the same index from
+      a copy of the corpus, and each joins its range of lists; the graph is the local
+      one (see :ref:`dask`).
+    - With other indexes, as a :class:`ShardedSemanticSearch` would: the rows of ``X``
+      are split into shards indexed on the workers, every row block of ``X`` (its
+      chunks) is searched in every shard where the shard lives, the shards' answers are
+      merged per row, and each block's rows of the CSR matrix are built on a worker.
+      Only those rows come back.
 
     It needs a running ``distributed.Client`` (the current one is used).
 
@@ -597,16 +606,18 @@ def kneighbors_graph(X, transformer=None, *, n_shards=None):
     transformer : SemanticGraphTransformer, default=None
         Its parameters (``n_neighbors``, ``mode``, ``metric``, cut-offs, algorithm and
         index parameters) define the graph; it is not fitted. The default
-        ``SemanticGraphTransformer()`` when None. ``algorithm="auto"`` resolves per
-        shard, from the shard's size.
+        ``SemanticGraphTransformer()`` when None. ``algorithm="auto"`` resolves as
+        locally, from the number of rows.
     n_shards : int, default=None
-        Number of shards; the number of workers when None.
+        Number of shards (with IVF: of ranges of lists joined apart); the number of
+        workers when None.
 
     Returns
     -------
     graph : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
-        With ``algorithm="brute"`` equal to the local ``fit_transform(X)`` (values up
-        to float32 round-off of differently blocked products).
+        With ``algorithm="brute"`` and with IVF, equal to the local
+        ``fit_transform(X)`` (values up to float32 round-off of differently blocked
+        products); with other approximate indexes, at its recall target.
 
     Examples
     --------
