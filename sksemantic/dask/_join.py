@@ -161,7 +161,9 @@ def ivf_graph(X, t, k, n_parts=None, log=None):
     workers = sorted(client.scheduler_info()["workers"])
     n = int(X.shape[0])
     blocks = client.compute(list(X.to_delayed().ravel()))
-    pinned = {"allow_other_workers": False, "pure": False}
+    # Each worker gets its copy of the corpus and its index; a lost worker's tasks
+    # run on another (loose restrictions) rather than wait for it forever.
+    pinned = {"allow_other_workers": True, "pure": False}
     full = [client.submit(_stack, *blocks, workers=[w], priority=2, **pinned) for w in workers]
     # The rows a local fit holds out for calibration, and its index.
     n_cal = min(N_CALIBRATION, n // 4)
