@@ -221,7 +221,7 @@ def ivf_graph(X, t, k, n_parts=None, log=None):
                                 knob, reverse, pure=False).result()
             # Exact search cheaper than the probes the target needs: every list.
             n_probe = n if cal.exact else int(cal.value)
-        scores, ids, q_sqnorm = _join(client, built, probes, k, n_probe, n,
+        scores, ids, q_sqnorm = _join(client, built, workers, probes, k, n_probe, n,
                                       n_parts or len(built))
         if t.metric != "inner_product":
             self_score = np.ones(n, np.float32) if t.metric == "cosine" else np.zeros(n, np.float32)
@@ -240,26 +240,36 @@ def ivf_graph(X, t, k, n_parts=None, log=None):
     return scores, ids, q_sqnorm, info
 
 
-def _join(client, built, probes, k, n_probe, n, n_parts):
+def _join(client, built, workers, probes, k, n_probe, n, n_parts):
     """The self-join on the workers' indexes (one range of lists each), merged into
-    fit-order rows."""
+    fit-order rows.
+
+    Every task runs where its range's index is (``workers[j]`` holds ``built[j]``):
+    left to itself, the scheduler sometimes moved a slice of a worker's candidates,
+    and with it their whole array, to the other worker.
+    """
+    def on(j):
+        return {"workers": [workers[j % len(workers)]], "allow_other_workers": True,
+                "pure": False}
+
     ranges = client.submit(_join_lists, built[0], n_parts, pure=False).result()
     owner = [built[j % len(built)] for j in range(len(ranges))]
-    first = [client.submit(_first, owner[j], k, n_probe, r, probes, pure=False)
+    first = [client.submit(_first, owner[j], k, n_probe, r, probes, **on(j))
              for j, r in enumerate(ranges)]
-    states = client.gather([client.submit(_first_state, f, pure=False) for f in first])
+    states = client.gather([client.submit(_first_state, f, **on(j))
+                            for j, f in enumerate(first)])
     thresholds = np.concatenate([s[0] for s in states])
     probes = None if states[0][1] is None else np.concatenate([s[1] for s in states])
     spans = [(s[2], s[3]) for s in states]
     del states
     thresholds = client.scatter(thresholds, broadcast=True)
     probes = None if probes is None else client.scatter(probes, broadcast=True)
-    second = [client.submit(_second, owner[j], k, f, thresholds, probes, pure=False)
+    second = [client.submit(_second, owner[j], k, f, thresholds, probes, **on(j))
               for j, f in enumerate(first)]
     merged = []
     for j, (a, b) in enumerate(spans):
-        pieces = [client.submit(_slice, s, a, b, pure=False) for s in second]
-        merged.append(client.submit(_merge, owner[j], pieces, k, a, pure=False))
+        pieces = [client.submit(_slice, s, a, b, **on(i)) for i, s in enumerate(second)]
+        merged.append(client.submit(_merge, owner[j], pieces, k, a, **on(j)))
     scores = small_pages(np.empty((n, k), dtype=np.float32))
     ids = small_pages(np.empty((n, k), dtype=np.int64))
     q_sqnorm = np.empty(n, dtype=np.float32)
