@@ -387,6 +387,20 @@ class IVFIndex(BaseIndex):
         -------
         self : IVFIndex
             The index, with ``centers_`` (not yet holding any point).
+
+        Examples
+        --------
+        A build in three steps, as a distributed one runs them: train once, assign row
+        blocks apart, index the rows by their labels. It is the index :meth:`fit` makes.
+
+        >>> import numpy as np
+        >>> from sksemantic.neighbors import IVFIndex
+        >>> X = np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32)
+        >>> index = IVFIndex(n_lists=10, random_state=0).train(X)
+        >>> labels = np.concatenate([index.assign(X[:500]), index.assign(X[500:])])
+        >>> index = index.fit(X, labels=labels)
+        >>> bool((index.perm_ == IVFIndex(n_lists=10, random_state=0).fit(X).perm_).all())
+        True
         """
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}.")
@@ -1052,6 +1066,26 @@ class IVFIndex(BaseIndex):
         part : JoinPart
             The points' top ``k`` among their list-mates (positions in ``X_``), their
             k-th best scores, and their ``n_probe`` probed lists.
+
+        Examples
+        --------
+        The self-join in two parts (on two workers, say), merged per point:
+
+        >>> import numpy as np
+        >>> from sksemantic.neighbors import IVFIndex
+        >>> X = np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32)
+        >>> index = IVFIndex(n_lists=10, random_state=0).fit(X)
+        >>> parts = [index.join_first(5, 3, lists) for lists in index.join_lists(2)]
+        >>> thresholds = np.concatenate([p.thresholds for p in parts])
+        >>> probes = np.concatenate([p.probes for p in parts])
+        >>> found = [index.join_second(5, p, thresholds, probes) for p in parts]
+        >>> S = np.concatenate([f[0] for f in found], axis=1)
+        >>> ids = np.concatenate([f[1] for f in found], axis=1)
+        >>> best = np.lexsort((ids, -S), axis=1)[:, :5]
+        >>> S, ids = np.take_along_axis(S, best, 1), np.take_along_axis(ids, best, 1)
+        >>> scores, ids, _ = index.join_fit_order(*index.join_fill(S, ids))
+        >>> bool((ids == index.self_join(5, knob=3)[1]).all())
+        True
         """
         n, off = self.n_samples_, self.offsets_
         l0, l1 = (0, self.n_lists_) if lists is None else (int(lists[0]), int(lists[1]))
