@@ -113,6 +113,14 @@ class IVFRQIndex(IVFIndex):
 
     # -- building ----------------------------------------------------------------------
     def _fit_raw(self, X):
+        self._check_codes()
+        return super()._fit_raw(X)
+
+    def _train(self, X):
+        self._check_codes()  # train() alone, before a fit with the labels
+        super()._train(X)
+
+    def _check_codes(self):
         if self.metric == "manhattan":
             raise ValueError(
                 "IVFRQIndex does not support metric='manhattan': its codes score inner "
@@ -124,7 +132,6 @@ class IVFRQIndex(IVFIndex):
                 isinstance(value, bool) or not isinstance(value, Integral) or value < 1
             ):
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        return super()._fit_raw(X)
 
     def _train_codes(self, train, labels, rng):
         # The codebooks quantise offsets from the list centres, learnt on (part of) the

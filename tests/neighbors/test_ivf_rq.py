@@ -148,3 +148,11 @@ def test_factory_and_search_estimator(tmp_path):
     loaded = SemanticSearch.load(tmp_path / "s")
     for a, b in zip(search.kneighbors(Q, 10), loaded.kneighbors(Q, 10), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_train_alone_checks_the_code_parameters():
+    X = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match="code_size must be a positive int"):
+        IVFRQIndex(n_lists=4, code_size=0).train(X)
+    with pytest.raises(ValueError, match="manhattan"):
+        IVFRQIndex(metric="manhattan", n_lists=4).train(X)

@@ -148,6 +148,8 @@ def test_fit_with_labels_needs_a_trained_index_and_valid_labels():
     X, _ = blobs(n_samples=300, n_features=8, n_centers=4)
     with pytest.raises(ValueError, match="train"):
         IVFIndex(n_lists=5).fit(X, labels=np.zeros(300, dtype=np.int64))
+    with pytest.raises(ValueError, match="not trained"):
+        IVFIndex(n_lists=5).assign(X)
     index = IVFIndex(n_lists=5, random_state=0).train(X)
     with pytest.raises(ValueError, match="one integer list per row"):
         index.fit(X, labels=np.zeros(299, dtype=np.int64))
