@@ -156,6 +156,9 @@ def ivf_graph(X, t, k, n_parts=None, log=None):
     info : dict
         ``max_sqnorm`` (for distances) and ``calibration`` (the graph's setting and
         the recall it measured; None when nothing was measured).
+
+    Or None when the calibration finds exact search cheaper than the probes the
+    target needs: the graph is then to be computed exactly.
     """
     client = get_client()
     workers = sorted(client.scheduler_info()["workers"])
@@ -219,8 +222,12 @@ def ivf_graph(X, t, k, n_parts=None, log=None):
         if reverse is not None:
             cal = client.submit(_calibrate, built[0], k_other, t.target_recall, cal_rows, exact,
                                 knob, reverse, pure=False).result()
-            # Exact search cheaper than the probes the target needs: every list.
-            n_probe = n if cal.exact else int(cal.value)
+            if cal.exact:
+                # Exact search is cheaper than the probes the target needs (as for the
+                # local graph, which then joins exactly): the caller searches exactly.
+                # A join probing every list would hold n_lists probes per point.
+                return None
+            n_probe = int(cal.value)
         scores, ids, q_sqnorm = _join(client, built, workers, probes, k, n_probe, n,
                                       n_parts or len(built))
         if t.metric != "inner_product":
@@ -234,7 +241,7 @@ def ivf_graph(X, t, k, n_parts=None, log=None):
         cal.recall_low = cal.recall - Z_MARGIN * float(per_row.std(ddof=1)) / np.sqrt(len(per_row))
         if log is not None:
             log(f"graph: {cal.describe()}")
-        if cal.exact or cal.target is None or cal.recall_low >= cal.target:
+        if cal.target is None or cal.recall_low >= cal.target:
             break
     info["calibration"] = cal
     return scores, ids, q_sqnorm, info

@@ -664,7 +664,13 @@ def kneighbors_graph(X, transformer=None, *, n_shards=None):
         if t.verbose:
             def log(message):
                 print(f"[kneighbors_graph] {message}", file=sys.stderr, flush=True)
-        scores, ids, q_sqnorm, info = ivf_graph(X, t, k, n_parts=n_shards, log=log)
+        joined = ivf_graph(X, t, k, n_parts=n_shards, log=log)
+        if joined is None:  # exact search is cheaper at the target: brute-force shards
+            t.set_params(algorithm="brute")
+            if log is not None:
+                log("exact search is cheaper than IVF at the target; searching exactly")
+            return kneighbors_graph(X, t, n_shards=n_shards)
+        scores, ids, q_sqnorm, info = joined
         return neighbors_to_csr(
             scores, ids, q_sqnorm, metric=t.metric, max_sqnorm=info["max_sqnorm"],
             n_samples_fit=n, mode=t.mode, max_distance=t.max_distance,

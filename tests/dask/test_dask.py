@@ -167,6 +167,22 @@ def test_ivf_graph_is_the_local_graph(client, data, metric, mode):
     np.testing.assert_allclose(G.data, L.data, rtol=1e-5, atol=1e-6)
 
 
+def test_ivf_graph_that_calibrates_to_exact_search_searches_exactly(client, capsys):
+    # On 60 points without structure the target costs more probes than exact search:
+    # locally the self-join runs exactly, and so does the cluster (no join probing
+    # every list).
+    X = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    t = SemanticGraphTransformer(n_neighbors=5, algorithm="ivf", random_state=0, n_jobs=1,
+                                 verbose=1)
+    L = t.fit_transform(X)
+    assert t.self_join_calibration_.exact
+    capsys.readouterr()
+    G = kneighbors_graph(da.from_array(X, chunks=25), t)
+    assert "searching exactly" in capsys.readouterr().err
+    np.testing.assert_array_equal(G.indices, L.indices)
+    np.testing.assert_allclose(G.data, L.data, rtol=1e-5, atol=1e-6)
+
+
 def test_ivf_graph_without_a_seed_meets_the_target(client, data):
     k = 8
     t = SemanticGraphTransformer(n_neighbors=k, algorithm="ivf", n_jobs=1)
