@@ -26,16 +26,15 @@ ties resolve by the lower id), so the graph meets the local recall.
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ..graph import measure_self_join, training_share
 from ..neighbors import (
     N_CALIBRATION,
-    Z_MARGIN,
     BruteIndex,
     calibrate_index,
     drop_rows_self,
     index_seed,
     make_index,
     put_self_first,
-    tie_aware_hits,
 )
 from ..utils import small_pages
 from ._common import get_client, merge_shard_answers
@@ -191,11 +190,8 @@ def ivf_graph(X, t, k, n_parts=None, log=None):
         # The training rows' share of the graph's rows join the calibration rows, as
         # SemanticGraphTransformer measures its graph (a graph's rows include them).
         train = index.training_rows(n, rows)
-        if 0 < len(train) < n:
-            n_extra = min(len(train), round(len(rows) * len(train) / (n - len(train))))
-            if n_extra:
-                extra = check_random_state(t.random_state).choice(train, n_extra, replace=False)
-                cal_rows = np.concatenate([rows, np.sort(extra)])
+        extra = training_share(rows, train if len(train) < n else None, n, t.random_state)
+        cal_rows = np.concatenate([rows, extra])
         others = workers[1:] or workers
         Q = client.submit(_take, full[-1], cal_rows, workers=[workers[-1]], **pinned)
         cuts = np.linspace(0, n, len(others) + 1).astype(np.int64)
@@ -235,10 +231,7 @@ def ivf_graph(X, t, k, n_parts=None, log=None):
             scores, ids = put_self_first(scores, ids, np.arange(n), self_score)
         if cal is None:
             break
-        s, i = drop_rows_self(scores[cal_rows], ids[cal_rows], cal_rows)
-        per_row = tie_aware_hits(s[:, :k_other], i[:, :k_other], exact[0][:, -1]) / k_other
-        cal.recall = float(per_row.mean())
-        cal.recall_low = cal.recall - Z_MARGIN * float(per_row.std(ddof=1)) / np.sqrt(len(per_row))
+        measure_self_join(cal, scores, ids, cal_rows, exact, k_other)
         if log is not None:
             log(f"graph: {cal.describe()}")
         if cal.target is None or cal.recall_low >= cal.target:

@@ -13,7 +13,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..neighbors import (
     METRICS,
-    Z_MARGIN,
     BaseIndexedEstimator,
     drop_rows_self,
     fill_index_doc,
@@ -325,11 +324,7 @@ class SemanticGraphTransformer(
                 out = index.exact_self_join(k)
             else:
                 out = index.self_join(k, knob=cal.value)
-            # The recall the graph reached, measured on its rows for the sample.
-            s, i = drop_rows_self(out[0][rows], out[1][rows], rows)
-            per_row = tie_aware_hits(s[:, :k_other], i[:, :k_other], exact[0][:, -1]) / k_other
-            cal.recall = float(per_row.mean())
-            cal.recall_low = cal.recall - Z_MARGIN * float(per_row.std(ddof=1)) / np.sqrt(len(rows))
+            measure_self_join(cal, out[0], out[1], rows, exact, k_other)
             self._log(f"graph: {cal.describe()}")
             if cal.exact or cal.target is None or cal.recall_low >= cal.target:
                 break
@@ -345,15 +340,10 @@ class SemanticGraphTransformer(
         either way (k-means lists are means of them: on wide, noisy data the training
         rows found fewer of their neighbours).
         """
-        train = self.index_.train_rows
-        n = self.n_samples_fit_
-        if train is None or len(train) == 0 or len(train) >= n:
+        extra = training_share(rows, self.index_.train_rows, self.n_samples_fit_,
+                               self.random_state)
+        if extra.size == 0:
             return rows, exact
-        n_extra = min(len(train), round(len(rows) * len(train) / (n - len(train))))
-        if n_extra == 0:
-            return rows, exact
-        rng = check_random_state(self.random_state)
-        extra = np.sort(rng.choice(train, n_extra, replace=False))
         s, i = self.index_.exact_neighbors(extra, k)
         return (np.concatenate([rows, extra]),
                 (np.concatenate([exact[0], s[:, :k]]), np.concatenate([exact[1], i[:, :k]])))
@@ -371,6 +361,79 @@ class SemanticGraphTransformer(
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = False
         return tags
+
+
+def training_share(rows, train, n_samples, random_state):
+    """Training rows to add to the calibration ``rows`` so that they stand for a graph's
+    rows: as many as the training rows' share of the ``n_samples`` rows (the rows
+    held out for calibration are not among them), drawn with ``random_state``.
+
+    Parameters
+    ----------
+    rows : ndarray of int
+        The calibration rows (held out of the training).
+    train : ndarray of int or None
+        The rows the index trained on; None for all of them.
+    n_samples : int
+        Rows of the graph.
+    random_state : int, RandomState instance or None
+        Seeds the draw.
+
+    Returns
+    -------
+    extra : ndarray of int64
+        Sorted; empty when the index trained on every row or on none.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.graph import training_share
+    >>> training_share(np.arange(100), np.arange(100, 300), 1000, random_state=0).size
+    25
+    """
+    if train is None or len(train) == 0 or len(train) >= n_samples:
+        return np.array([], dtype=np.int64)
+    n_extra = min(len(train), round(len(rows) * len(train) / (n_samples - len(train))))
+    if n_extra == 0:
+        return np.array([], dtype=np.int64)
+    rng = check_random_state(random_state)
+    return np.sort(rng.choice(train, n_extra, replace=False)).astype(np.int64)
+
+
+def measure_self_join(cal, scores, ids, rows, exact, k):
+    """Set ``cal``'s recall to what a self-join's answers reached on the sample ``rows``.
+
+    Parameters
+    ----------
+    cal : RecallCalibration
+        The join's calibration; its ``recall`` and ``recall_low`` are replaced.
+    scores, ids : ndarray of shape (n_samples, >= k + 1)
+        The join's answers (fit order), each row's own point among them.
+    rows : ndarray of int
+        The sample's rows.
+    exact : tuple of ndarray
+        Their exact ``(scores, ids)`` among the other points, ``k`` per row.
+    k : int
+        Neighbours other than the point itself.
+
+    Returns
+    -------
+    cal : RecallCalibration
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksemantic.graph import measure_self_join
+    >>> from sksemantic.neighbors import RecallCalibration
+    >>> cal = RecallCalibration.exact_search(0, 1, 0.9, "self-join")
+    >>> ids = np.array([[0, 1], [1, 0], [2, 0]])  # row 2's neighbour should be 1
+    >>> scores = np.array([[1.0, 0.9], [1.0, 0.9], [1.0, 0.5]], dtype=np.float32)
+    >>> exact = (np.array([[0.9], [0.9], [0.8]], np.float32), np.array([[1], [0], [1]]))
+    >>> round(measure_self_join(cal, scores, ids, np.arange(3), exact, 1).recall, 3)
+    0.667
+    """
+    s, i = drop_rows_self(scores[rows], ids[rows], rows)
+    return cal.measure(tie_aware_hits(s[:, :k], i[:, :k], exact[0][:, -1]) / k)
 
 
 def check_min_similarity(min_similarity, metric, name="min_similarity"):

@@ -123,6 +123,24 @@ class RecallCalibration:
         """Whether exact search was chosen."""
         return self.value is None
 
+    def measure(self, per_query):
+        """Set ``recall`` and ``recall_low`` to what was reached: the mean of
+        ``per_query`` recalls and its one-sided 95% lower bound (as a calibration
+        estimates them).
+
+        Parameters
+        ----------
+        per_query : array-like of shape (n_queries,)
+            Each query's recall.
+
+        Returns
+        -------
+        self : RecallCalibration
+        """
+        mean, low = _mean_and_bound(np.asarray(per_query, dtype=np.float64)[:, None])
+        self.recall, self.recall_low = float(mean[0]), float(low[0])
+        return self
+
     def describe(self):
         """One line for logs: what searches and the recall it expects.
 
