@@ -13,9 +13,10 @@ map with ``storage`` (the vectors stay on disk), and reports per index:
   queries per second for the batch of 1,000. When the contract prefers exact search
   (its cost model finds no cheaper probe reaching the target), the index is measured
   at the smallest probe of a grid whose recall reaches the target on the 300;
-- exact top-k's queries per second (torch products over chunks with ``torch.topk``)
-  on the first ``--subset`` vectors, held in memory: the speed an in-memory exact
-  search reaches where it can run at all.
+- exact top-k's queries per second on the first ``--subset`` vectors, held in
+  memory: torch products over query chunks with ``torch.topk``, and the library's own
+  :class:`~sksemantic.neighbors.BruteIndex` (the faster of the two is the baseline):
+  the speed an in-memory exact search reaches where it can run at all.
 
 Data: real MiniLM embeddings from the data folder (``--data`` or ``$SKSEMANTIC_DATA``;
 WordNet and Debian, 142,659 rows), normalised; 1,300 of them are held out as queries,
@@ -40,9 +41,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import data_dir  # noqa: E402
+from _common import data_dir, exact_topk  # noqa: E402
 
-from sksemantic.neighbors import IVFIndex, IVFRQIndex, calibrate_index  # noqa: E402
+from sksemantic.neighbors import BruteIndex, IVFIndex, IVFRQIndex, calibrate_index  # noqa: E402
 from sksemantic.utils import release_pages  # noqa: E402
 
 D = 384
@@ -174,6 +175,8 @@ def run_index(name, index, X, Q_eval, Q_cal, exact_eval, exact_cal, k, data_mib)
         "anon_over_data": round((mem.peak_anon - mem.base_anon) / data_mib, 3),
         "bytes_per_vector": round(index.resident_bytes_per_vector(), 1),
         "n_lists": int(index.n_lists_), "n_probe": int(knob),
+        **({"code_size": index.code_size, "n_rescore": index._resolved_n_rescore(k)}
+           if isinstance(index, IVFRQIndex) else {}),
         "calibration": cal.describe(),
         "recall@10": round(recall_at_k(s, exact_eval[0], k), 4),
         "qps": round(qps, 1),
@@ -194,7 +197,8 @@ def main(argv=None):
     p.add_argument("--noise", type=float, default=0.3,
                    help="relative norm of the noise added to each tiled embedding")
     p.add_argument("--chunk", type=int, default=200_000, help="rows per generated chunk")
-    p.add_argument("--code-size", type=int, default=16, help="ivf_rq bytes of codes")
+    p.add_argument("--code-size", type=int, default=None,
+                   help="ivf_rq bytes of codes (default: the index's default)")
     p.add_argument("--n-lists", type=int, default=None,
                    help="lists of both indexes (default: 4 sqrt(n))")
     p.add_argument("--k", type=int, default=10)
@@ -234,17 +238,24 @@ def main(argv=None):
     m = min(args.subset, args.n)
     sub = np.array(X[:m])
     release_pages(X[:m])
-    t = time.perf_counter()
-    exact_topk_chunked(Q_eval, sub, args.k, m)
-    exact_qps = N_EVAL / (time.perf_counter() - t)
+    exact_qps = {}
+    for name, search in (
+        ("torch", lambda A: exact_topk(Q_eval, A, args.k, chunk=256)),
+        ("BruteIndex", lambda A: BruteIndex("cosine").fit(A).query(Q_eval, args.k)),
+    ):
+        search(sub)  # warm
+        t = time.perf_counter()
+        search(sub)
+        exact_qps[name] = N_EVAL / (time.perf_counter() - t)
+        print(json.dumps({"index": f"exact top-k ({name}, {m:,} in memory)",
+                          "qps": round(exact_qps[name], 1)}), flush=True)
     del sub
-    print(json.dumps({"index": f"exact top-k (torch, {m:,} in memory)",
-                      "qps": round(exact_qps, 1)}), flush=True)
 
     rows = []
     for name, cls, extra in (
         ("ivf (disk)", IVFIndex, {}),
-        ("ivf_rq (disk)", IVFRQIndex, {"code_size": args.code_size}),
+        ("ivf_rq (disk)", IVFRQIndex,
+         {} if args.code_size is None else {"code_size": args.code_size}),
     ):
         if name.split()[0] not in wanted:
             continue

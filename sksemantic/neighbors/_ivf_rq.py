@@ -40,14 +40,15 @@ class IVFRQIndex(IVFIndex):
         Number of k-means lists; :func:`default_n_lists` when None.
     n_probe : int, default=None
         Lists scanned per query; :func:`default_n_probe` when None.
-    code_size : int, default=16
+    code_size : int, default=32
         Bytes of codes per point: residual levels of 256 codewords each. More bytes
-        rank the candidates better, so fewer need re-scoring for the same recall.
+        rank the candidates better, so fewer need re-scoring for the same recall, but
+        each scanned point costs a look-up per byte. With ``storage``, 32 bytes make
+        56 bytes per point in memory.
     n_rescore : int, default=None
         Candidates per query (the best by their codes) scored exactly from the full
         vectors; ``max(32 * k, 256)`` when None. At least ``k`` are always
-        re-scored. On 384-d sentence embeddings 16 code bytes rank neighbours only
-        roughly: a few hundred candidates are needed for a recall@10 of 0.95.
+        re-scored. Too few caps the recall that any ``n_probe`` reaches.
     random_state : int, RandomState instance or None, default=None
         Seeds the list centres' and the codebooks' k-means.
     n_jobs : int, default=None
@@ -85,16 +86,17 @@ class IVFRQIndex(IVFIndex):
 
     ALGORITHM = "ivf_rq"
 
-    #: Cost of scoring one point from its codes (a table look-up and an add per code
-    #: byte, as numpy gathers, per query) relative to one point of exact search's
-    #: large BLAS products: far above IVF's, so on data that fits in memory exact
-    #: search or IVF is often cheaper (see ``benchmarks/bench_disk_index.py``). The
-    #: index pays off in memory: its full vectors stay on disk.
-    SCAN_COST = 48.0
+    #: Cost of scoring one point from one code byte (a table look-up and an add, as
+    #: numpy gathers) relative to one point of exact search's large BLAS products.
+    #: Measured (``benchmarks/RESULTS_scale.md``), rounded up: at 32 bytes a point
+    #: costs about ten points of exact search, so in memory exact search is often the
+    #: cheaper one; the index pays off in memory, its full vectors staying on disk.
+    BYTE_COST = 0.3
 
-    #: Cost of one exactly re-scored candidate (a gathered full vector, read from the
-    #: file when it is not cached) relative to one point of exact search.
-    RESCORE_COST = 8.0
+    #: Cost of one exactly re-scored candidate (its selection among the scanned
+    #: points, and a gathered full vector, read from the file when it is not cached)
+    #: relative to one point of exact search.
+    RESCORE_COST = 120.0
 
     #: Rows of the list centres' training sample that also train the codebooks.
     _CODE_TRAIN = 16384
@@ -102,8 +104,13 @@ class IVFRQIndex(IVFIndex):
     #: Queries always take the grouped path (the per-query one reads full vectors).
     _FEW_QUERIES = 0
 
+    @property
+    def SCAN_COST(self):
+        """Cost of scoring one point from its codes, relative to exact search's."""
+        return self.BYTE_COST * int(self.code_size)
+
     def __init__(
-        self, metric="cosine", n_lists=None, n_probe=None, code_size=16, n_rescore=None,
+        self, metric="cosine", n_lists=None, n_probe=None, code_size=32, n_rescore=None,
         random_state=None, n_jobs=None, verbose=0, storage=None,
     ):
         super().__init__(metric, n_lists=n_lists, n_probe=n_probe, random_state=random_state,
@@ -226,15 +233,17 @@ class IVFRQIndex(IVFIndex):
     def knob_values(self, k):
         # A geometric grid: each value is a full search of the calibration queries
         # (the codes' ranking has no one-pass shortcut like IVF's), up to the probes
-        # whose scan alone costs about as much as exact search.
+        # whose scan alone costs about 1.5 times as much as exact search.
         top = int(min(self.n_lists_, max(1, np.ceil(1.5 * self.n_lists_ / self.SCAN_COST))))
         return np.unique(np.round(np.geomspace(1, top, 24)).astype(np.int64))
 
     def relative_cost(self, values, k, *, Q=None, self_rows=None, reverse=False):
         # IVF's scanning model (a table look-up per code byte in place of a product per
-        # feature), plus the candidates re-scored from their full vectors.
+        # feature), plus the look-up table (a product per codeword) and the candidates
+        # re-scored from their full vectors.
         cost = super().relative_cost(values, k, Q=Q, self_rows=self_rows)
-        cost = cost + self.RESCORE_COST * self._resolved_n_rescore(k) / self.n_samples_
+        table = len(self.codewords_) / self.n_samples_
+        cost = cost + table + self.RESCORE_COST * self._resolved_n_rescore(k) / self.n_samples_
         return EXACT_SELF_JOIN_SPEEDUP * cost if (self_rows is not None and reverse) else cost
 
     RECALL_CURVE_SEARCHES = True
