@@ -151,7 +151,8 @@ class MemoryWatch:
             self.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_index(name, index, X, Q_eval, Q_cal, exact_eval, exact_cal, k, data_mib):
+def run_index(name, index, X, Q_eval, Q_cal, exact_eval, exact_cal, k, data_mib,
+              probe_grid=()):
     t = time.perf_counter()
     with MemoryWatch() as mem:
         index.fit(X)
@@ -182,6 +183,14 @@ def run_index(name, index, X, Q_eval, Q_cal, exact_eval, exact_cal, k, data_mib)
         "qps": round(qps, 1),
     }
     print(json.dumps(row), flush=True)
+    for value in probe_grid:  # the speed and recall at other settings
+        if value != knob and value <= index.n_lists_:
+            t = time.perf_counter()
+            s, _, _ = index.query(Q_eval, k, knob=value)
+            qps = len(Q_eval) / (time.perf_counter() - t)
+            print(json.dumps({"index": name, "n_probe": int(value),
+                              "recall@10": round(recall_at_k(s, exact_eval[0], k), 4),
+                              "qps": round(qps, 1)}), flush=True)
     return row
 
 
@@ -203,8 +212,11 @@ def main(argv=None):
                    help="lists of both indexes (default: 4 sqrt(n))")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--indexes", default="ivf,ivf_rq", help="indexes to build: ivf, ivf_rq")
+    p.add_argument("--probe-grid", default="",
+                   help="comma-separated n_probe values also measured on the queries")
     args = p.parse_args(argv)
     wanted = set(args.indexes.split(","))
+    probe_grid = [int(v) for v in args.probe_grid.split(",") if v]
     if not wanted or wanted - {"ivf", "ivf_rq"}:
         raise SystemExit(f"--indexes takes ivf and/or ivf_rq, got {args.indexes!r}.")
 
@@ -263,7 +275,7 @@ def main(argv=None):
         index = cls("cosine", n_lists=args.n_lists, random_state=0,
                     storage=out / f"{name.split()[0]}_store", **extra)
         rows.append(run_index(name, index, X, Q_eval, Q_cal, exact_eval, exact_cal, args.k,
-                              data_mib))
+                              data_mib, probe_grid))
         del index
     with open(out / f"results_{args.n}.json", "w") as fh:
         json.dump({"n": args.n, "exact_qps_subset": exact_qps, "subset": m,

@@ -47,7 +47,7 @@ class IVFRQIndex(IVFIndex):
         56 bytes per point in memory.
     n_rescore : int, default=None
         Candidates per query (the best by their codes) scored exactly from the full
-        vectors; ``max(32 * k, 256)`` when None. At least ``k`` are always
+        vectors; ``max(32 * k, 1024)`` when None. At least ``k`` are always
         re-scored. Too few caps the recall that any ``n_probe`` reaches.
     random_state : int, RandomState instance or None, default=None
         Seeds the list centres' and the codebooks' k-means.
@@ -169,7 +169,7 @@ class IVFRQIndex(IVFIndex):
 
     # -- searching ---------------------------------------------------------------------
     def _resolved_n_rescore(self, k):
-        n = self.n_rescore if self.n_rescore is not None else max(32 * k, 256)
+        n = self.n_rescore if self.n_rescore is not None else max(32 * k, 1024)
         return int(max(k, min(n, self.n_samples_)))
 
     def _list_scorer(self, Qc, qsq):
