@@ -496,7 +496,7 @@ class IVFIndex(BaseIndex):
         )
         self.centers_ = centers
         self.centers_sqnorm_ = np.einsum("ij,ij->i", centers, centers)
-        self._train_codes(train, train_labels, rng)
+        self._train_codes(X, rows, train, train_labels, rng)
 
     def _fit_raw(self, X):
         # Prepared chunk by chunk, straight into list order: peak memory is one
@@ -548,8 +548,9 @@ class IVFIndex(BaseIndex):
         self.perm_ = perm
         return sqnorm
 
-    def _train_codes(self, train, labels, rng):
-        """Compressed subclasses learn their codes from the prepared training rows."""
+    def _train_codes(self, X, rows, train, labels, rng):
+        """Compressed subclasses learn their codes: ``X`` raw, ``rows`` the rows that
+        trained the centres, ``train`` those rows prepared, ``labels`` their lists."""
 
     #: Per-point arrays a compressed subclass stores besides the vectors (in ``X_``
     #: order), from :meth:`_encode_rows`.

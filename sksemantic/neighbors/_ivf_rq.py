@@ -15,9 +15,10 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..quantization import RQKMeansEncoder
+from ..utils import take_rows
 from ._base import EXACT_SELF_JOIN_SPEEDUP, BaseIndex, inherit_docstrings
 from ._ivf import IVFIndex
-from ._metric import gathered_scores
+from ._metric import gathered_scores, prepare
 from ._topk import topk_dense
 
 __all__ = ["IVFRQIndex"]
@@ -98,8 +99,8 @@ class IVFRQIndex(IVFIndex):
     #: relative to one point of exact search.
     RESCORE_COST = 120.0
 
-    #: Rows of the list centres' training sample that also train the codebooks.
-    _CODE_TRAIN = 16384
+    #: Rows that train the codebooks: 256 per codeword.
+    _CODE_TRAIN = 65536
 
     #: Queries always take the grouped path (the per-query one reads full vectors).
     _FEW_QUERIES = 0
@@ -140,15 +141,31 @@ class IVFRQIndex(IVFIndex):
             ):
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
 
-    def _train_codes(self, train, labels, rng):
-        # The codebooks quantise offsets from the list centres, learnt on (part of) the
-        # sample that trained the centres: a fixed working set, whatever the data size.
-        rows = np.arange(len(train))
-        if rows.size > self._CODE_TRAIN:
-            rows = np.sort(rng.choice(rows.size, self._CODE_TRAIN, replace=False))
-        residual = train[rows] - self.centers_[labels[rows]]
+    def _train_codes(self, X, rows, train, labels, rng):
+        # The codebooks quantise offsets from the list centres. They are learnt on rows
+        # the centres did not fit: a centre is the mean of a few dozen training rows, so
+        # their offsets are smaller than every other row's, and codebooks learnt on
+        # them quantise the other rows coarsely. The held-out rows are left out too.
+        n = X.shape[0]
+        pool = np.ones(n, dtype=bool)
+        pool[rows] = False
+        if self._holdout is not None:
+            pool[self._holdout[self._holdout < n]] = False
+        pool = np.flatnonzero(pool)
+        if pool.size >= 4 * 256:
+            if pool.size > self._CODE_TRAIN:
+                pool = np.sort(rng.choice(pool, self._CODE_TRAIN, replace=False))
+            raw = take_rows(X, pool)
+            lists = self.assign(raw)
+            block, _ = prepare(raw, self.metric, self.center_)
+        else:  # small data: (part of) the training rows
+            pick = np.arange(len(train))
+            if pick.size > self._CODE_TRAIN:
+                pick = np.sort(rng.choice(pick.size, self._CODE_TRAIN, replace=False))
+            block, lists = train[pick], labels[pick]
+        residual = block - self.centers_[lists]
         encoder = RQKMeansEncoder(
-            n_levels=int(self.code_size), n_clusters=int(min(256, len(rows))), max_iter=20,
+            n_levels=int(self.code_size), n_clusters=int(min(256, len(residual))), max_iter=20,
             n_init=1, refine_iter=1, max_samples=None,
             random_state=int(check_random_state(rng).randint(np.iinfo(np.int32).max)),
             verbose=max(0, int(self.verbose) - 1),

@@ -156,3 +156,27 @@ def test_train_alone_checks_the_code_parameters():
         IVFRQIndex(n_lists=4, code_size=0).train(X)
     with pytest.raises(ValueError, match="manhattan"):
         IVFRQIndex(metric="manhattan", n_lists=4).train(X)
+
+
+def test_codebooks_learn_from_rows_the_centres_did_not_fit():
+    # A list centre is the mean of a few dozen training rows, so their offsets from it
+    # are smaller than every other row's: codebooks learnt on them quantise the rest
+    # coarsely. Those learnt by the index, on other rows, quantise the rest better.
+    from sksemantic.quantization import RQKMeansEncoder
+
+    X = np.random.default_rng(0).normal(size=(12000, 16)).astype(np.float32)
+    index = IVFRQIndex("inner_product", n_lists=200, code_size=4, random_state=0).fit(X)
+    train = index.train_rows_
+    assert train is not None and len(train) < 0.5 * len(X)
+    other = np.setdiff1d(np.arange(len(X)), train)
+    lists = index.assign(X)
+    offsets = X - index.centers_[lists]
+    assert (offsets[train] ** 2).sum(1).mean() < 0.9 * (offsets[other] ** 2).sum(1).mean()
+
+    def error(encoder, rows):
+        R = offsets[rows]
+        return float(((R - encoder.inverse_transform(encoder.transform(R))) ** 2).sum(1).mean())
+
+    biased = RQKMeansEncoder(n_levels=4, n_clusters=256, max_iter=20, n_init=1, refine_iter=1,
+                             max_samples=None, random_state=0).fit(offsets[train])
+    assert error(index.encoder_, other) < 0.95 * error(biased, other)
