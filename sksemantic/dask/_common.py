@@ -1,10 +1,30 @@
 """What the dask helpers share: lazy imports, the client, row blocks."""
 
+import functools
+
 import numpy as np
 
-from ..utils import import_optional
+from ..utils import import_optional, reuse_freed_memory
 
-__all__ = ["as_row_blocks", "get_client", "import_dask", "is_dask_array", "merge_shard_answers"]
+__all__ = [
+    "as_row_blocks",
+    "get_client",
+    "import_dask",
+    "is_dask_array",
+    "merge_shard_answers",
+    "worker_task",
+]
+
+
+def worker_task(func):
+    """``func`` as a task for the workers: its temporary arrays reuse freed memory
+    while it runs (see :func:`~sksemantic.utils.reuse_freed_memory`; a dask worker
+    otherwise maps and faults in every temporary array afresh)."""
+    @functools.wraps(func)
+    def task(*args, **kwargs):
+        with reuse_freed_memory():
+            return func(*args, **kwargs)
+    return task
 
 
 def import_dask():

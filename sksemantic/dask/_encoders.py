@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import VersionedPickleMixin
-from ._common import as_row_blocks, import_dask, is_dask_array
+from ._common import as_row_blocks, import_dask, is_dask_array, worker_task
 
 __all__ = ["DaskEncoder", "sample_rows"]
 
@@ -224,5 +224,6 @@ class DaskEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
+@worker_task
 def _apply(block, estimator, method):
     return getattr(estimator, method)(block)

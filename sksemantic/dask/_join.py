@@ -37,12 +37,13 @@ from ..neighbors import (
     put_self_first,
 )
 from ..utils import small_pages
-from ._common import get_client, merge_shard_answers
+from ._common import get_client, merge_shard_answers, worker_task
 
 __all__ = ["ivf_graph"]
 
 
 # -- tasks run on the workers -------------------------------------------------------
+@worker_task
 def _stack(*blocks):
     """The blocks as one array, on ordinary pages: a fresh array of gigabytes stalled
     for seconds on huge-page compaction (see :func:`~sksemantic.utils.small_pages`)."""
@@ -52,6 +53,7 @@ def _stack(*blocks):
     return np.concatenate(blocks, axis=0, out=out)
 
 
+@worker_task
 def _train(index, X, holdout):
     return index.train(X, holdout=holdout)
 
@@ -60,6 +62,7 @@ def _train(index, X, holdout):
 _PROBES = 8
 
 
+@worker_task
 def _assign(index, block, n_probe):
     return index.assign(np.asarray(block), n_probe)
 
@@ -68,10 +71,12 @@ def _first_of(pair, j):
     return pair[j]
 
 
+@worker_task
 def _build(trained, X, labels, holdout):
     return trained.fit(X, holdout=holdout, labels=labels)
 
 
+@worker_task
 def _concatenate(*parts):
     return np.concatenate(parts)
 
@@ -88,6 +93,7 @@ def _take(X, rows):
     return X[rows]
 
 
+@worker_task
 def _exact_rows(metric, Q, X, start, stop, k):
     """The exact top ``k`` of ``Q`` among the rows ``start:stop`` of ``X``."""
     index = BruteIndex(metric).fit(X[start:stop])
@@ -95,11 +101,13 @@ def _exact_rows(metric, Q, X, start, stop, k):
     return s, np.where(i >= 0, i + start, -1)
 
 
+@worker_task
 def _calibrate(index, k, target, rows, exact, knob, reverse):
     return calibrate_index(index, k, target, self_rows=rows, reverse=reverse, knob=knob,
                            source="self-join", exact=exact)
 
 
+@worker_task
 def _first(index, k, n_probe, lists, probes):
     """Pass 1 for a range of lists, with the probes the assignment found (in fit
     order) when they are enough."""
@@ -112,6 +120,7 @@ def _first_state(part):
     return part.thresholds, part.probes, part.start, part.stop
 
 
+@worker_task
 def _second(index, k, part, thresholds, probes):
     return index.join_second(k, part, thresholds, probes)
 
@@ -121,6 +130,7 @@ def _slice(answer, start, stop):
     return answer[0][start:stop].copy(), answer[1][start:stop].copy()
 
 
+@worker_task
 def _merge(index, pieces, k, start):
     """A row range's candidates from every part merged, rows short of ``k`` answered
     exactly, rows and ids in fit order."""

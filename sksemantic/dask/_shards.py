@@ -41,7 +41,14 @@ from ..neighbors import (
 )
 from ..search import SemanticSearch
 from ..utils import check_n_neighbors
-from ._common import as_row_blocks, get_client, import_dask, is_dask_array, merge_shard_answers
+from ._common import (
+    as_row_blocks,
+    get_client,
+    import_dask,
+    is_dask_array,
+    merge_shard_answers,
+    worker_task,
+)
 from ._join import ivf_graph
 
 __all__ = ["ShardedSemanticSearch", "kneighbors_graph", "merge_shard_answers"]
@@ -55,6 +62,7 @@ _FORMAT = 3
 
 
 # -- tasks run on the workers -------------------------------------------------------
+@worker_task
 def _fit_shard(search, X):
     return search.fit(X)
 
@@ -66,6 +74,7 @@ def _shard_info(search):
             "train_rows": None if train is None else np.asarray(train, dtype=np.int64)}
 
 
+@worker_task
 def _query_shard(search, Q, k, offset, cal=None):
     """The shard's top ``k`` (at most its size) for ``Q`` at the setting ``cal`` (the
     shard's own calibration when None), ids made global."""
@@ -75,6 +84,7 @@ def _query_shard(search, Q, k, offset, cal=None):
     return scores, np.where(ids >= 0, ids + offset, -1), q_sqnorm
 
 
+@worker_task
 def _exact_shard(search, Q, k, offset):
     """The shard's exact top ``k`` (at most its size) for ``Q``, ids made global."""
     k = min(int(k), search.n_samples_fit_)
@@ -100,6 +110,7 @@ def _default_knob(search, k):
     return int(search.index_.default_knob(k))
 
 
+@worker_task
 def _shard_curve(search, Q, k, exact_scores, exact_ids, offset, values):
     """How much of each query's global top ``k`` this shard holds and finds at each of
     ``values`` (per-query recall contributions, which add up over shards), and the
@@ -122,6 +133,7 @@ def _load_shard(path, mmap, verify):
     return SemanticSearch.load(path, mmap=mmap, verify=verify)
 
 
+@worker_task
 def _graph_rows(parts, k, start, self_score, max_sqnorm, n_samples, params, dtype):
     """The CSR rows of one query block of the corpus (rows ``start ..``)."""
     scores, ids = merge_shard_answers(parts, k)

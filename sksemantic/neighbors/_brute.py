@@ -106,20 +106,30 @@ def _bf16_top(Q, X, x_sqnorm, m, euclidean, progress=None):
 
     n_q, n = len(Q), len(X)
     Qb = torch.from_numpy(np.ascontiguousarray(Q, dtype=np.float32)).to(torch.bfloat16)
+    # The block's bfloat16 copy and the products are written into buffers made once:
+    # arrays this large, allocated afresh for every block, are mapped and faulted in
+    # page by page each time, which costs as much as the products where memory is
+    # given back at once (dask's workers).
+    width = min(n, _REDUCED_X_BLOCK)
+    rows_max = min(n_q, _REDUCED_Q_CHUNK)
+    Xb_buf = torch.empty((width, X.shape[1]), dtype=torch.bfloat16)
+    S_buf = torch.empty(rows_max * width, dtype=torch.bfloat16)
+    F_buf = torch.empty(rows_max * width, dtype=torch.float32) if euclidean else None
     best_s = best_i = None
     for x0 in range(0, n, _REDUCED_X_BLOCK):
         x1 = min(n, x0 + _REDUCED_X_BLOCK)
-        Xb = torch.from_numpy(np.ascontiguousarray(X[x0:x1], dtype=np.float32))
-        Xb = Xb.to(torch.bfloat16)
+        Xb = Xb_buf[: x1 - x0]
+        Xb.copy_(torch.from_numpy(np.ascontiguousarray(X[x0:x1], dtype=np.float32)))
         xs = torch.from_numpy(np.ascontiguousarray(x_sqnorm[x0:x1])) if euclidean else None
         mm = min(m, x1 - x0)
         top_s = np.empty((n_q, mm), dtype=np.float32)
         top_i = np.empty((n_q, mm), dtype=np.int64)
         for q0 in range(0, n_q, _REDUCED_Q_CHUNK):
             q1 = min(n_q, q0 + _REDUCED_Q_CHUNK)
-            S = Qb[q0:q1] @ Xb.T
+            shape = (q1 - q0, x1 - x0)
+            S = torch.matmul(Qb[q0:q1], Xb.T, out=S_buf[: shape[0] * shape[1]].view(shape))
             if euclidean:
-                S = S.float().mul_(2).sub_(xs)
+                S = F_buf[: shape[0] * shape[1]].view(shape).copy_(S).mul_(2).sub_(xs)
             v, j = torch.topk(S, mm, dim=1)
             top_s[q0:q1], top_i[q0:q1] = v.float().numpy(), j.numpy() + x0
         if best_s is not None:  # merged block by block: memory does not grow with n

@@ -1,9 +1,14 @@
-"""Keep a pass over a memory-mapped array from holding the array resident."""
+"""Memory pages: keep a pass over a memory-mapped array from holding the array
+resident, back fresh arrays with ordinary pages, and let a task reuse the memory it
+frees."""
 
+import contextlib
 import ctypes
 import functools
 import mmap
+import os
 import sys
+import threading
 
 import numpy as np
 from sklearn.utils import check_array
@@ -185,3 +190,76 @@ def row_scan(fn, X, *, step=2**16):
         out.append(fn(X[s : s + step]))
         release_pages(X[s : s + step])
     return out
+
+
+# glibc's mallopt parameters, and the defaults its environment variables override.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_GLIBC_DEFAULT_THRESHOLD = 128 * 1024
+#: The largest mmap threshold glibc accepts on 64-bit systems.
+_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+_reuse_lock = threading.Lock()
+_reuse_depth = 0
+
+
+@functools.cache
+def _glibc_malloc():
+    """``(mallopt, malloc_trim)`` of glibc, or None elsewhere."""
+    try:
+        libc = ctypes.CDLL(None)
+        return libc.mallopt, libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl lacks malloc_trim)
+        return None
+
+
+def _fixed_thresholds():
+    """The trim and mmap thresholds the environment fixed, or None when it fixed none
+    (glibc then adapts them itself, and they are best left alone)."""
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    mmap_ = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    if trim is None and mmap_ is None:
+        return None
+    try:
+        return (int(trim or _GLIBC_DEFAULT_THRESHOLD), int(mmap_ or _GLIBC_DEFAULT_THRESHOLD))
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def reuse_freed_memory():
+    """Within the block, freed memory is reused rather than given back to the system;
+    after it, the memory freed is given back.
+
+    Dask's workers start with ``MALLOC_TRIM_THRESHOLD_`` set, so that glibc returns
+    freed memory at once. That also fixes its mmap threshold at 128 KiB: every
+    temporary array above it is mapped fresh and faulted in page by page, and a
+    task that allocates such arrays chunk after chunk spends as much time in the
+    kernel as in its own work. Within the block, glibc keeps freed memory and serves
+    arrays up to 32 MiB from it; on leaving, the thresholds the environment set come
+    back and ``malloc_trim`` returns what was kept. Nested and concurrent blocks
+    share one setting, restored when the last one ends.
+
+    Does nothing unless glibc's thresholds were fixed by its environment variables
+    (otherwise glibc adapts them by itself) or off glibc.
+    """
+    global _reuse_depth
+    fixed = _fixed_thresholds()
+    malloc = _glibc_malloc() if fixed is not None else None
+    if malloc is None:
+        yield
+        return
+    mallopt, malloc_trim = malloc
+    with _reuse_lock:
+        if _reuse_depth == 0:
+            mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+            mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+        _reuse_depth += 1
+    try:
+        yield
+    finally:
+        with _reuse_lock:
+            _reuse_depth -= 1
+            if _reuse_depth == 0:
+                mallopt(_M_TRIM_THRESHOLD, fixed[0])
+                mallopt(_M_MMAP_THRESHOLD, fixed[1])
+                malloc_trim(0)

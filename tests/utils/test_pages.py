@@ -181,3 +181,94 @@ def test_small_pages_advises_ordinary_pages_and_keeps_the_values():
     assert (a == 3.0).all()
     b = small_pages(np.ones(10))  # less than a page: left alone
     assert (b == 1.0).all()
+
+
+# -- reuse_freed_memory ------------------------------------------------------------
+_FAULTS_SCRIPT = """
+import resource
+import numpy as np
+from sksemantic.utils import reuse_freed_memory
+
+def faults():
+    r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(100):
+        a = np.empty(2**18, dtype=np.float32)  # 1 MiB, above glibc's fixed mmap threshold
+        a.fill(1.0)
+        del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0
+
+before = faults()
+with reuse_freed_memory():
+    inside = faults()
+after = faults()
+print(before, inside, after)
+"""
+
+
+@linux
+def test_reuse_freed_memory_stops_faults_where_dask_fixes_the_thresholds():
+    # A dask worker's environment fixes glibc's trim threshold (and with it the mmap
+    # threshold): every 1 MiB temporary is mapped and faulted in afresh. Within the
+    # block it is served from freed memory; after it, the worker's setting is back.
+    import os
+    import subprocess
+
+    from sksemantic.utils._pages import _glibc_malloc
+
+    if _glibc_malloc() is None:
+        pytest.skip("not glibc")
+    env = dict(os.environ, MALLOC_TRIM_THRESHOLD_="65536")
+    out = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    before, inside, after = map(int, out.split())
+    assert before >= 100 * 200  # 256 pages per array, faulted in each time
+    assert inside < before / 10
+    assert after > before / 2
+
+
+class _FakeMalloc:
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, param, value):
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad):
+        self.calls.append(("trim", pad))
+        return 1
+
+
+def test_reuse_freed_memory_restores_the_environment_setting(monkeypatch):
+    from sksemantic.utils import _pages
+
+    fake = _FakeMalloc()
+    monkeypatch.setattr(_pages, "_glibc_malloc", lambda: (fake.mallopt, fake.malloc_trim))
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    with _pages.reuse_freed_memory():
+        with _pages.reuse_freed_memory():  # nested: set once, restored once
+            pass
+        assert [c[0] for c in fake.calls] == ["mallopt", "mallopt"]
+    assert fake.calls[2:] == [("mallopt", _pages._M_TRIM_THRESHOLD, 65536),
+                              ("mallopt", _pages._M_MMAP_THRESHOLD, 128 * 1024),
+                              ("trim", 0)]
+    # An error inside still restores the setting.
+    fake.calls.clear()
+    with pytest.raises(RuntimeError), _pages.reuse_freed_memory():
+        raise RuntimeError("task failed")
+    assert fake.calls[-1] == ("trim", 0)
+
+
+def test_reuse_freed_memory_leaves_adaptive_thresholds_alone(monkeypatch):
+    # With no threshold fixed, glibc adapts them itself; setting one would stop that
+    # for the rest of the process.
+    from sksemantic.utils import _pages
+
+    fake = _FakeMalloc()
+    monkeypatch.setattr(_pages, "_glibc_malloc", lambda: (fake.mallopt, fake.malloc_trim))
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    with _pages.reuse_freed_memory():
+        pass
+    assert fake.calls == []
