@@ -9,6 +9,7 @@ import mmap
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 from sklearn.utils import check_array
@@ -198,8 +199,11 @@ _M_MMAP_THRESHOLD = -3
 _GLIBC_DEFAULT_THRESHOLD = 128 * 1024
 #: The largest mmap threshold glibc accepts on 64-bit systems.
 _MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+#: Seconds a block must last for its end to call ``malloc_trim``.
+_TRIM_AFTER = 0.5
 _reuse_lock = threading.Lock()
 _reuse_depth = 0
+_reuse_since = 0.0
 
 
 @functools.cache
@@ -236,13 +240,16 @@ def reuse_freed_memory():
     task that allocates such arrays chunk after chunk spends as much time in the
     kernel as in its own work. Within the block, glibc keeps freed memory and serves
     arrays up to 32 MiB from it; on leaving, the thresholds the environment set come
-    back and ``malloc_trim`` returns what was kept. Nested and concurrent blocks
+    back and, after a block of at least half a second, ``malloc_trim`` returns what
+    was kept (it walks every free chunk: tens of milliseconds in a large, fragmented
+    heap, too much after a short task, which keeps little anyway; glibc's restored
+    threshold trims the heap's top at the next free). Nested and concurrent blocks
     share one setting, restored when the last one ends.
 
     Does nothing unless glibc's thresholds were fixed by its environment variables
     (otherwise glibc adapts them by itself) or off glibc.
     """
-    global _reuse_depth
+    global _reuse_depth, _reuse_since
     fixed = _fixed_thresholds()
     malloc = _glibc_malloc() if fixed is not None else None
     if malloc is None:
@@ -253,6 +260,7 @@ def reuse_freed_memory():
         if _reuse_depth == 0:
             mallopt(_M_TRIM_THRESHOLD, 1 << 30)
             mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+            _reuse_since = time.monotonic()
         _reuse_depth += 1
     try:
         yield
@@ -262,4 +270,5 @@ def reuse_freed_memory():
             if _reuse_depth == 0:
                 mallopt(_M_TRIM_THRESHOLD, fixed[0])
                 mallopt(_M_MMAP_THRESHOLD, fixed[1])
-                malloc_trim(0)
+                if time.monotonic() - _reuse_since >= _TRIM_AFTER:
+                    malloc_trim(0)

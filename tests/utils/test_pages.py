@@ -246,6 +246,7 @@ def test_reuse_freed_memory_restores_the_environment_setting(monkeypatch):
     monkeypatch.setattr(_pages, "_glibc_malloc", lambda: (fake.mallopt, fake.malloc_trim))
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setattr(_pages, "_TRIM_AFTER", 0.0)  # every block counts as long
     with _pages.reuse_freed_memory():
         with _pages.reuse_freed_memory():  # nested: set once, restored once
             pass
@@ -258,6 +259,12 @@ def test_reuse_freed_memory_restores_the_environment_setting(monkeypatch):
     with pytest.raises(RuntimeError), _pages.reuse_freed_memory():
         raise RuntimeError("task failed")
     assert fake.calls[-1] == ("trim", 0)
+    # A short block restores the setting but does not walk the heap.
+    monkeypatch.setattr(_pages, "_TRIM_AFTER", 3600.0)
+    fake.calls.clear()
+    with _pages.reuse_freed_memory():
+        pass
+    assert [c[0] for c in fake.calls] == ["mallopt"] * 4
 
 
 def test_reuse_freed_memory_leaves_adaptive_thresholds_alone(monkeypatch):
