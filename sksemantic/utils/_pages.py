@@ -24,12 +24,17 @@ except AttributeError:  # numpy < 2
 
 
 @functools.cache
+def _libc_function(name):
+    """The C library's function ``name`` (errno kept), or None where there is none."""
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):  # no such libc function (not glibc, Windows)
+        return None
+
+
 def _madvise():
     """libc's ``madvise``, or None where there is none."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):  # pragma: no cover - no libc madvise
-        return None
+    return _libc_function("madvise")
 
 
 def _shared_map(array):
@@ -206,14 +211,11 @@ _reuse_depth = 0
 _reuse_since = 0.0
 
 
-@functools.cache
 def _glibc_malloc():
-    """``(mallopt, malloc_trim)`` of glibc, or None elsewhere."""
-    try:
-        libc = ctypes.CDLL(None)
-        return libc.mallopt, libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl lacks malloc_trim)
-        return None
+    """``(mallopt, malloc_trim)`` of glibc, or None elsewhere (musl lacks
+    ``malloc_trim``)."""
+    mallopt, malloc_trim = _libc_function("mallopt"), _libc_function("malloc_trim")
+    return None if mallopt is None or malloc_trim is None else (mallopt, malloc_trim)
 
 
 def _fixed_thresholds():
