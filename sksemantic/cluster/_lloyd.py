@@ -174,7 +174,6 @@ def _two_smallest_by_columns(d, shift=None):
     """First best column, smallest and second smallest value of every row of
     ``d + shift`` (the same sums as ``d += shift``), from the transposed distances."""
     dT = np.add(d.T, shift[:, None]) if shift is not None else np.ascontiguousarray(d.T)
-    best = np.argmin(dT, axis=0)
     first = dT[0].copy()
     second = np.full_like(first, np.inf)
     larger = np.empty_like(first)
@@ -182,6 +181,13 @@ def _two_smallest_by_columns(d, shift=None):
         np.maximum(first, column, out=larger)
         np.minimum(second, larger, out=second)
         np.minimum(first, column, out=first)
+    # The first column holding each row's minimum, found from the last column back:
+    # numpy's argmin over the short axis cost twice the loop above.
+    best = np.full(first.shape, dT.shape[0] - 1, dtype=np.int64)
+    at_min = np.empty(first.shape, dtype=bool)
+    for j in range(dT.shape[0] - 2, -1, -1):
+        np.equal(dT[j], first, out=at_min)
+        np.copyto(best, j, where=at_min)
     return best, first, second
 
 
