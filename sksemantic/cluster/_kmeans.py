@@ -478,7 +478,7 @@ class _Run:
 
 
 def _projected_start(X, n_clusters, basis, options, *, rng, n_init, init, init_size, run):
-    """Centres from k-means run to convergence (``tol / 100``) on ``X`` projected onto
+    """Centres from k-means run to convergence (``tol / 10``) on ``X`` projected onto
     ``basis`` (an int: that many top principal directions), as the means of the rows of
     ``X`` by the labels found there."""
     if not isinstance(basis, np.ndarray):
@@ -488,7 +488,7 @@ def _projected_start(X, n_clusters, basis, options, *, rng, n_init, init, init_s
     z_init = init @ basis if isinstance(init, np.ndarray) else init
     z_run = dataclasses.replace(run, label=f"{run.label} (top {basis.shape[1]} principal directions)")
     z_centers, labels, _, _ = _kmeans(
-        Z, n_clusters, options.replace(tol=options.tol / 100), rng=rng, n_init=n_init,
+        Z, n_clusters, options.replace(tol=options.tol / 10), rng=rng, n_init=n_init,
         init=z_init, init_size=init_size, run=z_run,
     )
     sums, counts = centroid_sums(X, labels, n_clusters)
