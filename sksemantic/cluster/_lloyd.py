@@ -142,17 +142,19 @@ def level_shift(centers, offsets=None):
     return shift.astype(centers.dtype)
 
 
-# Up to this many centres, the two smallest values per row are found column by column
-# on the transposed distances (a few vector operations over all rows per centre), which
-# beats numpy's per-row reductions over so short rows.
+# Up to this many centres, and from this many rows per centre, the two smallest values
+# per row are found column by column on the transposed distances (a few vector
+# operations over all rows per centre), which beats numpy's per-row reductions over so
+# short rows; fewer rows do not pay for the operations' own cost.
 _FEW_CENTRES = 16
+_COLUMN_ROWS_PER_CENTRE = 256
 
 
 def pick_with_ties(d, scale, tol, *, shift=None, with_value=False):
     """Best column per row of ``d + shift`` (``d`` may be modified in place) and a mask
     of the rows whose runner-up is within ``tol * scale`` of it (and the best value,
     ``with_value``). The first best column wins exact ties, as with ``np.argmin``."""
-    if 2 <= d.shape[1] <= _FEW_CENTRES:
+    if 2 <= d.shape[1] <= _FEW_CENTRES and d.shape[0] >= _COLUMN_ROWS_PER_CENTRE * d.shape[1]:
         best, first, second = _two_smallest_by_columns(d, shift)
         tied = (second - first) <= tol * scale
         return (best, tied, first) if with_value else (best, tied)
@@ -275,7 +277,9 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
         shift = level_shift(centers, offsets)
     max_sq = float(np.max(np.abs(shift)))
     tol = tie_tolerance(X.dtype, n_features)
-    chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), max(256, -(-n // 2)))
+    small = n * k * n_features < 2**26  # run in this thread (see below): one block
+    halves = n if small else max(256, -(-n // 2))
+    chunk = chunk_size or min(_row_chunks(n, k, 32 * 2**20), halves)
     if with_sums:
         chunk = min(chunk, _cache_rows(n_features))  # re-read for the sums while cached
     labels = np.empty(n, dtype=np.int64)
@@ -307,7 +311,6 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
             return onehot_sums(block, best, k, sums_dtype)
         return None
 
-    small = n * k * n_features < 2**26
     if small:  # too little work to pay for starting threads, BLAS's own included (on a
         n_jobs = 1  # busy machine its threads made small products ten times slower)
     with blas_threads(1) if small else contextlib.nullcontext():

@@ -76,7 +76,7 @@ def test_few_centre_choice_is_the_row_by_row_one(k, dtype, monkeypatch):
     # Up to _FEW_CENTRES columns the best two per row are found column by column; the
     # general row-by-row path (forced by a threshold of 0) must agree bit for bit.
     rng = np.random.default_rng(k)
-    d = rng.normal(size=(3000, k)).astype(dtype)
+    d = rng.normal(size=(6000, k)).astype(dtype)
     d[::5, k - 1] = d[::5, 0]  # exact ties: the first best column wins
     d[1::5, 1] = np.nextafter(d[1::5, 0], dtype(np.inf))  # ties within rounding
     d[2::5] = d[2::5, :1]  # every column tied
