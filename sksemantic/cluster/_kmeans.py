@@ -182,16 +182,18 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
     first passes add 1, 1, 2, 4, ... centres), from the distances at the start of the
     pass, and scores them all in one matrix product; the centres are then chosen one after
     another, each from its own candidates by the potential updated with the centres
-    chosen before it. Candidates drawn near a centre chosen earlier in the pass lose
-    the greedy choice, so the seeding is as good as one centre per pass
-    (``benchmarks/RESULTS_rqkmeans.md``). The rows are split between threads, each
-    running single-threaded BLAS on its span; the result does not depend on them.
+    chosen before it. A candidate is kept with probability (its distance now / its
+    distance at the start of the pass), so the kept ones are drawn as from the
+    distances now (rejection sampling) and the seeding is that of one centre per pass;
+    a centre whose candidates are all rejected draws again. The rows are split between
+    threads, each running single-threaded BLAS on its span; the result does not depend
+    on them.
     """
     n = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     itemsize = np.dtype(X.dtype).itemsize
-    batch = int(max(1, min(batch, _SEEDING_BYTES // (itemsize * n_local_trials * n))))
+    batch = int(max(1, min(batch, _SEEDING_BYTES // (itemsize * 2 * n_local_trials * n))))
     x_sq = np.einsum("ij,ij->i", X, X)
     n_threads = min(effective_n_jobs(n_jobs, local=True), max(1, n // 4096))
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
@@ -229,26 +231,46 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
             cand = np.searchsorted(cum, rng.uniform(size=size) * cum[-1])
             return np.minimum(cand, n - 1)
 
-        done = 1
+        done, rejected = 1, 1.0
         while done < n_clusters:
             m = min(batch, done, n_clusters - done)
-            cand = draw(m * n_local_trials)
+            # Spare candidates for the rejections below: a share of the trials no larger
+            # than the share of centres the pass adds (by which the potential can fall
+            # within it), nor than twice the share the previous pass rejected.
+            spare = n_local_trials * min((m - 1) / done, 2 * rejected)
+            per = n_local_trials + int(np.ceil(spare))
+            cand = draw(m * per)
+            tried = kept_total = 0
             d = sq_distances(cand, pool)
+            start = closest.copy()  # the distances the candidates were drawn from
             for g in range(m):
-                own = cand[g * n_local_trials : (g + 1) * n_local_trials]
-                d_own = d[g * n_local_trials : (g + 1) * n_local_trials]
-                np.minimum(d_own, closest, out=trial)
-                potentials = trial.sum(axis=1, dtype=np.float64)
-                if potentials.min() >= closest.sum(dtype=np.float64) > 0:
-                    # Every candidate repeats a centre chosen earlier in this pass:
+                rows = slice(g * per, g * per + n_local_trials)
+                if g:
+                    # Drawn in proportion to the distances at the start of the pass, a
+                    # candidate is kept with probability (distance now / distance then):
+                    # the kept ones are drawn as from the distances now, as k-means++
+                    # one centre per pass would (rejection sampling). The first
+                    # ``n_local_trials`` kept are this centre's candidates.
+                    own = cand[g * per : (g + 1) * per]
+                    kept = rng.uniform(size=per) * start[own] < closest[own]
+                    tried, kept_total = tried + per, kept_total + int(kept.sum())
+                    rows = np.flatnonzero(kept)[:n_local_trials] + g * per
+                if len(cand[rows]) == 0:
+                    # Every candidate fell near a centre chosen earlier in this pass:
                     # draw this centre's candidates again, from the distances now.
                     own = draw(n_local_trials)
-                    np.minimum(sq_distances(own, pool), closest, out=trial)
-                    potentials = trial.sum(axis=1, dtype=np.float64)
+                    part = trial
+                    np.minimum(sq_distances(own, pool), closest, out=part)
+                else:
+                    own = cand[rows]
+                    part = trial[: own.size]
+                    np.minimum(d[rows], closest, out=part)
+                potentials = part.sum(axis=1, dtype=np.float64)
                 best = int(np.argmin(potentials))
-                closest = trial[best].copy()
+                closest = part[best].copy()
                 chosen[done] = own[best]
                 done += 1
+            rejected = 1.0 - kept_total / tried if tried else rejected
     return X[chosen]
 
 

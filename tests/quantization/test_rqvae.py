@@ -39,9 +39,14 @@ def data():
     return blobs(800, 16, 12, noise=0.5, center_scale=3.0)[0]
 
 
+# The shared fit trains long enough for its error to reflect training, not the draw:
+# after 6 epochs it spans 0.18-0.60 of the baseline over seeds 0-7, after 12 0.17-0.45.
+TRAINED = {**SMALL, "max_epochs": 12}
+
+
 @pytest.fixture(scope="module")
 def fitted(data):
-    return RQVAEEncoder(**SMALL).fit(data)
+    return RQVAEEncoder(**TRAINED).fit(data)
 
 
 # ---------------------------------------------------------------- interface
@@ -72,9 +77,9 @@ def test_fit_transform_equals_fit_then_transform(data):
 
 def test_history_records_losses_and_per_level_usage(fitted):
     h = fitted.history_
-    assert len(h) == fitted.n_epochs_ == SMALL["max_epochs"]
+    assert len(h) == fitted.n_epochs_ == TRAINED["max_epochs"]
     usage = np.array(h[:, "codebook_usage"])
-    assert usage.shape == (SMALL["max_epochs"], SMALL["n_levels"])
+    assert usage.shape == (TRAINED["max_epochs"], TRAINED["n_levels"])
     assert np.all((usage >= 0) & (usage <= 1))
     for key in ("train_loss", "recon_loss", "quant_loss", "min_usage", "n_reset", "dur"):
         assert len(h[:, key]) == len(h)
