@@ -255,14 +255,14 @@ def _kmeans_plusplus(X, n_clusters, rng, n_local_trials=None, n_jobs=None,
                     kept = rng.uniform(size=per) * start[own] < closest[own]
                     tried, kept_total = tried + per, kept_total + int(kept.sum())
                     rows = np.flatnonzero(kept)[:n_local_trials] + g * per
-                if len(cand[rows]) == 0:
+                own = cand[rows]
+                if own.size == 0:
                     # Every candidate fell near a centre chosen earlier in this pass:
                     # draw this centre's candidates again, from the distances now.
                     own = draw(n_local_trials)
                     part = trial
                     np.minimum(sq_distances(own, pool), closest, out=part)
                 else:
-                    own = cand[rows]
                     part = trial[: own.size]
                     np.minimum(d[rows], closest, out=part)
                 potentials = part.sum(axis=1, dtype=np.float64)
