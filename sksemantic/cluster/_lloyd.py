@@ -133,6 +133,15 @@ def tie_tolerance(dtype, n_features):
     return 16.0 * np.sqrt(n_features) * float(np.finfo(dtype).eps)
 
 
+def centre_scales(centers, shift):
+    """Per-centre scale of the rounding of ``|c|^2 - offset - 2 x.c`` (float64):
+    ``max(|c|^2, |shift|)``. The product's rounding grows with ``|x| |c|``, at most
+    ``(|x|^2 + |c|^2) / 2``, so each centre is judged by its own norm: one far centre
+    (a codeword of outliers) must not widen every row's tie test."""
+    sq = np.einsum("ij,ij->i", centers, centers, dtype=np.float64)
+    return np.maximum(sq, np.abs(np.asarray(shift, dtype=np.float64)))
+
+
 def level_shift(centers, offsets=None):
     """``|c|^2 - offset`` per centre, the row-independent part of the distance (float64
     accumulation, cast to the centres' dtype: every backend uses the same values)."""
@@ -150,26 +159,57 @@ _FEW_CENTRES = 16
 _COLUMN_ROWS_PER_CENTRE = 256
 
 
-def pick_with_ties(d, scale, tol, *, shift=None, with_value=False):
-    """Best column per row of ``d + shift`` (``d`` may be modified in place) and a mask
-    of the rows whose runner-up is within ``tol * scale`` of it (and the best value,
-    ``with_value``). The first best column wins exact ties, as with ``np.argmin``."""
-    if 2 <= d.shape[1] <= _FEW_CENTRES and d.shape[0] >= _COLUMN_ROWS_PER_CENTRE * d.shape[1]:
+def pick_with_ties(d, row_scale, tol, *, shift=None, col_scale=None, with_value=False):
+    """Best column per row of ``v = d + shift`` (``d`` may be modified in place), a mask
+    of the rows where another column may truly be as good, and (``with_value``) the
+    best value. The first best column wins exact ties, as with ``np.argmin``.
+
+    Each value is taken to be off by at most ``tol / 2 * (row_scale + col_scale[j])``;
+    a row is tied when some column ``j`` other than the best ``b`` has
+    ``v_j - v_b <= tol / 2 * (2 * row_scale + col_scale[j] + col_scale[b])``. Without
+    ``col_scale``: when ``v_j - v_b <= tol * row_scale`` for the runner-up.
+    """
+    k = d.shape[1]
+    if 2 <= k <= _FEW_CENTRES and d.shape[0] >= _COLUMN_ROWS_PER_CENTRE * k:
+        if col_scale is not None:
+            # The column loop keeps only the two smallest values: judge every column by
+            # the largest scale (a wider, still valid test).
+            row_scale = row_scale + np.asarray(np.max(col_scale), dtype=d.dtype)
         best, first, second = _two_smallest_by_columns(d, shift)
-        tied = (second - first) <= tol * scale
+        tied = (second - first) <= tol * row_scale
         return (best, tied, first) if with_value else (best, tied)
     if shift is not None:
         d += shift
     best = np.argmin(d, axis=1)
     rows = np.arange(d.shape[0])
     first = d[rows, best].copy()
-    if d.shape[1] < 2:
+    if k < 2:
         tied = np.zeros(d.shape[0], dtype=bool)
     else:
+        bar = first
+        if col_scale is not None:
+            half = np.asarray(col_scale * (tol / 2), dtype=d.dtype)
+            d -= half
+            bar = first + half[best]
         d[rows, best] = np.inf
         second = d[rows, np.argmin(d, axis=1)]  # argmin is faster than min in numpy
-        tied = (second - first) <= tol * scale
+        tied = (second - bar) <= tol * row_scale
     return (best, tied, first) if with_value else (best, tied)
+
+
+def pick_with_ties_torch(d, row_scale, tol, col_scale):
+    """:func:`pick_with_ties` on a torch tensor ``d`` of the values ``v`` (overwritten),
+    with ``col_scale`` a tensor on its device: the best column and the tied mask, as
+    tensors. Which of exactly equal columns it returns is unspecified: such rows are
+    tied, and re-decided exactly by the caller."""
+    first, best = d.min(dim=1)
+    if d.shape[1] < 2:
+        return best, best.new_zeros(best.shape, dtype=bool)
+    half = col_scale * (tol / 2)
+    d -= half
+    d.scatter_(1, best[:, None], float("inf"))
+    tied = (d.min(dim=1).values - (first + half[best])) <= tol * row_scale
+    return best, tied
 
 
 def _two_smallest_by_columns(d, shift=None):
@@ -275,7 +315,7 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
     k = centers.shape[0]
     if shift is None:
         shift = level_shift(centers, offsets)
-    max_sq = float(np.max(np.abs(shift)))
+    col_scale = centre_scales(centers, shift)
     tol = tie_tolerance(X.dtype, n_features)
     small = n * k * n_features < 2**26  # run in this thread (see below): one block
     halves = n if small else max(256, -(-n // 2))
@@ -295,7 +335,7 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
         d = block @ neg2.T  # exactly -2 x.c: scaling by a power of two is exact
         if n_best:
             near[start:stop] = smallest_columns(d + shift, n_best)
-        best, tied, first = pick_with_ties(d, norms + max_sq, tol, shift=shift,
+        best, tied, first = pick_with_ties(d, norms, tol, shift=shift, col_scale=col_scale,
                                            with_value=True)
         rows = np.flatnonzero(tied)
         if rows.size:
@@ -436,10 +476,11 @@ class TorchBackend:
         torch = self.torch
         n, k = self.X.shape[0], centers.shape[0]
         shift_np = level_shift(centers, offsets)
-        max_sq = float(np.max(np.abs(shift_np)))
         tol = tie_tolerance(self.X.dtype, self.X.shape[1])
         C = torch.from_numpy(np.ascontiguousarray(centers)).to(self.device)
         shift = torch.from_numpy(shift_np).to(self.device)
+        col_scale = torch.from_numpy(
+            centre_scales(centers, shift_np).astype(self.X.dtype)).to(self.device)
         # About 64 MiB per block: the distances and the float64 copy for the sums.
         chunk = self.chunk_size or _row_chunks(n, k + 2 * self.X.shape[1], 64 * 2**20)
         labels = np.empty(n, dtype=np.int64)
@@ -449,20 +490,13 @@ class TorchBackend:
                 stop = min(start + chunk, n)
                 block = self.Xt[start:stop]
                 d = torch.addmm(shift, block, C.T, alpha=-2)
-                if k > 1:
-                    top = torch.topk(d, 2, dim=1, largest=False)
-                    best = top.indices[:, 0]
-                    gap = top.values[:, 1] - top.values[:, 0]
-                    tied = gap <= tol * (self.x_sq[start:stop] + max_sq)
-                    rows = torch.nonzero(tied).flatten().cpu().numpy()
-                    if rows.size:
-                        fixed = refine_choice(self.X[start:stop], centers, offsets, rows)
-                        best = best.clone()
-                        best[torch.from_numpy(rows).to(self.device)] = torch.from_numpy(
-                            fixed
-                        ).to(self.device)
-                else:
-                    best = torch.zeros(stop - start, dtype=torch.int64, device=self.device)
+                best, tied = pick_with_ties_torch(d, self.x_sq[start:stop], tol, col_scale)
+                rows = torch.nonzero(tied).flatten().cpu().numpy()
+                if rows.size:
+                    fixed = refine_choice(self.X[start:stop], centers, offsets, rows)
+                    best[torch.from_numpy(rows).to(self.device)] = torch.from_numpy(
+                        fixed
+                    ).to(self.device)
                 sums.index_add_(0, best, block.to(self.sum_dtype))
                 labels[start:stop] = best.cpu().numpy()
         sums = sums.cpu().numpy().astype(np.float64, copy=False)

@@ -15,8 +15,10 @@ import numpy as np
 from ..cluster._lloyd import (
     _cache_rows,
     _row_chunks,
+    centre_scales,
     level_shift,
     pick_with_ties,
+    pick_with_ties_torch,
     refine_choice,
     tie_tolerance,
 )
@@ -76,7 +78,7 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
     n_levels = len(codebooks)
     offsets = offsets or [None] * n_levels
     shifts = [level_shift(c, o) for c, o in zip(codebooks, offsets, strict=True)]
-    max_sq = [float(np.max(np.abs(s))) for s in shifts]
+    scales = [centre_scales(c, s) for c, s in zip(codebooks, shifts, strict=True)]
     neg2 = [c * np.asarray(-2, dtype=c.dtype) for c in codebooks]
     tol = tie_tolerance(X.dtype, n_features)
     k_max = max(c.shape[0] for c in codebooks)
@@ -93,8 +95,8 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
             residual[...] = X[start:stop]
         for level, (cb, shift) in enumerate(zip(codebooks, shifts, strict=True)):
             d = residual @ neg2[level].T  # exactly -2 r.c (a power of two)
-            scale = np.einsum("ij,ij->i", residual, residual) + max_sq[level]
-            best, tied = pick_with_ties(d, scale, tol, shift=shift)
+            norms = np.einsum("ij,ij->i", residual, residual)
+            best, tied = pick_with_ties(d, norms, tol, shift=shift, col_scale=scales[level])
             rows = np.flatnonzero(tied)
             if rows.size:
                 best[rows] = refine_choice(residual, cb, offsets[level], rows)
@@ -123,10 +125,11 @@ def encode_torch(X, codebooks, offsets=None, *, device="cpu", chunk_size=None,
     n_levels = len(codebooks)
     offsets = offsets or [None] * n_levels
     shifts = [level_shift(c, o) for c, o in zip(codebooks, offsets, strict=True)]
-    max_sq = [float(np.max(np.abs(s))) for s in shifts]
     tol = tie_tolerance(X.dtype, n_features)
     cbs = [torch.from_numpy(np.ascontiguousarray(c)).to(device) for c in codebooks]
     shs = [torch.from_numpy(s).to(device) for s in shifts]
+    scales = [torch.from_numpy(centre_scales(c, s).astype(X.dtype)).to(device)
+              for c, s in zip(codebooks, shifts, strict=True)]
     k_max = max(c.shape[0] for c in codebooks)
     chunk = chunk_size or _row_chunks(n, k_max + n_features, 256 * 2**20)
     codes = np.empty((n, n_levels), dtype=np.int64)
@@ -136,16 +139,12 @@ def encode_torch(X, codebooks, offsets=None, *, device="cpu", chunk_size=None,
             residual = torch.from_numpy(np.ascontiguousarray(X[start:stop])).to(device)
             for level in range(n_levels):
                 d = torch.addmm(shs[level], residual, cbs[level].T, alpha=-2)
-                top = torch.topk(d, min(2, d.shape[1]), dim=1, largest=False)
-                best = top.indices[:, 0]
-                if d.shape[1] > 1:
-                    scale = (residual * residual).sum(dim=1) + max_sq[level]
-                    tied = (top.values[:, 1] - top.values[:, 0]) <= tol * scale
-                    rows = torch.nonzero(tied).flatten().cpu().numpy()
-                    if rows.size:
-                        fixed = refine_choice(residual.cpu().numpy(), codebooks[level], offsets[level], rows)
-                        best = best.clone()
-                        best[torch.from_numpy(rows).to(device)] = torch.from_numpy(fixed).to(device)
+                norms = (residual * residual).sum(dim=1)
+                best, tied = pick_with_ties_torch(d, norms, tol, scales[level])
+                rows = torch.nonzero(tied).flatten().cpu().numpy()
+                if rows.size:
+                    fixed = refine_choice(residual.cpu().numpy(), codebooks[level], offsets[level], rows)
+                    best[torch.from_numpy(rows).to(device)] = torch.from_numpy(fixed).to(device)
                 codes[start:stop, level] = best.cpu().numpy()
                 residual = residual - cbs[level][best]
     if residual_out is not None:

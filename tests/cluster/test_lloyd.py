@@ -46,6 +46,31 @@ def test_backends_decide_near_ties_the_same_way():
         np.testing.assert_allclose(a.sums, b.sums, rtol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_far_centre_does_not_make_every_row_a_near_tie(backend, monkeypatch):
+    # Deep residual levels of heavy-tailed data have codewords of outliers with hundreds
+    # of times the others' squared norm. Judged by the largest norm, most rows were
+    # "tied" and re-decided in float64; each centre is now judged by its own.
+    if backend == "torch":
+        pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(20, 64)).astype(np.float32)
+    centers[0] *= 200
+    X = rng.normal(size=(4000, 64)).astype(np.float32)
+    X[:50] = centers[0] + rng.normal(size=(50, 64)).astype(np.float32)  # its own rows
+    redecided = []
+    exact_choice = _lloyd.refine_choice
+    monkeypatch.setattr(
+        _lloyd, "refine_choice",
+        lambda *a: redecided.append(len(a[3])) or exact_choice(*a),
+    )
+    labels = make_backend(X, backend).assign(centers).labels
+    diff = X[:, None, :].astype(np.float64) - centers[None, :, :].astype(np.float64)
+    np.testing.assert_array_equal(labels, np.argmin((diff**2).sum(axis=2), axis=1))
+    assert (labels[:50] == 0).all()
+    assert sum(redecided) < 0.01 * len(X)
+
+
 @pytest.mark.parametrize(
     "params",
     [dict(), dict(n_init=3), dict(pca_components=6), dict(split_small=0.2), dict(init="random")],
