@@ -40,17 +40,18 @@ class RQKMeansEncoder(BaseResidualEncoder):
         ``min(max_iter, 20)``: their inertia jitters by about half a percent as the
         Sinkhorn offsets move, so the ``tol`` test rarely ends them.
     tol : float or "auto", default="auto"
-        ``"auto"``: 1e-5, and 1e-4 on levels with a projected start (they converge in
-        the principal directions first, so the full-width passes only polish). A level
-        stops when a Lloyd iteration lowers its inertia by less than ``tol``
+        A level stops when a Lloyd iteration lowers its inertia by less than ``tol``
         times its value and by less than ``10 * tol`` times the sum of squares the
-        level explains (see :func:`sksemantic.cluster.kmeans`). Balanced levels stop
-        when an iteration lowers the inertia by less than ``tol`` times its value (a
-        rise, from their offsets moving, does not stop them). Lloyd's last passes
-        lower the inertia slowly but for long: what they add up to is tens of times
-        the decrease of one, so a per-pass threshold must be small for a level to end
-        near its converged inertia (``1e-4`` left levels a few tenths of a percent
-        above scikit-learn's converged ``KMeans``, see benchmarks/RESULTS_rqkmeans.md).
+        level explains (see :func:`sksemantic.cluster.kmeans`); the joint refinement
+        stops when a round gains less than ``tol`` relative. Balanced levels stop when
+        an iteration lowers the inertia by less than ``tol`` times its value (a rise,
+        from their offsets moving, does not stop them). ``"auto"``: 3e-5 on plain
+        levels that the joint refinement polishes afterwards (1e-5 with
+        ``refine_iter=0``), 1e-4 on levels with a projected start (they converge in the
+        principal directions first, so the full-width passes only polish), 1e-5 for
+        balanced levels and the refinement. Lloyd's last passes lower the inertia
+        slowly but for long, so a per-pass threshold must be small for a level to end
+        near its converged inertia.
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each level's k-means (greedy k-means++ runs on a subsample of
         ``max(512 * n_clusters, 10_000)`` rows: at 256 codewords, every training row).
@@ -303,7 +304,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
             # The levels' own final assignments are the greedy codes of their codebooks
             # (nearest codeword of the residual), so refinement starts from them.
             codebooks, inertia, n_refined = refine_codebooks(
-                train, codebooks, n_rounds=self.refine_iter, tol=self._tol(False),
+                train, codebooks, n_rounds=self.refine_iter, tol=self._tol("refine"),
                 encode=self._encode_with, verbose=self.verbose,
                 start=(np.stack(level_labels, axis=1), residual),
             )
@@ -336,10 +337,15 @@ class RQKMeansEncoder(BaseResidualEncoder):
             return min(3 if projected else 10, max(1, 256 // k))
         return int(self.n_init)
 
-    def _tol(self, projected):
-        if self.tol == "auto":
-            return 1e-4 if projected else 1e-5
-        return float(self.tol)
+    def _tol(self, stage):
+        """The tolerance of a ``stage``: "level" (a plain level's Lloyd iterations),
+        "projected" (a level with a projected start), "balanced" or "refine"."""
+        if self.tol != "auto":
+            return float(self.tol)
+        if stage == "level":
+            # The joint refinement polishes the levels further.
+            return 3e-5 if self.refine_iter > 0 else 1e-5
+        return 1e-4 if stage == "projected" else 1e-5
 
     def _pca_components(self, k, n_features):
         """Principal directions for a plain level's projected start, or None."""
@@ -355,13 +361,14 @@ class RQKMeansEncoder(BaseResidualEncoder):
         n_init = self._n_init(k, basis is not None)
         if self.balanced:
             options = LloydOptions(max_iter=_balanced_max_iter(self.max_iter),
-                                   tol=self._tol(False))
+                                   tol=self._tol("balanced"))
             centers, labels, _, n_iter, offsets = _balanced_kmeans(
                 residual, k, options, BalanceOptions(), rng=rng, n_init=n_init,
                 init=self.init, run=run,
             )
             return centers, labels, offsets, n_iter
-        options = LloydOptions(max_iter=self.max_iter, tol=self._tol(basis is not None),
+        stage = "level" if basis is None else "projected"
+        options = LloydOptions(max_iter=self.max_iter, tol=self._tol(stage),
                                split_small=0.05)
         centers, labels, _, n_iter = _kmeans(
             residual, k, options, rng=rng, n_init=n_init, init=self.init,
