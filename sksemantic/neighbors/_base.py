@@ -317,7 +317,7 @@ class BaseIndex:
         its ids to fit order (None: the same order)."""
         from ._brute import BruteIndex
 
-        view = BruteIndex(self.metric)
+        view = BruteIndex(self.metric, n_jobs=getattr(self, "n_jobs", None))
         view.n_samples_, view.n_features_ = self.n_samples_, self.n_features_
         view.max_sqnorm_, view.center_ = self.max_sqnorm_, self._center()
         view.X_, view.sqnorm_ = self.X_, self.sqnorm_

@@ -440,7 +440,7 @@ class IVFIndex(BaseIndex):
             # The nearest centres are the first probes, but for the inner product,
             # which probes by the largest product (a second product).
             near = n_probe if self.metric != "inner_product" else 0
-            out = _nearest_centroid(chunk, self.centers_, n_best=near)
+            out = _nearest_centroid(chunk, self.centers_, n_best=near, n_jobs=self.n_jobs)
             labels[s : s + step] = out[0]
             if near:
                 probes[s : s + step] = out[2]
@@ -491,7 +491,7 @@ class IVFIndex(BaseIndex):
         train, _ = prepare(take_rows(X, rows), self.metric, self.center_)
         centers, train_labels, _, _ = kmeans(
             train, n_lists, max_iter=8, init="random", random_state=rng,
-            chunk_size=max(256, self._KMEANS_BLOCK // n_lists),
+            chunk_size=max(256, self._KMEANS_BLOCK // n_lists), n_jobs=self.n_jobs,
             verbose=self.verbose, label="IVF lists (k-means)",
         )
         self.centers_ = centers
@@ -513,7 +513,7 @@ class IVFIndex(BaseIndex):
         if given is None:  # given labels: the norms come with the sorted copy below
             for s in range(0, n, step):
                 chunk, sqnorm[s : s + step] = prepare(X[s : s + step], self.metric, self.center_)
-                labels[s : s + step] = _nearest_centroid(chunk, self.centers_)[0]
+                labels[s : s + step] = _nearest_centroid(chunk, self.centers_, n_jobs=self.n_jobs)[0]
                 release_pages(X[s : s + step])
             release_pages(X)
         n_lists = self.n_lists_
@@ -601,7 +601,8 @@ class IVFIndex(BaseIndex):
         n_old, d = self.X_.shape
         n = n_old + len(X_prep)
         step = self._chunk_rows(n, d)
-        new_labels, _ = _nearest_centroid(X_prep, self.centers_, chunk_size=step)
+        new_labels, _ = _nearest_centroid(X_prep, self.centers_, chunk_size=step,
+                                          n_jobs=self.n_jobs)
         sizes = np.diff(self.offsets_)
         counts = np.bincount(new_labels, minlength=self.n_lists_)
         before = np.zeros(self.n_lists_, dtype=np.int64)  # new points in earlier lists

@@ -196,3 +196,23 @@ def test_search_estimator_with_storage_indexes_a_memmap_in_a_bounded_working_set
     assert est.get_params()["storage"] == tmp_path / "store"
     ids = est.kneighbors(X[:5], 1, return_distance=False)
     np.testing.assert_array_equal(ids[:, 0], np.arange(5))
+
+
+def test_ivf_fit_with_one_job_starts_no_threads(monkeypatch):
+    # n_jobs=1 is what a caller running fits in parallel processes sets: the list
+    # k-means and the calibration's exact answers must not start threads of their own
+    # (they did, and made the working-set test above depend on how threads interleave).
+    from sksemantic.search import SemanticSearch
+    from sksemantic.utils import _parallel
+
+    workers = []
+    start = _parallel.ParallelPool.__init__
+
+    def record(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        workers.append(self.n_workers)
+
+    monkeypatch.setattr(_parallel.ParallelPool, "__init__", record)
+    X = np.random.default_rng(0).normal(size=(40_000, 64)).astype(np.float32)
+    SemanticSearch(algorithm="ivf", n_lists=128, n_jobs=1, random_state=0).fit(X)
+    assert workers and max(workers) == 1
