@@ -36,7 +36,8 @@ def _logsumexp(a, axis):
 
 
 def sinkhorn_potentials(
-    cost, *, eps, n_iter=50, tol=1e-3, row_weights=None, col_weights=None, g_init=None
+    cost, *, eps, n_iter=50, tol=1e-3, row_weights=None, col_weights=None, g_init=None,
+    n_jobs=None,
 ):
     """Column potentials of entropic optimal transport, by log-domain Sinkhorn.
 
@@ -60,6 +61,9 @@ def sinkhorn_potentials(
         Target column masses (normalised to sum 1); uniform when None.
     g_init : ndarray of shape (n_cols,), default=None
         Warm start for the column potentials.
+    n_jobs : int, default=None
+        Threads for the row blocks (None: every core), through joblib; the result
+        does not depend on it.
 
     Returns
     -------
@@ -118,7 +122,7 @@ def sinkhorn_potentials(
 
     # One pool for every sweep; the blocks work in ``work`` in place: threads of this
     # process (shared memory).
-    with ParallelPool(None, shared=True, max_workers=n_blocks) as pool:
+    with ParallelPool(n_jobs, shared=True, max_workers=n_blocks) as pool:
         for _ in range(n_iter):
             parts = pool.map(sweep, blocks)
             mass = parts[0]
@@ -166,16 +170,17 @@ class _SinkhornBalancer:
     """The offsets of the balanced passes of :func:`sksemantic.cluster._lloyd.lloyd`,
     estimated on a fixed row sample (on the host, whatever the backend)."""
 
-    def __init__(self, X, n_clusters, options, rng):
+    def __init__(self, X, n_clusters, options, rng, n_jobs=None):
         n = X.shape[0]
         size = options.sinkhorn_size or min(n, max(4096, 64 * n_clusters))
         self.sample = X if size >= n else X[np.sort(rng.choice(n, size, replace=False))]
         self.options = options
+        self.n_jobs = n_jobs
 
     def offsets(self, centers, warm):
         """Offsets for one pass, warm-started from the previous pass's."""
         o = self.options
-        return _fit_offsets(self.sample, centers, warm, o.reg, o.sinkhorn_iter)
+        return _fit_offsets(self.sample, centers, warm, o.reg, o.sinkhorn_iter, self.n_jobs)
 
     def final(self, centers, warm):
         """The returned offsets: more sweeps, re-annealed from cold when the warm start
@@ -183,9 +188,9 @@ class _SinkhornBalancer:
         its points needs a large offset)."""
         o = self.options
         n_iter = o.final_factor * o.sinkhorn_iter
-        offsets = _fit_offsets(self.sample, centers, warm, o.reg, n_iter)
-        if not _near_balanced(self.sample, centers, offsets, o.slack):
-            offsets = _fit_offsets(self.sample, centers, None, o.reg, n_iter)
+        offsets = _fit_offsets(self.sample, centers, warm, o.reg, n_iter, self.n_jobs)
+        if not _near_balanced(self.sample, centers, offsets, o.slack, self.n_jobs):
+            offsets = _fit_offsets(self.sample, centers, None, o.reg, n_iter, self.n_jobs)
         return offsets
 
 
@@ -198,7 +203,7 @@ def _balanced_kmeans(X, n_clusters, options, balance, *, rng, n_init=1, init="k-
         X, n_clusters, options.replace(split_small=None), rng=rng, n_init=n_init, init=init,
         init_size=init_size, run=run,
     )
-    balancer = _SinkhornBalancer(X, n_clusters, balance, rng)
+    balancer = _SinkhornBalancer(X, n_clusters, balance, rng, run.n_jobs)
     return lloyd(run.make(X), centers, options, rng=rng, balancer=balancer,
                  progress=run.progress(options.max_iter))
 
@@ -314,15 +319,15 @@ default="k-means++"
     )
 
 
-def _near_balanced(sample, centers, offsets, slack=0.5):
+def _near_balanced(sample, centers, offsets, slack=0.5, n_jobs=None):
     """Whether every cluster gets between ``1 - slack`` and ``1 + slack`` of its share."""
-    labels, _ = _nearest_centroid(sample, centers, offsets=offsets)
+    labels, _ = _nearest_centroid(sample, centers, offsets=offsets, n_jobs=n_jobs)
     counts = np.bincount(labels, minlength=centers.shape[0])
     share = sample.shape[0] / centers.shape[0]
     return bool(counts.min() >= (1 - slack) * share and counts.max() <= (1 + slack) * share)
 
 
-def _fit_offsets(sample, centers, g_init, reg, n_iter, tol=1e-2):
+def _fit_offsets(sample, centers, g_init, reg, n_iter, n_jobs=None, tol=1e-2):
     """Sinkhorn offsets for ``centers`` estimated on the rows ``sample``.
 
     Sinkhorn needs about ``cost range / eps`` sweeps from a cold start, so a cold start
@@ -341,5 +346,6 @@ def _fit_offsets(sample, centers, g_init, reg, n_iter, tol=1e-2):
         schedule = [r for r in (1.0, 0.3, 0.1, 0.03) if r > reg] + [reg]
     g = g_init
     for r in schedule:
-        g = sinkhorn_potentials(cost, eps=r * spread, n_iter=n_iter, tol=tol, g_init=g)
+        g = sinkhorn_potentials(cost, eps=r * spread, n_iter=n_iter, tol=tol, g_init=g,
+                                n_jobs=n_jobs)
     return g.astype(sample.dtype, copy=False)

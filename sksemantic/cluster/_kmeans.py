@@ -372,12 +372,12 @@ class SampleMoments:
         _, vectors = scipy.linalg.eigh(cov, subset_by_index=[d - n_components, d - 1])
         return np.ascontiguousarray(vectors[:, ::-1], dtype=dtype)
 
-    def subtract(self, X, centers, labels):
+    def subtract(self, X, centers, labels, n_jobs=None):
         """Update for ``X - centers[labels]``; ``X`` is the matrix the sample was drawn
-        from, before the subtraction."""
+        from, before the subtraction. ``n_jobs`` threads sum the sample's clusters."""
         sample = X if self.rows is None else X[self.rows]
         sample_labels = labels if self.rows is None else labels[self.rows]
-        sums, counts = centroid_sums(sample, sample_labels, centers.shape[0])
+        sums, counts = centroid_sums(sample, sample_labels, centers.shape[0], n_jobs=n_jobs)
         C = centers.astype(np.float64)
         cross = sums.astype(np.float64).T @ C
         self.second += (C.T * counts) @ C - cross - cross.T
@@ -513,7 +513,7 @@ def _projected_start(X, n_clusters, basis, options, *, rng, n_init, init, init_s
         Z, n_clusters, options.replace(tol=options.tol / 10), rng=rng, n_init=n_init,
         init=z_init, init_size=init_size, run=z_run,
     )
-    sums, counts = centroid_sums(X, labels, n_clusters)
+    sums, counts = centroid_sums(X, labels, n_clusters, n_jobs=run.n_jobs)
     centers = (z_centers @ basis.T).astype(X.dtype)  # kept only by empty clusters
     filled = counts > 0
     centers[filled] = sums[filled] / counts[filled, None]

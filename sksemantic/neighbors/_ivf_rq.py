@@ -166,7 +166,7 @@ class IVFRQIndex(IVFIndex):
         residual = block - self.centers_[lists]
         encoder = RQKMeansEncoder(
             n_levels=int(self.code_size), n_clusters=int(min(256, len(residual))), max_iter=20,
-            n_init=1, refine_iter=1, max_samples=None,
+            n_init=1, refine_iter=1, max_samples=None, n_jobs=self.n_jobs,
             random_state=int(check_random_state(rng).randint(np.iinfo(np.int32).max)),
             verbose=max(0, int(self.verbose) - 1),
         )

@@ -76,7 +76,8 @@ class BaseResidualEncoder(VersionedPickleMixin, TransformerMixin, BaseEstimator)
                 # A model fitted on a GPU encodes on a CPU-only machine, with numpy.
                 device = "cpu"
         if device == "cpu" and getattr(self, "backend", "auto") != "torch":
-            return encode_numpy(X, codebooks, offsets, residual_out=residual_out)
+            return encode_numpy(X, codebooks, offsets, residual_out=residual_out,
+                                n_jobs=getattr(self, "n_jobs", None))
         return encode_torch(X, codebooks, offsets, device=device, residual_out=residual_out)
 
     def _decode(self, codes):

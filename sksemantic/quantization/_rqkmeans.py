@@ -124,6 +124,12 @@ class RQKMeansEncoder(BaseResidualEncoder):
         order of operations, and assignments whose two best codewords are within float
         rounding of each other are re-decided exactly in float64. It checks on a CPU
         what a GPU fit will do, and can be faster where torch's BLAS is.
+    n_jobs : int, default=None
+        Threads for the numpy passes, restarts, refinement and encoding: ``-1`` every
+        core, ``-2`` all but one, and so on; None every core unless an active
+        ``joblib.parallel_config`` sets ``n_jobs`` (or this runs in a dask worker: its
+        share of the worker's threads). Set 1 when fitting several encoders at once in
+        parallel processes. The codes do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the training subsample and each level's seeding. Equal seeds give equal
         codebooks on the CPU.
@@ -205,6 +211,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         "balanced": ["boolean"],
         "device": [str],
         "backend": [StrOptions({"auto", "numpy", "torch"})],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -225,6 +232,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         balanced=False,
         device="cpu",
         backend="auto",
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -241,6 +249,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
         self.balanced = balanced
         self.device = device
         self.backend = backend
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -285,12 +294,12 @@ class RQKMeansEncoder(BaseResidualEncoder):
                 if moments is None:
                     moments = SampleMoments(residual, random_state=seed)
                 basis = moments.directions(basis, residual.dtype)
-            run = _Run(backend, device, self.batch_size, None, max(int(self.verbose) - 1, 0),
-                       label)
+            run = _Run(backend, device, self.batch_size, self.n_jobs,
+                       max(int(self.verbose) - 1, 0), label)
             centers, labels, offset, n_iter = self._fit_level(residual, k, seed, run, basis)
             if moments is not None and level + 1 < len(n_clusters):
-                moments.subtract(residual, centers, labels)
-            shift_by_codewords(residual, centers, labels)
+                moments.subtract(residual, centers, labels, self.n_jobs)
+            shift_by_codewords(residual, centers, labels, n_jobs=self.n_jobs)
             codebooks.append(centers)
             level_labels.append(labels)
             offsets.append(offset)
@@ -306,7 +315,7 @@ class RQKMeansEncoder(BaseResidualEncoder):
             codebooks, inertia, n_refined = refine_codebooks(
                 train, codebooks, n_rounds=self.refine_iter, tol=self._tol("refine"),
                 encode=self._encode_with, verbose=self.verbose,
-                start=(np.stack(level_labels, axis=1), residual),
+                start=(np.stack(level_labels, axis=1), residual), n_jobs=self.n_jobs,
             )
             del residual
         self.codebooks_ = codebooks
@@ -394,7 +403,8 @@ def _sum_squares(a):
     return float(np.einsum("ij,ij->i", a, a).sum(dtype=np.float64))
 
 
-def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=None):
+def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=None,
+                     n_jobs=None):
     """Joint refinement of residual codebooks by block coordinate descent.
 
     Each round visits the levels in order; with the other levels' codes fixed, the
@@ -423,6 +433,8 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=No
     start : tuple of (ndarray, ndarray), default=None
         The greedy codes of ``X`` for ``codebooks`` and what they leave of ``X`` (the
         residual, used and overwritten), when the caller has them; computed otherwise.
+    n_jobs : int, default=None
+        Threads for the assignments and shifts (None: every core), through joblib.
 
     Returns
     -------
@@ -451,12 +463,13 @@ def refine_codebooks(X, codebooks, *, n_rounds, tol, encode, verbose=0, start=No
         new = [cb.copy() for cb in codebooks]
         target = err  # becomes, level by level, X minus the other levels
         for level, cb in enumerate(new):
-            shift_by_codewords(target, cb, codes[:, level], sign=1)
-            labels, _, sums, counts = _nearest_centroid(target, cb, with_sums=True)
+            shift_by_codewords(target, cb, codes[:, level], sign=1, n_jobs=n_jobs)
+            labels, _, sums, counts = _nearest_centroid(target, cb, with_sums=True,
+                                                        n_jobs=n_jobs)
             filled = counts > 0
             cb[filled] = (sums[filled] / counts[filled, None]).astype(cb.dtype)
             codes[:, level] = labels
-            shift_by_codewords(target, cb, labels)
+            shift_by_codewords(target, cb, labels, n_jobs=n_jobs)
         spare.append(err)  # the round's target: its content is no longer needed
         new_codes, new_err, new_inertia = errors(new)
         progress.update()

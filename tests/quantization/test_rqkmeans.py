@@ -402,3 +402,37 @@ def test_transform_refuses_rows_whose_squares_overflow():
     with pytest.raises(ValueError, match="rescale X"):
         enc.transform(X * 1e20)
     assert enc.transform(X * 1e3).shape == (200, 2)  # large but safe values still encode
+
+
+@pytest.mark.parametrize("params", [{"n_clusters": [8, 64]}, {"n_clusters": 64, "balanced": True}])
+def test_n_jobs_bounds_the_threads_and_not_the_codes(monkeypatch, params):
+    # Every parallel loop of fit and transform (the projected start, the restarts, the
+    # passes, the refinement, the encoding) takes the encoder's n_jobs: a caller that
+    # fits encoders in parallel processes sets 1 and gets no threads of ours.
+    from sksemantic.utils import _parallel
+
+    workers = []
+    start = _parallel.ParallelPool.__init__
+
+    def record(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        workers.append(self.n_workers)
+
+    monkeypatch.setattr(_parallel.ParallelPool, "__init__", record)
+    monkeypatch.setattr(_parallel, "_allowed_cpus", lambda: 2)
+    X = np.random.default_rng(0).normal(size=(40_000, 128)).astype(np.float32)
+    codes = {}
+    for n_jobs in (None, 1):
+        workers.clear()
+        enc = RQKMeansEncoder(n_levels=2, n_jobs=n_jobs, random_state=0, **params).fit(X)
+        codes[n_jobs] = enc.transform(X)
+        assert workers and max(workers) == (2 if n_jobs is None else 1)
+    np.testing.assert_array_equal(codes[1], codes[None])
+
+
+def test_ivf_rq_index_gives_its_n_jobs_to_its_encoder():
+    from sksemantic.neighbors import IVFRQIndex
+
+    X = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
+    index = IVFRQIndex(n_lists=8, code_size=2, n_jobs=1, random_state=0).fit(X)
+    assert index.encoder_.n_jobs == 1
