@@ -101,3 +101,19 @@ def run_python(*args, env=None, cwd=None, check=True, text=True, timeout=600):
         stderr = proc.stderr if text else proc.stderr.decode(errors="replace")
         pytest.fail(f"the child process exited with {proc.returncode}:\n{stderr[-3000:]}")
     return proc
+
+
+def record_pool_workers(monkeypatch):
+    """A list that gets the worker count of every ``ParallelPool`` made from now on
+    (for tests that ``n_jobs`` bounds the threads a call starts)."""
+    from sksemantic.utils import _parallel
+
+    workers = []
+    start = _parallel.ParallelPool.__init__
+
+    def record(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        workers.append(self.n_workers)
+
+    monkeypatch.setattr(_parallel.ParallelPool, "__init__", record)
+    return workers

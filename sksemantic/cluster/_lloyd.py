@@ -16,6 +16,7 @@ rounded distances), so the two runs take the same decisions, pass after pass.
 
 import contextlib
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -212,6 +213,26 @@ def pick_with_ties_torch(d, row_scale, tol, col_scale):
     return best, tied
 
 
+def settle_ties(best, tied, X, centers, offsets=None):
+    """Re-decide exactly (:func:`refine_choice`) the rows of ``X`` that ``tied`` flags,
+    writing their centres into ``best``; returns those rows' indices."""
+    rows = np.flatnonzero(tied)
+    if rows.size:
+        best[rows] = refine_choice(X, centers, offsets, rows)
+    return rows
+
+
+def settle_ties_torch(best, tied, X, centers, offsets=None):
+    """:func:`settle_ties` for torch tensors ``best`` and ``tied``: ``X`` is the host
+    array of the rows or their tensor, of which only the tied rows reach the host."""
+    torch = sys.modules["torch"]
+    idx = torch.nonzero(tied).flatten()
+    if idx.numel():
+        host = X[idx.cpu().numpy()] if isinstance(X, np.ndarray) else X[idx].cpu().numpy()
+        fixed = refine_choice(host, centers, offsets, np.arange(host.shape[0]))
+        best[idx] = torch.from_numpy(fixed).to(best.device)
+
+
 def _two_smallest_by_columns(d, shift=None):
     """First best column, smallest and second smallest value of every row of
     ``d + shift`` (the same sums as ``d += shift``), from the transposed distances."""
@@ -337,9 +358,7 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
             near[start:stop] = smallest_columns(d + shift, n_best)
         best, tied, first = pick_with_ties(d, norms, tol, shift=shift, col_scale=col_scale,
                                            with_value=True)
-        rows = np.flatnonzero(tied)
-        if rows.size:
-            best[rows] = refine_choice(block, centers, offsets, rows)
+        rows = settle_ties(best, tied, block, centers, offsets)
         labels[start:stop] = best
         if with_dist:
             dist = first + norms if off is None else first + off[best] + norms
@@ -491,12 +510,7 @@ class TorchBackend:
                 block = self.Xt[start:stop]
                 d = torch.addmm(shift, block, C.T, alpha=-2)
                 best, tied = pick_with_ties_torch(d, self.x_sq[start:stop], tol, col_scale)
-                rows = torch.nonzero(tied).flatten().cpu().numpy()
-                if rows.size:
-                    fixed = refine_choice(self.X[start:stop], centers, offsets, rows)
-                    best[torch.from_numpy(rows).to(self.device)] = torch.from_numpy(
-                        fixed
-                    ).to(self.device)
+                settle_ties_torch(best, tied, self.X[start:stop], centers, offsets)
                 sums.index_add_(0, best, block.to(self.sum_dtype))
                 labels[start:stop] = best.cpu().numpy()
         sums = sums.cpu().numpy().astype(np.float64, copy=False)

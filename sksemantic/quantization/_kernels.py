@@ -19,7 +19,8 @@ from ..cluster._lloyd import (
     level_shift,
     pick_with_ties,
     pick_with_ties_torch,
-    refine_choice,
+    settle_ties,
+    settle_ties_torch,
     tie_tolerance,
 )
 from ..utils import import_optional, run_spans
@@ -97,9 +98,7 @@ def encode_numpy(X, codebooks, offsets=None, *, chunk_size=None, n_jobs=None, re
             d = residual @ neg2[level].T  # exactly -2 r.c (a power of two)
             norms = np.einsum("ij,ij->i", residual, residual)
             best, tied = pick_with_ties(d, norms, tol, shift=shift, col_scale=scales[level])
-            rows = np.flatnonzero(tied)
-            if rows.size:
-                best[rows] = refine_choice(residual, cb, offsets[level], rows)
+            settle_ties(best, tied, residual, cb, offsets[level])
             block_codes[:, level] = best
             residual -= cb[best]
         return block_codes
@@ -141,10 +140,7 @@ def encode_torch(X, codebooks, offsets=None, *, device="cpu", chunk_size=None,
                 d = torch.addmm(shs[level], residual, cbs[level].T, alpha=-2)
                 norms = (residual * residual).sum(dim=1)
                 best, tied = pick_with_ties_torch(d, norms, tol, scales[level])
-                rows = torch.nonzero(tied).flatten().cpu().numpy()
-                if rows.size:
-                    fixed = refine_choice(residual.cpu().numpy(), codebooks[level], offsets[level], rows)
-                    best[torch.from_numpy(rows).to(device)] = torch.from_numpy(fixed).to(device)
+                settle_ties_torch(best, tied, residual, codebooks[level], offsets[level])
                 codes[start:stop, level] = best.cpu().numpy()
                 residual = residual - cbs[level][best]
     if residual_out is not None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sksemantic.neighbors import IVFIndex, load_index, save_index
+from tests._helpers import record_pool_workers
 
 
 def _memmap(path, n, d, seed=0, n_centers=32):
@@ -203,16 +204,8 @@ def test_ivf_fit_with_one_job_starts_no_threads(monkeypatch):
     # k-means and the calibration's exact answers must not start threads of their own
     # (they did, and made the working-set test above depend on how threads interleave).
     from sksemantic.search import SemanticSearch
-    from sksemantic.utils import _parallel
 
-    workers = []
-    start = _parallel.ParallelPool.__init__
-
-    def record(self, *args, **kwargs):
-        start(self, *args, **kwargs)
-        workers.append(self.n_workers)
-
-    monkeypatch.setattr(_parallel.ParallelPool, "__init__", record)
+    workers = record_pool_workers(monkeypatch)
     X = np.random.default_rng(0).normal(size=(40_000, 64)).astype(np.float32)
     SemanticSearch(algorithm="ivf", n_lists=128, n_jobs=1, random_state=0).fit(X)
     assert workers and max(workers) == 1

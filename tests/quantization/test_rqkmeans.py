@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sksemantic import RQKMeansEncoder as TopLevelEncoder
 from sksemantic.quantization import RQKMeansEncoder
-from tests._helpers import blobs, child_env, run_python
+from tests._helpers import blobs, child_env, record_pool_workers, run_python
 
 
 @pytest.fixture(scope="module")
@@ -411,14 +411,7 @@ def test_n_jobs_bounds_the_threads_and_not_the_codes(monkeypatch, params):
     # fits encoders in parallel processes sets 1 and gets no threads of ours.
     from sksemantic.utils import _parallel
 
-    workers = []
-    start = _parallel.ParallelPool.__init__
-
-    def record(self, *args, **kwargs):
-        start(self, *args, **kwargs)
-        workers.append(self.n_workers)
-
-    monkeypatch.setattr(_parallel.ParallelPool, "__init__", record)
+    workers = record_pool_workers(monkeypatch)
     monkeypatch.setattr(_parallel, "_allowed_cpus", lambda: 2)
     X = np.random.default_rng(0).normal(size=(40_000, 128)).astype(np.float32)
     codes = {}
