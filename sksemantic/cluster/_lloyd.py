@@ -309,6 +309,24 @@ def onehot_sums(block, labels, n_clusters, dtype=None):
     return np.asarray(onehot @ block, dtype=dtype)
 
 
+def moved_sums(block, old, new, n_clusters, dtype=None):
+    """Change of the per-cluster sums of the rows of ``block`` when their labels go from
+    ``old`` to ``new``: one sparse product over the rows that moved (each adds itself to
+    its new cluster and takes itself from its old one), in ``dtype``."""
+    moved = np.flatnonzero(old != new)
+    dtype = block.dtype if dtype is None else dtype
+    m = moved.size
+    clusters = np.empty(2 * m, dtype=np.int32)
+    clusters[0::2] = new[moved]
+    clusters[1::2] = old[moved]
+    signs = np.empty(2 * m, dtype=dtype)
+    signs[0::2], signs[1::2] = 1, -1
+    onehot = sp.csc_matrix(
+        (signs, clusters, np.arange(0, 2 * m + 1, 2, dtype=np.int32)), shape=(n_clusters, m)
+    )
+    return np.asarray(onehot @ block[moved], dtype=dtype)
+
+
 def add_in_order(parts):
     """Sum of partial sums, in span order (so the total does not depend on threads)."""
     total = parts[0]
@@ -318,7 +336,8 @@ def add_in_order(parts):
 
 
 def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size=None,
-                  n_jobs=None, with_dist=False, with_sums=False, sums_dtype=None, n_best=0):
+                  n_jobs=None, with_dist=False, with_sums=False, sums_dtype=None, n_best=0,
+                  previous=None):
     """Nearest centre (after optional offsets) of every row of ``X``, block by block.
 
     The one assignment pass on the host: a BLAS product per block of rows, the best
@@ -330,7 +349,9 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
 
     Returns ``labels`` and, as asked, ``sq_dist`` (clipped at 0), ``sums`` and, with
     ``n_best``, the ``n_best`` nearest centres of every row, nearest first, by the
-    float32 scores of the same product (near-ties are not re-decided there).
+    float32 scores of the same product (near-ties are not re-decided there). Given the
+    ``previous`` labels of the rows, ``sums`` is instead the change of the sums from
+    those labels to the new ones, which costs only the rows that moved.
     """
     n, n_features = X.shape
     k = centers.shape[0]
@@ -366,6 +387,8 @@ def assign_blocks(X, centers, *, offsets=None, x_sq=None, shift=None, chunk_size
                 diff = block[rows].astype(np.float64) - centers[best[rows]]
                 dist[rows] = np.einsum("ij,ij->i", diff, diff)
             sq_dist[start:stop] = dist
+        if with_sums and previous is not None:
+            return moved_sums(block, previous[start:stop], best, k, sums_dtype)
         if with_sums:
             return onehot_sums(block, best, k, sums_dtype)
         return None
@@ -447,14 +470,25 @@ class NumpyBackend:
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.x_sq = np.einsum("ij,ij->i", X, X)
+        self._last = None
 
     def assign(self, centers, offsets=None):
-        """Labels (exact on near-ties) and the per-cluster float64 sums and counts."""
+        """Labels (exact on near-ties) and the per-cluster float64 sums and counts.
+
+        After the first pass the sums are the previous pass's plus what the rows that
+        changed cluster move (a few percent of the rows once Lloyd settles), instead of
+        a sum over every row."""
+        k = centers.shape[0]
+        last = self._last if self._last is not None and len(self._last.counts) == k else None
         labels, sums = assign_blocks(
             self.X, centers, offsets=offsets, x_sq=self.x_sq, chunk_size=self.chunk_size,
             n_jobs=self.n_jobs, with_sums=True, sums_dtype=np.float64,
+            previous=None if last is None else last.labels,
         )
-        return Assignment(labels, sums, np.bincount(labels, minlength=centers.shape[0]))
+        if last is not None:
+            sums += last.sums
+        self._last = Assignment(labels, sums, np.bincount(labels, minlength=k))
+        return Assignment(labels.copy(), sums.copy(), self._last.counts.copy())
 
 
 class TorchBackend:

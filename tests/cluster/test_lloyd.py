@@ -31,6 +31,27 @@ def test_backend_assignment_is_nearest_centre_with_exact_sums():
     np.testing.assert_array_equal(counts, np.bincount(labels, minlength=9))
 
 
+def test_later_passes_update_the_sums_by_the_rows_that_moved():
+    # After its first pass a backend adds what the moved rows carry to the previous
+    # sums; every pass must still give a fresh backend's labels, sums and counts, also
+    # when the previous pass had another number of centres or the caller changes what
+    # it got back.
+    X = _blobs(n=20_000)
+    rng = np.random.default_rng(0)
+    backend = NumpyBackend(X)
+    centers = X[:12].copy()
+    for step in range(6):
+        if step == 3:
+            centers = X[:7].copy()
+        got = backend.assign(centers)
+        fresh = NumpyBackend(X).assign(centers)
+        np.testing.assert_array_equal(got.labels, fresh.labels)
+        np.testing.assert_array_equal(got.counts, fresh.counts)
+        np.testing.assert_allclose(got.sums, fresh.sums, rtol=1e-12, atol=1e-9)
+        got.sums[:] = 0  # the caller's copy: the backend's own state is untouched
+        centers = centers + rng.normal(scale=0.3, size=centers.shape).astype(np.float32)
+
+
 def test_backends_decide_near_ties_the_same_way():
     torch = pytest.importorskip("torch")
     del torch
