@@ -497,9 +497,10 @@ class TorchBackend:
     The rows are copied to the device once; each pass sends the centres (small) and
     brings back the labels and sums. Near-ties are re-decided exactly on the host, as in
     :class:`NumpyBackend`, so both give the same labels for the same centres. Sums
-    accumulate in float64 (float32 on MPS, which has no float64): added in another
-    order than numpy's, they differ in their last bits only, which the float32 centres
-    computed from them do not keep (but for a value within 1e-16 of a float32 rounding
+    accumulate in float64 (float32 on MPS, which has no float64) over every row, where
+    numpy's backend adds the moved rows to its previous sums: added in another order,
+    they differ in their last bits only, which the float32 centres computed from them
+    do not keep (but for a value within a few float64 roundings of a float32 rounding
     boundary: in principle possible, not seen in practice).
 
     Parameters
