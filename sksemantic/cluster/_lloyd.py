@@ -16,7 +16,6 @@ rounded distances), so the two runs take the same decisions, pass after pass.
 
 import contextlib
 import dataclasses
-import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -225,7 +224,8 @@ def settle_ties(best, tied, X, centers, offsets=None):
 def settle_ties_torch(best, tied, X, centers, offsets=None):
     """:func:`settle_ties` for torch tensors ``best`` and ``tied``: ``X`` is the host
     array of the rows or their tensor, of which only the tied rows reach the host."""
-    torch = sys.modules["torch"]
+    import torch  # already loaded: the caller holds torch tensors
+
     idx = torch.nonzero(tied).flatten()
     if idx.numel():
         host = X[idx.cpu().numpy()] if isinstance(X, np.ndarray) else X[idx].cpu().numpy()
